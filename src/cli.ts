@@ -1,0 +1,60 @@
+// Process glue for the executables: the only place that touches process.argv,
+// process.env and the exit code. Standalone executables call runStandalone; the
+// multi-call executable picks its tool from the name it was invoked by
+// (process.argv0 keeps a symlink's name) or from its first argument.
+import { basename } from 'node:path';
+import type { Tool, ToolIO } from './tools/common.ts';
+import { versionLine } from './version.ts';
+
+export const MULTICALL_NAME = 'wwruntime';
+
+function processIO(argv: string[]): ToolIO {
+  return { argv, env: process.env, stdout: process.stdout, stderr: process.stderr };
+}
+
+function finish(code: number): void {
+  process.exitCode = code;
+}
+
+export function runStandalone(tool: Tool): void {
+  tool.main(processIO(process.argv.slice(2))).then(finish, (err) => {
+    process.stderr.write(`${tool.name}: ERROR: ${err}\n`);
+    finish(2);
+  });
+}
+
+export function multicallHelp(tools: Tool[]): string {
+  const lines = tools.map((t) => `  ${t.name.padEnd(16)} ${t.summary}`);
+  return `Usage: ${MULTICALL_NAME} TOOL [options]   (or invoke through a symlink named after the tool)
+Tools:
+${lines.join('\n')}
+Run '${MULTICALL_NAME} TOOL --help' for a tool's options, settings and exit codes.
+Exit codes: 0 success, 1 locked, 2 failure or bad usage.
+`;
+}
+
+export function runMulticall(tools: Tool[]): void {
+  const invoked = basename(process.argv0 || process.argv[1] || '');
+  let tool = tools.find((t) => t.name === invoked);
+  let argv = process.argv.slice(2);
+  if (!tool) {
+    const [first, ...rest] = argv;
+    if (first === '--version' || first === '-V') {
+      process.stdout.write(`${versionLine(MULTICALL_NAME)}\n`);
+      return finish(0);
+    }
+    tool = tools.find((t) => t.name === first);
+    if (!tool) {
+      const help = first === undefined || first === '--help' || first === '-h';
+      (help ? process.stdout : process.stderr).write(
+        `${help ? '' : `${MULTICALL_NAME}: ERROR: unknown tool '${first}'\n`}${multicallHelp(tools)}`,
+      );
+      return finish(help ? 0 : 2);
+    }
+    argv = rest;
+  }
+  tool.main(processIO(argv)).then(finish, (err) => {
+    process.stderr.write(`${tool.name}: ERROR: ${err}\n`);
+    finish(2);
+  });
+}

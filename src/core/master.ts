@@ -1,0 +1,262 @@
+// The master client: GETs against /WW/* on each master in WWMASTER order, with
+// the upstream back-off between rounds, and a strict view of what counts as a
+// complete answer (PROTOCOL 2.6, 2.7): a short body, a missing final chunk or a
+// dropped connection is never handed to the caller as a result.
+import http from 'node:http';
+import { createAgent, usesPrivilegedPort, type ConnectOptions } from './connect.ts';
+import { WwError, describe, isTransient } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { MasterAddress } from './settings.ts';
+
+export interface RetryPolicy {
+  /** Rounds over all masters before giving up (upstream: 30). */
+  attempts: number;
+  /** Sleep after round n is n * stepMs (upstream: 2 s, 4 s, 6 s, ...). */
+  stepMs: number;
+  /** Upper bound on the total time spent sleeping between rounds. */
+  maxWaitMs?: number;
+}
+
+export const UPSTREAM_RETRY: RetryPolicy = { attempts: 30, stepMs: 2000 };
+/** WWDEBUG: fail fast while an admin watches. */
+export const DEBUG_RETRY: RetryPolicy = { attempts: 3, stepMs: 0 };
+
+export interface MasterClientOptions {
+  masters: MasterAddress[];
+  scheme: 'http' | 'https';
+  connect: ConnectOptions;
+  /** A socket silent for this long (waiting for headers or mid-body) is abandoned. */
+  idleTimeoutMs: number;
+  retry: RetryPolicy;
+  log: Logger;
+  sleep?: (ms: number) => Promise<void>;
+  /** Concurrent connections per master (keep-alive, reused). */
+  maxSockets?: number;
+  maxRedirects?: number;
+  userAgent?: string;
+}
+
+export interface MasterResponse {
+  master: MasterAddress;
+  url: string;
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',
+  'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_CONSTANT',
+]);
+
+/** Maps a socket/parser error to a WwError naming the master. */
+function networkError(err: unknown, url: string): WwError {
+  if (err instanceof WwError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const code = e?.code ?? '';
+  const what = code === 'ECONNREFUSED' ? 'connection refused' : describe(err);
+  // Network trouble is worth another round; only a TLS certificate problem will not fix itself.
+  const permanent = !TRANSIENT_CODES.has(code) && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code);
+  return new WwError(permanent ? 'refused' : 'transient', `${url}: ${what}`, { cause: err });
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function hostPort(m: MasterAddress, scheme: string): string {
+  const host = m.host.includes(':') ? `[${m.host}]` : m.host;
+  const dflt = scheme === 'https' ? 443 : 80;
+  return m.port === undefined || m.port === dflt ? host : `${host}:${m.port}`;
+}
+
+export class MasterClient {
+  readonly opts: MasterClientOptions;
+  private readonly agents: { http: http.Agent; https: http.Agent };
+  private order: MasterAddress[];
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Requests sent, for summaries and benchmarks. */
+  requests = 0;
+
+  constructor(opts: MasterClientOptions) {
+    this.opts = opts;
+    const n = opts.maxSockets ?? 4;
+    this.agents = { http: createAgent(false, opts.connect, n), https: createAgent(true, opts.connect, n) };
+    this.order = [...opts.masters];
+    this.sleep = opts.sleep ?? defaultSleep;
+  }
+
+  url(master: MasterAddress, path: string, query: Record<string, string>): string {
+    const qs = new URLSearchParams(query).toString();
+    return `${this.opts.scheme}://${hostPort(master, this.opts.scheme)}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  /**
+   * Runs `consume` on a 200 answer for `path`, trying each master in order and
+   * backing off between rounds. `consume` must read the whole body (see
+   * readBody/forEachChunk) and be safe to run again: a transient failure inside
+   * it (cut connection, truncation) moves on to the next master or round.
+   */
+  async get<T>(path: string, query: Record<string, string>, consume: (res: MasterResponse) => Promise<T>): Promise<T> {
+    const { retry, log } = this.opts;
+    let waited = 0;
+    for (let round = 1; ; round++) {
+      const failures: WwError[] = [];
+      for (const master of [...this.order]) {
+        try {
+          const result = await this.once(master, this.url(master, path, query), consume, 0);
+          // Stay with the master that answered: the file list and its contents should come from one place.
+          this.order = [master, ...this.order.filter((m) => m !== master)];
+          return result;
+        } catch (err) {
+          const e = err instanceof WwError ? err : networkError(err, this.url(master, path, query));
+          failures.push(e);
+          log.debug(`master ${master.label}: ${e.message}`);
+        }
+      }
+      // A definitive answer (4xx, hostile content) will not change by waiting.
+      const definitive = failures.find((f) => !isTransient(f));
+      if (definitive) throw definitive;
+      const last = failures[failures.length - 1];
+      const delay = retry.stepMs * round;
+      if (round >= retry.attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
+        throw new WwError('transient', `gave up after ${round} attempt(s): ${last.message}`, { cause: last });
+      }
+      log.warn(`${last.message}; retrying in ${delay / 1000} s (attempt ${round + 1} of ${retry.attempts})`);
+      waited += delay;
+      await this.sleep(delay);
+    }
+  }
+
+  private once<T>(
+    master: MasterAddress,
+    url: string,
+    consume: (res: MasterResponse) => Promise<T>,
+    redirects: number,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const u = new URL(url);
+      const secure = u.protocol === 'https:';
+      this.requests++;
+      const req = http.request(
+        {
+          protocol: u.protocol,
+          host: u.hostname.replace(/^\[|\]$/g, ''),
+          port: u.port || (secure ? 443 : 80),
+          path: u.pathname + u.search,
+          method: 'GET',
+          agent: secure ? this.agents.https : this.agents.http,
+          headers: { 'User-Agent': this.opts.userAgent ?? 'wwruntime', Accept: '*/*' },
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          const fail = (e: WwError) => {
+            res.resume(); // drain so the connection can be reused
+            reject(e);
+          };
+          if (status >= 300 && status < 400 && res.headers.location) {
+            res.resume();
+            const max = this.opts.maxRedirects ?? 5;
+            if (redirects >= max) return reject(new WwError('refused', `${url}: more than ${max} redirects`));
+            let next: URL;
+            try {
+              next = new URL(res.headers.location, url); // the real master sends a relative Location
+            } catch {
+              return reject(new WwError('refused', `${url}: invalid redirect '${res.headers.location}'`));
+            }
+            if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+              return reject(new WwError('refused', `${url}: redirect to unsupported '${next.protocol}'`));
+            }
+            return this.once(master, next.href, consume, redirects + 1).then(resolve, reject);
+          }
+          if (status !== 200) return fail(this.statusError(url, status));
+          consume({ master, url, status, headers: res.headers, body: res }).then(resolve, (err) => {
+            res.destroy();
+            reject(err instanceof WwError ? err : networkError(err, url));
+          });
+        },
+      );
+      req.setTimeout(this.opts.idleTimeoutMs, () => {
+        req.destroy(new WwError('transient', `${url}: no data for ${this.opts.idleTimeoutMs / 1000} s`));
+      });
+      req.on('error', (err) => reject(networkError(err, url)));
+      req.end();
+    });
+  }
+
+  statusError(url: string, status: number): WwError {
+    if (status === 403) {
+      const hint = usesPrivilegedPort(this.opts.connect)
+        ? 'this node is not allowed to fetch it (is the request coming from one of the node\'s addresses?)'
+        : 'the master only serves privileged source ports: run as root (or use --source-port=privileged)';
+      return new WwError('refused', `${url}: 403 Forbidden: ${hint}`, { status });
+    }
+    if (status === 404) return new WwError('refused', `${url}: 404 Not Found (unknown node, file object or VNFS)`, { status });
+    if (status === 503) return new WwError('transient', `${url}: 503 Service Unavailable (master busy)`, { status });
+    if (status >= 500) return new WwError('transient', `${url}: HTTP ${status}`, { status });
+    return new WwError('refused', `${url}: HTTP ${status}`, { status });
+  }
+
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+}
+
+/**
+ * Calls onChunk for every body chunk (awaiting it, so a slow disk slows the
+ * download instead of filling memory), then checks the body is complete:
+ * Content-Length reached, or the final chunk of a chunked answer seen.
+ */
+export async function forEachChunk(
+  res: MasterResponse,
+  onChunk: (chunk: Buffer) => void | Promise<void>,
+): Promise<number> {
+  let received = 0;
+  try {
+    for await (const chunk of res.body) {
+      received += (chunk as Buffer).length;
+      await onChunk(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof WwError) throw err;
+    throw new WwError('transient', `${res.url}: connection lost after ${received} bytes (truncated answer)`, { cause: err });
+  }
+  const declared = res.headers['content-length'];
+  if (!res.body.complete) {
+    throw new WwError('transient', `${res.url}: truncated answer (${received} bytes${declared ? ` of ${declared}` : ''})`);
+  }
+  if (declared !== undefined && Number(declared) !== received) {
+    throw new WwError('transient', `${res.url}: body is ${received} bytes, Content-Length said ${declared}`);
+  }
+  return received;
+}
+
+/** Reads a whole (bounded) body into memory; for lists, scripts and node configuration. */
+export async function readBody(res: MasterResponse, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await forEachChunk(res, (c) => {
+    size += c.length;
+    if (size > limit) throw new WwError('refused', `${res.url}: answer larger than ${limit} bytes`);
+    chunks.push(c);
+  });
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The real master's /WW/file error paths print CGI headers into a 200 body
+ * (PROTOCOL 2.7): `Content-Type: ...\r\nStatus: 404\r\n\r\n<html>...`. Returns
+ * that embedded status, or null for an ordinary body.
+ */
+export function embeddedStatus(head: Buffer): number | null {
+  if (head.length < 14 || head.toString('latin1', 0, 14) !== 'Content-Type: ') return null;
+  const text = head.toString('latin1', 0, Math.min(head.length, 1024));
+  const end = text.search(/\r?\n\r?\n/);
+  const headerBlock = end < 0 ? text : text.slice(0, end);
+  const m = /(?:^|\n)Status:\s*(\d{3})/.exec(headerBlock);
+  return m ? Number(m[1]) : null;
+}
+
+export function embeddedStatusError(url: string, status: number): WwError {
+  const what = status === 404 ? ' (unknown node or file object)' : status === 403 ? ' (node not allowed)' : '';
+  return new WwError(status >= 500 ? 'transient' : 'refused', `${url}: master answered with embedded error status ${status}${what}`, { status });
+}

@@ -1,0 +1,34 @@
+// /WW/nodeconfig (PROTOCOL 2.1): `KEY="value"` + `export KEY` pairs that the
+// initramfs sources. We pass the text through untouched, after checking it is
+// node configuration and not an error page a shell would choke on.
+import { WwError } from './errors.ts';
+import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from './master.ts';
+import { parseShellVars } from './shellvars.ts';
+
+export interface NodeConfig {
+  text: string;
+  vars: Map<string, string>;
+  /** 1-based line numbers a shell would not read as an assignment or export. */
+  rejected: number[];
+}
+
+export function parseNodeConfig(text: string): NodeConfig {
+  const { vars, rejected } = parseShellVars(text);
+  return { text, vars, rejected };
+}
+
+export async function fetchNodeConfig(client: MasterClient, hwaddr: string): Promise<NodeConfig> {
+  return client.get('/WW/nodeconfig', { hwaddr }, async (res) => {
+    const body = await readBody(res, 16 * 1024 * 1024);
+    const status = embeddedStatus(body);
+    if (status !== null) throw embeddedStatusError(res.url, status);
+    const text = body.toString('utf8');
+    const cfg = parseNodeConfig(text);
+    // The master branch answers 200 with an empty body for a node it does not know.
+    if (cfg.vars.size === 0) {
+      if (text.trim() === '') throw new WwError('refused', `${res.url}: empty node configuration (unknown node ${hwaddr}?)`);
+      throw new WwError('refused', `${res.url}: answer is not node configuration (starts '${text.trim().slice(0, 40)}')`);
+    }
+    return cfg;
+  });
+}

@@ -1,0 +1,40 @@
+// wwgetnodeconfig: print this node's configuration as the master sent it, so
+// `wwgetnodeconfig > /tmp/nodeconfig; . /tmp/nodeconfig` keeps working.
+import { EXIT } from '../core/errors.ts';
+import { fetchNodeConfig } from '../core/nodeconfig.ts';
+import {
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
+  settingsFor, writeAll, type Tool, type ToolIO,
+} from './common.ts';
+import { WwError } from '../core/errors.ts';
+
+const NAME = 'wwgetnodeconfig';
+const HELP = `Usage: ${NAME} [--json] [options]
+Prints this node's configuration from the master (/WW/nodeconfig) on stdout,
+exactly as sent (KEY="value" / export KEY lines), once it has arrived complete.
+  --json                 print it as one JSON object instead
+${COMMON_HELP}
+${SETTINGS_HELP}
+${EXIT_HELP}`;
+
+export const wwgetnodeconfig: Tool = {
+  name: NAME,
+  summary: "print this node's configuration",
+  main: (io: ToolIO) =>
+    guarded(io, NAME, async () => {
+      const { values, positionals } = parse(io.argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
+      if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
+      if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+      const log = makeLogger(io, values, NAME);
+      const ctx = connectContext(io, values, log, settingsFor(io, values));
+      try {
+        const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
+        for (const n of cfg.rejected) log.warn(`line ${n} of the node configuration is not a shell assignment`);
+        const out = values.json ? `${JSON.stringify(Object.fromEntries(cfg.vars), null, 2)}\n` : cfg.text;
+        await writeAll(io.stdout, out);
+        return EXIT.OK;
+      } finally {
+        ctx.client.close();
+      }
+    }),
+};
