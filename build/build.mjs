@@ -48,10 +48,10 @@ function strippedBase() {
   const out = join(WORK, `node-${version}-stripped`);
   if (!existsSync(out)) {
     say(`stripping base binary ${version}`);
-    copyFileSync(baseNode, `${out}.tmp`);
+    copyFileSync(baseNode, `${out}.tmp${process.pid}`);
     // The official binary carries debug info (~18 MB); strip's notes warnings are harmless.
-    execFileSync('strip', ['--strip-all', `${out}.tmp`], { stdio: ['ignore', 'ignore', 'ignore'] });
-    renameSync(`${out}.tmp`, out);
+    execFileSync('strip', ['--strip-all', `${out}.tmp${process.pid}`], { stdio: ['ignore', 'ignore', 'ignore'] });
+    renameSync(`${out}.tmp${process.pid}`, out);
   }
   return { path: out, version };
 }
@@ -90,7 +90,7 @@ async function makeExecutable(name, bundlePath, base) {
   }));
   // The blob must be made by the same Node that runs it.
   run(baseNode, ['--experimental-sea-config', cfg]);
-  const tmp = `${target}.tmp`;
+  const tmp = `${target}.tmp${process.pid}`;
   copyFileSync(base.path, tmp);
   // postject as a child process: its ELF library prints harmless notes warnings we keep off the console.
   run(process.execPath, [require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL]);
