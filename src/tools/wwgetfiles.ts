@@ -1,19 +1,107 @@
-// wwgetfiles: placeholder until its issue lands; builds and answers --help/--version.
+// wwgetfiles: bring this node's provisioned files in line with the master.
+// Entry module: parses arguments, takes the lock, sleeps the splay, and hands
+// the work to core/sync.ts.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { COMMON_OPTIONS, EXIT_HELP, guarded, handleInfo, parse, type Tool, type ToolIO } from './common.ts';
+import { tryLock } from '../core/lock.ts';
+import { realRoot } from '../core/confine.ts';
+import { secondsSetting } from '../core/settings.ts';
+import { startDelaySeconds, syncFiles } from '../core/sync.ts';
+import {
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
+  settingsFor, type Tool, type ToolIO,
+} from './common.ts';
 
 const NAME = 'wwgetfiles';
-const HELP = `Usage: ${NAME} [options]
-Not implemented yet in this build.
-${EXIT_HELP}`;
+const HELP = `Usage: ${NAME} [-F] [--dry-run] [--root DIR] [options]
+Fetches this node's file objects from the master (/WW/file) and installs each
+one atomically with the owner, group and mode the master lists: regular files,
+directories, symbolic links, block and character devices, FIFOs.
+  -F, --full             forget the newest-seen mark and fetch every object
+  -n, --dry-run          fetch the list and contents, show what would change, write nothing
+  --root DIR             install under DIR (same as NEWROOT; default / on a running node)
+  --no-delay             skip the random start delay (for runs by hand)
+  --concurrency N        downloads in flight at once (default 4)
+${COMMON_HELP}
+${SETTINGS_HELP}
+  NEWROOT                root to install into (set inside the initramfs)
+  WWGETFILES_INTERVAL    upper bound of the random start delay in seconds (default 180; 0: none)
+  SLEEPTIME              fixed start delay in seconds, overriding the random one
+The delay is skipped inside the initramfs (/init exists). The newest-seen mark is
+ROOT/tmp/.wwgetfiles_timestamp; it only advances past objects that were installed.
+A summary line (installed, unchanged, failed, skipped, elapsed) goes to stderr.
+${EXIT_HELP}
+     (wwgetfiles: 2 also when any single object failed; every other object is still processed)`;
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  full: { type: 'boolean', short: 'F' },
+  'dry-run': { type: 'boolean', short: 'n' },
+  root: { type: 'string' },
+  'no-delay': { type: 'boolean' },
+  concurrency: { type: 'string' },
+} as const;
 
 export const wwgetfiles: Tool = {
   name: NAME,
-  summary: 'not implemented yet',
+  summary: "install this node's provisioned files",
   main: (io: ToolIO) =>
     guarded(io, NAME, async () => {
-      const { values } = parse(io.argv, COMMON_OPTIONS);
+      const started = Date.now();
+      const { values, positionals } = parse(io.argv, OPTIONS);
       if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-      throw new WwError('config', `${NAME} is not implemented in this build`);
+      if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+      const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+        throw new WwError('usage', '--concurrency takes a whole number from 1 to 64');
+      }
+      const log = makeLogger(io, values, NAME);
+      const settings = settingsFor(io, values);
+      const root = values.root || settings.get('NEWROOT') || '/';
+      const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
+      const rootReal = await realRoot(root);
+
+      const lock = await tryLock(NAME, rootReal);
+      if (!lock) throw new WwError('locked', 'wwgetfiles already running');
+      try {
+        const ctx = connectContext(io, values, log, settings);
+        const delay = values['no-delay'] || values['dry-run']
+          ? 0
+          : startDelaySeconds({
+            sleeptime: secondsSetting(settings, 'SLEEPTIME'),
+            interval: secondsSetting(settings, 'WWGETFILES_INTERVAL'),
+            inInitramfs,
+          });
+        if (delay > 0) {
+          log.debug(`sleeping ${delay} s before contacting the master`);
+          await new Promise((r) => setTimeout(r, delay * 1000));
+        }
+        try {
+          const t0 = Date.now();
+          const r = await syncFiles({
+            client: ctx.client,
+            hwaddr: ctx.hwaddr,
+            root: rootReal,
+            log,
+            useMark: !inInitramfs,
+            forceFull: !!values.full,
+            dryRun: !!values['dry-run'],
+            concurrency,
+            chown: process.getuid?.() === 0,
+          });
+          const secs = ((Date.now() - t0) / 1000).toFixed(2);
+          const verb = values['dry-run'] ? 'would install' : 'installed';
+          log.info(
+            `${r.listed} listed, ${r.installed} ${verb}, ${r.unchanged} unchanged, ${r.failed} failed, ${r.skipped} skipped in ${secs} s` +
+              ` (${ctx.client.requests} requests; ${((Date.now() - started) / 1000).toFixed(2)} s with start-up and delay)`,
+          );
+          return r.failed > 0 ? EXIT.FAILED : EXIT.OK;
+        } finally {
+          ctx.client.close();
+        }
+      } finally {
+        await lock.release();
+      }
     }),
 };

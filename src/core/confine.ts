@@ -1,0 +1,103 @@
+// Keeping every write inside the target root (upstream defect 6.7). A path from
+// the master or an archive is reduced to plain components (no `..`, no NUL),
+// and its parent directory is walked one component at a time: missing
+// directories are created, symbolic links are followed only when they resolve
+// inside the root. The caller then writes with *at-style care: a temporary name
+// in that real directory, then rename.
+import { constants as C } from 'node:fs';
+import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { WwError } from './errors.ts';
+
+export interface PathRules {
+  /** Master paths must be absolute; archive paths are relative ('./etc/x', 'etc/x'). */
+  requireAbsolute?: boolean;
+  /** Refuse (true) or allow (false) a leading '/' on a relative-style path. */
+  refuseAbsolute?: boolean;
+}
+
+/** Splits a path into safe components, or throws an 'unsafe' error naming it. */
+export function safeComponents(path: string, rules: PathRules = {}): string[] {
+  const shown = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}...` : path);
+  if (path.includes('\0')) throw new WwError('unsafe', `refusing path ${shown}: contains a NUL byte`);
+  const absolute = path.startsWith('/');
+  if (rules.requireAbsolute && !absolute) throw new WwError('unsafe', `refusing path ${shown}: not absolute`);
+  if (rules.refuseAbsolute && absolute) throw new WwError('unsafe', `refusing path ${shown}: absolute path in archive`);
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new WwError('unsafe', `refusing path ${shown}: contains '..'`);
+  if (parts.length === 0) throw new WwError('unsafe', `refusing path ${shown}: names the root itself`);
+  if (parts.some((p) => Buffer.byteLength(p) > 255)) throw new WwError('unsafe', `refusing path ${shown}: component too long`);
+  return parts;
+}
+
+export function isInside(root: string, real: string): boolean {
+  if (root === '/') return real.startsWith('/');
+  return real === root || real.startsWith(root + sep);
+}
+
+export interface ParentDir {
+  /** Real (symlink-free) path of the directory that holds the entry. */
+  dir: string;
+  name: string;
+  /** The root's real path. */
+  root: string;
+}
+
+/**
+ * Resolves the directory that will hold `parts` under `rootReal` (already a
+ * realpath). Missing directories are created (mode 0755, as `mkdir -p`) unless
+ * `create` is false, in which case null is returned for a missing one.
+ */
+export async function resolveParent(rootReal: string, parts: string[], create = true): Promise<ParentDir | null> {
+  let cur = rootReal;
+  for (const part of parts.slice(0, -1)) {
+    const p = join(cur, part);
+    let st;
+    try {
+      st = await lstat(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!create) return null;
+      try {
+        await mkdir(p, { mode: 0o755 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      st = await lstat(p);
+    }
+    if (st.isSymbolicLink()) {
+      let real: string;
+      try {
+        real = await realpath(p);
+      } catch {
+        throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} is a dangling symbolic link`);
+      }
+      if (!isInside(rootReal, real)) {
+        throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} is a symbolic link leading outside ${rootReal}`);
+      }
+      if (!(await stat(real)).isDirectory()) {
+        throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} does not lead to a directory`);
+      }
+      cur = real;
+    } else if (st.isDirectory()) {
+      cur = p;
+    } else {
+      throw new WwError('io', `cannot place ${join('/', ...parts)}: ${p} exists and is not a directory`);
+    }
+  }
+  return { dir: cur, name: parts[parts.length - 1], root: rootReal };
+}
+
+/** realpath of the root, which must be an existing directory. */
+export async function realRoot(root: string): Promise<string> {
+  try {
+    const r = await realpath(root);
+    if (!(await stat(r)).isDirectory()) throw new Error('not a directory');
+    return r;
+  } catch (err) {
+    throw new WwError('config', `target root ${root} is not a usable directory: ${(err as Error).message}`);
+  }
+}
+
+/** Flags for creating a new private file that never follows a planted symlink. */
+export const EXCLUSIVE_CREATE = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;

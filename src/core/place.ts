@@ -1,0 +1,168 @@
+// Atomic, private placement of one object (upstream defects 6.2, 6.3, 6.6).
+// New content is written to an unpredictable name created exclusively
+// (O_EXCL|O_NOFOLLOW, mode 0600) in the target's own directory, synced, given
+// its owner and then its mode (chown clears setuid, so mode comes last), and
+// only then renamed over the target. rename(2) replaces a symlink or file at the
+// target itself, so a link is never created inside a directory and a planted
+// symlink never redirects a write.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants as C, existsSync } from 'node:fs';
+import { lchown, chmod, lstat, mkdir, open, rename, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { WwError, describe } from './errors.ts';
+import { EXCLUSIVE_CREATE } from './confine.ts';
+
+export interface Ownership {
+  uid: number;
+  gid: number;
+  /** Permission bits, 0..0o7777. */
+  mode: number;
+}
+
+export interface TempFile {
+  fh: FileHandle;
+  path: string;
+}
+
+/** `.NAME.wwRANDOM` beside the target: hidden, unique, and unguessable by another local user. */
+export function tempPath(dir: string, name: string): string {
+  return join(dir, `.${name.slice(0, 200)}.ww${randomBytes(8).toString('hex')}`);
+}
+
+export async function createTemp(dir: string, name: string): Promise<TempFile> {
+  for (let i = 0; ; i++) {
+    const path = tempPath(dir, name);
+    try {
+      return { fh: await open(path, EXCLUSIVE_CREATE, 0o600), path };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 5) {
+        throw new WwError('io', `cannot create a temporary file in ${dir}: ${describe(err)}`);
+      }
+    }
+  }
+}
+
+export async function discardTemp(t: TempFile): Promise<void> {
+  await t.fh.close().catch(() => {});
+  await unlink(t.path).catch(() => {});
+}
+
+/** sync, chown, chmod, close, rename over dir/name. The temp is removed on any failure. */
+export async function commitFile(t: TempFile, dir: string, name: string, own: Ownership, chownOk: boolean): Promise<void> {
+  try {
+    await t.fh.sync();
+    if (chownOk) await t.fh.chown(own.uid, own.gid);
+    await t.fh.chmod(own.mode);
+    await t.fh.close();
+    await rename(t.path, join(dir, name));
+  } catch (err) {
+    await discardTemp(t);
+    throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
+  }
+}
+
+export async function placeSymlink(dir: string, name: string, target: string, own: Ownership, chownOk: boolean): Promise<void> {
+  const tmp = tempPath(dir, name);
+  try {
+    await symlink(target, tmp);
+    if (chownOk) await lchown(tmp, own.uid, own.gid);
+    await rename(tmp, join(dir, name));
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw new WwError('io', `cannot install link ${join(dir, name)}: ${describe(err)}`);
+  }
+}
+
+/** `NAME.wwYYYYmmddHHMMSS`, as upstream names what it moves out of a directory's way. */
+export function asideName(name: string, now: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${name}.ww${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+}
+
+/**
+ * Makes dir/name a directory with the given owner and mode. A non-directory in
+ * the way (file, link, device) is moved aside first, as upstream does. Owner and
+ * mode are set through a descriptor opened with O_NOFOLLOW.
+ */
+export async function placeDirectory(dir: string, name: string, own: Ownership, chownOk: boolean, now: Date): Promise<string | null> {
+  const path = join(dir, name);
+  let movedTo: string | null = null;
+  const st = await lstat(path).catch(() => null);
+  if (st && !st.isDirectory()) {
+    let aside = asideName(name, now);
+    for (let i = 1; existsSync(join(dir, aside)); i++) aside = `${asideName(name, now)}.${i}`;
+    await rename(path, join(dir, aside));
+    movedTo = join(dir, aside);
+  }
+  if (!st || movedTo) {
+    try {
+      await mkdir(path, { mode: 0o700 }); // private until owner and mode are set
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  const fh = await open(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  try {
+    if (chownOk) await fh.chown(own.uid, own.gid);
+    await fh.chmod(own.mode);
+  } finally {
+    await fh.close();
+  }
+  return movedTo;
+}
+
+export type SpecialKind = 'block' | 'char' | 'fifo';
+
+const MKNOD_PATHS = ['/usr/bin/mknod', '/bin/mknod', '/usr/sbin/mknod', '/sbin/mknod'];
+
+/** Node has no mknod(2): the tools run under `env -i`, so the system mknod is found by absolute path. */
+export function findMknod(candidates = MKNOD_PATHS): string {
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new WwError('io', `no mknod program found (looked in ${candidates.join(', ')})`);
+  return found;
+}
+
+/** Linux dev_t encoding (glibc gnu_dev_makedev) of a major/minor pair. */
+export function makedev(major: number, minor: number): number {
+  return (
+    (minor & 0xff) + ((major & 0xfff) << 8) + Number((BigInt(minor & ~0xff) << 12n) + (BigInt(major & ~0xfff) << 32n))
+  );
+}
+
+export async function placeSpecial(
+  dir: string,
+  name: string,
+  kind: SpecialKind,
+  dev: { major: number; minor: number },
+  own: Ownership,
+  chownOk: boolean,
+  mknod: string,
+): Promise<void> {
+  const tmp = tempPath(dir, name);
+  const args = ['-m', '600', tmp, kind === 'fifo' ? 'p' : kind === 'block' ? 'b' : 'c'];
+  if (kind !== 'fifo') args.push(String(dev.major), String(dev.minor));
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(mknod, args, { env: {} }, (err, _o, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve())),
+    );
+    if (chownOk) await lchown(tmp, own.uid, own.gid);
+    await chmod(tmp, own.mode);
+    await rename(tmp, join(dir, name));
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw new WwError('io', `cannot create ${kind} ${join(dir, name)}: ${describe(err)}`);
+  }
+}
+
+/** Writes a small file atomically (the timestamp mark). */
+export async function writeSmallFile(dir: string, name: string, data: string, own: Ownership, chownOk: boolean): Promise<void> {
+  const t = await createTemp(dir, name);
+  try {
+    await t.fh.writeFile(data);
+  } catch (err) {
+    await discardTemp(t);
+    throw new WwError('io', `cannot write ${join(dir, name)}: ${describe(err)}`);
+  }
+  await commitFile(t, dir, name, own, chownOk);
+}

@@ -1,0 +1,273 @@
+// wwgetfiles' job: bring the node's provisioned file objects (PROTOCOL 2.2,
+// 2.3, 3) into the root, safely. Lifecycle: read the mark -> fetch the list ->
+// for each object: confine its path, fetch its content, compare with what is
+// there, place it atomically -> advance the mark past what was installed.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, readFile, readlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { resolveParent, realRoot, safeComponents } from './confine.ts';
+import { WwError, describe } from './errors.ts';
+import { parseFileList, type FileEntry } from './filelist.ts';
+import type { Logger } from './log.ts';
+import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from './master.ts';
+import {
+  commitFile, createTemp, discardTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
+  writeSmallFile, type Ownership, type TempFile,
+} from './place.ts';
+
+export const MARK_FILE = 'tmp/.wwgetfiles_timestamp';
+
+export interface SyncOptions {
+  client: MasterClient;
+  hwaddr: string;
+  /** NEWROOT, or '/' on a running node. */
+  root: string;
+  log: Logger;
+  /** Use the newest-seen mark to fetch only newer objects (not in the initramfs, not with -F). */
+  useMark: boolean;
+  /** -F: delete the mark first. */
+  forceFull: boolean;
+  dryRun: boolean;
+  /** Downloads in flight at once. */
+  concurrency: number;
+  /** Set owners (root only; otherwise owners are left as the running user). */
+  chown: boolean;
+  now?: () => Date;
+  mknodPath?: string;
+}
+
+export type Outcome = 'installed' | 'unchanged' | 'failed' | 'skipped';
+
+export interface SyncReport {
+  listed: number;
+  installed: number;
+  unchanged: number;
+  failed: number;
+  skipped: number;
+  /** One line per object that changed or would change (dry run), and per failure. */
+  changes: string[];
+  errors: string[];
+  markBefore: number;
+  markAfter: number;
+}
+
+/** The mark as stored, or 0 when absent or unreadable (then everything is fetched). */
+export async function readMark(rootReal: string): Promise<number> {
+  try {
+    const text = (await readFile(join(rootReal, MARK_FILE), 'utf8')).trim();
+    return /^\d{1,15}$/.test(text) ? Number(text) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The new mark: the newest timestamp such that every listed object at or
+ * below it was handled. A failed object keeps the mark below it so the next
+ * run asks for it again.
+ */
+export function nextMark(before: number, results: { entry: FileEntry; outcome: Outcome }[]): number {
+  if (results.length === 0) return before;
+  const failed = results.filter((r) => r.outcome === 'failed').map((r) => r.entry.timestamp);
+  const candidate = failed.length > 0 ? Math.min(...failed) - 1 : Math.max(...results.map((r) => r.entry.timestamp));
+  return Math.max(before, candidate);
+}
+
+export async function fetchFileList(client: MasterClient, hwaddr: string, since: number): Promise<FileEntry[]> {
+  return client.get('/WW/file', { hwaddr, timestamp: String(since) }, async (res) => {
+    const body = await readBody(res, 256 * 1024 * 1024);
+    const status = embeddedStatus(body);
+    if (status !== null) throw embeddedStatusError(res.url, status);
+    return parseFileList(body.toString('utf8'));
+  });
+}
+
+interface Downloaded {
+  temp: TempFile | null; // null in a dry run
+  size: number;
+  sha256: string;
+}
+
+/** Streams a regular file's content into a private temp file beside its target, hashing it on the way. */
+function downloadFile(client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string): Promise<Downloaded> {
+  return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
+    const temp = dir === null ? null : await createTemp(dir, name);
+    try {
+      const hash = createHash('sha256');
+      const head: Buffer[] = [];
+      let headLen = 0;
+      const size = await forEachChunk(res, async (chunk) => {
+        if (headLen < 1024) {
+          head.push(chunk.subarray(0, 1024 - headLen));
+          headLen += Math.min(chunk.length, 1024 - headLen);
+        }
+        hash.update(chunk);
+        if (temp) {
+          let off = 0;
+          while (off < chunk.length) off += (await temp.fh.write(chunk, off, chunk.length - off)).bytesWritten;
+        }
+      });
+      // The real master's error page inside a 200 body must never become a file (PROTOCOL 2.7).
+      const status = embeddedStatus(Buffer.concat(head));
+      if (status !== null) throw embeddedStatusError(res.url, status);
+      return { temp, size, sha256: hash.digest('hex') };
+    } catch (err) {
+      if (temp) await discardTemp(temp);
+      throw err;
+    }
+  });
+}
+
+/** Small contents: link targets and device numbers. */
+function downloadSmall(client: MasterClient, hwaddr: string, id: number): Promise<string> {
+  return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
+    const body = await readBody(res, 64 * 1024);
+    const status = embeddedStatus(body);
+    if (status !== null) throw embeddedStatusError(res.url, status);
+    return body.toString('utf8');
+  });
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+  });
+}
+
+function parseDevice(text: string, path: string): { major: number; minor: number } {
+  if (!/^\s*\d{1,10}\s*$/.test(text)) throw new WwError('refused', `device number for ${path} is not a number: '${text.slice(0, 40)}'`);
+  const n = Number(text.trim());
+  return { major: Math.floor(n / 256), minor: n % 256 };
+}
+
+function sameOwner(st: { uid: number; gid: number; mode: number }, own: Ownership, chown: boolean, withMode = true): boolean {
+  return (!chown || (st.uid === own.uid && st.gid === own.gid)) && (!withMode || (st.mode & 0o7777) === own.mode);
+}
+
+const octal = (m: number) => m.toString(8).padStart(4, '0');
+
+/** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
+async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: Date): Promise<[Outcome, string?]> {
+  const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
+  const parts = safeComponents(e.path, { requireAbsolute: true });
+  if (e.type === 'socket') {
+    o.log.warn(`${e.path}: socket objects are not supported; skipped`);
+    return ['skipped'];
+  }
+  const parent = await resolveParent(rootReal, parts, !o.dryRun);
+  const target = parent ? join(parent.dir, parent.name) : null;
+  const st = target ? await lstat(target).catch(() => null) : null;
+  const verb = st ? 'replace' : 'create';
+  const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
+
+  if (e.type === 'dir') {
+    if (st?.isDirectory() && sameOwner(st, own, o.chown)) return ['unchanged'];
+    if (o.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
+    const moved = await placeDirectory(parent.dir, parent.name, own, o.chown, now);
+    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${desc}`];
+  }
+
+  if (e.type === 'link') {
+    const linkTarget = await downloadSmall(o.client, o.hwaddr, e.id);
+    if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
+    if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
+      return ['unchanged'];
+    }
+    if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
+    if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
+    await placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown);
+    return ['installed', `${verb}d ${desc} -> ${linkTarget}`];
+  }
+
+  if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
+    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(await downloadSmall(o.client, o.hwaddr, e.id), e.path);
+    const kindOk = st && (e.type === 'fifo' ? st.isFIFO() : e.type === 'block' ? st.isBlockDevice() : st.isCharacterDevice());
+    if (kindOk && (e.type === 'fifo' || st!.rdev === makedev(dev.major, dev.minor)) && sameOwner(st!, own, o.chown)) {
+      return ['unchanged'];
+    }
+    if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
+    if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
+    await placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod());
+    return ['installed', `${verb}d ${desc}`];
+  }
+
+  // Regular file: download beside the target, then compare before replacing anything.
+  if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
+  const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1]);
+  if (st?.isFile() && st.size === dl.size && sameOwner(st, own, o.chown) && (await sha256File(target!)) === dl.sha256) {
+    if (dl.temp) await discardTemp(dl.temp);
+    return ['unchanged'];
+  }
+  if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
+  await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
+  return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
+}
+
+/** Runs tasks with at most `limit` in flight; objects at the same path stay in list order. */
+async function pool<T>(items: T[], limit: number, key: (t: T) => string, run: (t: T) => Promise<void>): Promise<void> {
+  const chains = new Map<string, Promise<void>>();
+  const queue = [...items];
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      const k = key(item);
+      const prev = chains.get(k) ?? Promise.resolve();
+      const mine = prev.then(() => run(item!));
+      chains.set(k, mine);
+      await mine;
+    }
+  });
+  await Promise.all(workers);
+}
+
+export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
+  const now = (o.now ?? (() => new Date()))();
+  const rootReal = await realRoot(o.root);
+  if (o.forceFull && !o.dryRun) await unlink(join(rootReal, MARK_FILE)).catch(() => {});
+  const markBefore = o.useMark && !o.forceFull ? await readMark(rootReal) : 0;
+  const entries = await fetchFileList(o.client, o.hwaddr, markBefore);
+  o.log.debug(`${entries.length} file object(s) listed newer than ${markBefore}`);
+
+  const report: SyncReport = {
+    listed: entries.length, installed: 0, unchanged: 0, failed: 0, skipped: 0, changes: [], errors: [], markBefore, markAfter: markBefore,
+  };
+  const results: { entry: FileEntry; outcome: Outcome }[] = [];
+  const handle = async (e: FileEntry) => {
+    let outcome: Outcome;
+    try {
+      const [out, change] = await installOne(e, rootReal, o, now);
+      outcome = out;
+      if (change) {
+        report.changes.push(change);
+        o.log.info(o.dryRun ? `would ${change}` : change);
+      }
+    } catch (err) {
+      outcome = 'failed';
+      const msg = `${e.path}: ${describe(err)}`;
+      report.errors.push(msg);
+      o.log.error(msg);
+    }
+    report[outcome]++;
+    results.push({ entry: e, outcome });
+  };
+  // Directories first, in list order (they need no download and may hold later objects), then the rest in parallel.
+  for (const e of entries.filter((x) => x.type === 'dir')) await handle(e);
+  await pool(entries.filter((x) => x.type !== 'dir'), o.concurrency, (e) => e.path, handle);
+
+  report.markAfter = nextMark(markBefore, results);
+  if (!o.dryRun && report.markAfter > markBefore) {
+    const parent = await resolveParent(rootReal, safeComponents(`/${MARK_FILE}`), true);
+    await writeSmallFile(parent!.dir, parent!.name, `${report.markAfter}\n`, { uid: 0, gid: 0, mode: 0o644 }, false);
+  }
+  return report;
+}
+
+/** The start delay: SLEEPTIME if set, else random 0..interval-1 seconds; none in the initramfs or for interval 0. */
+export function startDelaySeconds(opts: { sleeptime?: number; interval?: number; inInitramfs: boolean; random?: () => number }): number {
+  if (opts.inInitramfs) return 0;
+  if (opts.sleeptime !== undefined) return opts.sleeptime;
+  const interval = opts.interval ?? 180;
+  if (interval <= 0) return 0;
+  return Math.floor((opts.random ?? Math.random)() * interval);
+}
