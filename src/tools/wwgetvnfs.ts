@@ -1,19 +1,140 @@
-// wwgetvnfs: placeholder until its issue lands; builds and answers --help/--version.
+// wwgetvnfs: fetch this node's VNFS image from the master and unpack it into
+// NEWROOT (initramfs), --target DIR, or (only with --force) the running system's /.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { COMMON_OPTIONS, EXIT_HELP, guarded, handleInfo, parse, type Tool, type ToolIO } from './common.ts';
+import { fetchNodeConfig } from '../core/nodeconfig.ts';
+import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs.ts';
+import {
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
+  settingsFor, type Tool, type ToolIO,
+} from './common.ts';
 
 const NAME = 'wwgetvnfs';
-const HELP = `Usage: ${NAME} [options]
-Not implemented yet in this build.
-${EXIT_HELP}`;
+const HELP = `Usage: ${NAME} [--target DIR] [--verify] [--force] [options]
+Streams this node's VNFS image from the master (/WW/vnfs, following the cache
+redirect, retrying while the master answers 503 or the connection drops),
+gunzips it and unpacks it in one pass, preserving types, owners, modes
+(setuid/setgid too), times, hard links, devices and FIFOs. The image may be a
+cpio newc/crc archive (the master's default) or a ustar/pax/GNU tar archive;
+the format is detected from its first bytes. Nothing is written outside the
+target: absolute paths, '..' and writing through a symbolic link that leads
+outside are refused. Succeeds only when TARGET/sbin/init exists afterwards.
+
+Where it unpacks:
+  inside the initramfs (NEWROOT set, /init exists): into NEWROOT, without asking;
+  --target DIR: into DIR (created if missing): the safe way to inspect or stage an image;
+  otherwise into /, which on a running system overwrites the live node: refused unless --force.
+
+Options:
+  -t, --target DIR       unpack into DIR instead of NEWROOT or /
+  --force                allow unpacking over / of a running system (dangerous)
+  --verify               check the image's MD5 against WWVNFS_CHECKSUM (as WWVALIDATE_VNFS=1);
+                         the checksum comes from the settings or else from the node configuration
+  --no-init-check        do not require TARGET/sbin/init afterwards
+  --no-owners            do not restore owners (default: restored when running as root)
+${COMMON_HELP}
+${SETTINGS_HELP}
+  NEWROOT                where the initramfs mounts the new root (empty or unset on a running node)
+  WWVALIDATE_VNFS        1: verify the image (as --verify)
+  WWVNFS_CHECKSUM        expected MD5 of the compressed image (fetched from /WW/nodeconfig when not set)
+${EXIT_HELP}
+  (wwgetvnfs: 2 also for a hostile archive entry, a checksum mismatch, a missing sbin/init,
+   and for refusing to overwrite / without --force)`;
+
+function human(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
 
 export const wwgetvnfs: Tool = {
   name: NAME,
-  summary: 'not implemented yet',
+  summary: "fetch and unpack this node's VNFS image",
   main: (io: ToolIO) =>
     guarded(io, NAME, async () => {
-      const { values } = parse(io.argv, COMMON_OPTIONS);
+      const { values, positionals } = parse(io.argv, {
+        ...COMMON_OPTIONS,
+        target: { type: 'string', short: 't' },
+        force: { type: 'boolean' },
+        verify: { type: 'boolean' },
+        'no-init-check': { type: 'boolean' },
+        'no-owners': { type: 'boolean' },
+      });
       if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-      throw new WwError('config', `${NAME} is not implemented in this build`);
+      if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+      if (values.target === '') throw new WwError('usage', '--target needs a directory');
+      const log = makeLogger(io, values, NAME);
+      const settings = settingsFor(io, values);
+
+      // Decide where to unpack (and refuse a live /) before talking to anyone.
+      const newroot = settings.get('NEWROOT') ?? '';
+      const initramfs = newroot !== '' && existsSync(join(values.sysroot ?? '/', 'init'));
+      const choice = chooseTarget({ target: values.target, newroot, initramfs });
+      const root = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
+      log.debug(`target ${root} (${choice.reason})`);
+
+      const ctx = connectContext(io, values, log, settings);
+      try {
+        const verify = !!values.verify || settings.get('WWVALIDATE_VNFS') === '1';
+        let expected: string | undefined;
+        let md5Source: string | undefined;
+        if (verify) {
+          expected = settings.get('WWVNFS_CHECKSUM');
+          md5Source = expected ? `WWVNFS_CHECKSUM from ${settings.sourceOf('WWVNFS_CHECKSUM')}` : undefined;
+          if (!expected) {
+            const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
+            expected = cfg.vars.get('WWVNFS_CHECKSUM');
+            md5Source = 'WWVNFS_CHECKSUM from the node configuration';
+          }
+          if (!expected) throw new WwError('config', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
+          if (!isHexMd5(expected)) throw new WwError('config', `WWVNFS_CHECKSUM '${expected}' is not an MD5 checksum`);
+          expected = expected.toLowerCase();
+        }
+
+        const tty = !values.quiet && (io.stderr as { isTTY?: boolean }).isTTY === true;
+        const t0 = Date.now();
+        const onProgress = tty
+          ? (p: Progress) => {
+              const s = (Date.now() - t0) / 1000 || 0.001;
+              const of = p.total ? ` of ${human(p.total)} (${Math.floor((100 * p.received) / p.total)}%)` : '';
+              io.stderr.write(
+                `\r\x1b[K${NAME}: ${human(p.received)}${of} received, ${human(p.stats.bytes)} unpacked, ` +
+                  `${human(p.received / s)}/s, ${p.stats.entries} entries`,
+              );
+            }
+          : undefined;
+        let r;
+        try {
+          r = await getVnfs({
+            client: ctx.client,
+            hwaddr: ctx.hwaddr,
+            root,
+            expectedMd5: expected,
+            md5Source,
+            requireInit: !values['no-init-check'],
+            owners: values['no-owners'] ? false : undefined,
+            log,
+            onProgress,
+          });
+        } finally {
+          if (tty) io.stderr.write('\n');
+        }
+        const st = r.stats;
+        log.info(
+          `unpacked ${st.entries} entries (${st.files} files, ${st.directories} directories, ${st.symlinks} symbolic links, ` +
+            `${st.hardlinks} hard links, ${st.devices} devices/FIFOs${st.skipped ? `, ${st.skipped} sockets skipped` : ''}; ` +
+            `${human(st.bytes)}) from ${human(r.compressed)} ${r.format} image in ${r.seconds.toFixed(1)} s ` +
+            `(${human(r.compressed / Math.max(r.seconds, 0.001))}/s) into ${root}` +
+            (r.verified ? `; MD5 ${r.md5} verified` : ''),
+        );
+        return EXIT.OK;
+      } finally {
+        ctx.client.close();
+      }
     }),
 };

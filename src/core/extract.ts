@@ -1,0 +1,341 @@
+// Writes archive entries under a target root, confined to it (upstream defect
+// 6.7/6.8): every archive path is reduced to plain components (safeComponents:
+// no absolute paths, no `..`), its parent is walked component by component with
+// lstat, and a symbolic link on the way is followed only when it resolves inside
+// the root (so a link the archive itself planted, `x -> /etc`, cannot be written
+// through). The final component is never followed: an existing entry there is
+// replaced (a file by rename, so a running binary is swapped, not rewritten).
+//
+// Synchronous file system calls on purpose: extraction is strictly sequential,
+// and a VNFS has tens of thousands of small files, where a thread-pool round trip
+// per call (6+ per file) costs more than the call. Data still arrives
+// asynchronously (network, gunzip in the thread pool) and overlaps with them.
+//
+// Metadata, as bsdtar -p does it as root: owner first, then mode (chown clears
+// setuid/setgid), then times; directories get theirs after their contents.
+import { spawnSync } from 'node:child_process';
+import { constants as C } from 'node:fs';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { EXCLUSIVE_CREATE, isInside, safeComponents } from './confine.ts';
+import { WwError, describe } from './errors.ts';
+import type { ArchiveEntry } from './archive/types.ts';
+import type { Logger } from './log.ts';
+
+export interface ExtractOptions {
+  /** Real path of the target root (realRoot()). */
+  root: string;
+  /** Restore owners (default: when running as root). */
+  owners?: boolean;
+  log?: Logger;
+  /** Where mknod(1) lives; default: the first of /usr/bin, /bin, /usr/sbin, /sbin. */
+  mknod?: string;
+}
+
+export interface ExtractStats {
+  entries: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  hardlinks: number;
+  devices: number;
+  skipped: number;
+  /** Bytes of file data written. */
+  bytes: number;
+}
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  atime: number;
+}
+
+const MKNOD_PATHS = ['/usr/bin/mknod', '/bin/mknod', '/usr/sbin/mknod', '/sbin/mknod'];
+const DIR_OPEN = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+export class Extractor {
+  readonly stats: ExtractStats = { entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, devices: 0, skipped: 0, bytes: 0 };
+  private readonly root: string;
+  private readonly owners: boolean;
+  private readonly log?: Logger;
+  private mknodPath?: string;
+  /** Resolved directories: archive key 'a/b' -> real path. */
+  private dirs = new Map<string, string>();
+  /** Some cached directory was reached through a symbolic link. */
+  private viaLink = false;
+  /** Directory metadata applied at the end, keyed by real path. */
+  private pending = new Map<string, DirMeta>();
+  private tmpCounter = 0;
+
+  constructor(opts: ExtractOptions) {
+    this.root = opts.root;
+    this.owners = opts.owners ?? process.getuid?.() === 0;
+    this.log = opts.log;
+    this.mknodPath = opts.mknod;
+  }
+
+  /** Archive path -> components; null for the root itself ('.', './'). Throws 'unsafe'. */
+  static components(path: string): string[] | null {
+    if (!path.startsWith('/') && path.split('/').every((p) => p === '' || p === '.')) return null;
+    return safeComponents(path, { refuseAbsolute: true });
+  }
+
+  private forget(): void {
+    this.dirs.clear();
+    this.viaLink = false;
+  }
+
+  /** Real path of the directory that holds parts[last]; creates missing directories (0755, as mkdir -p). */
+  private parent(parts: string[], shown: string): string {
+    let cur = this.root;
+    let key = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      key = key === '' ? parts[i] : `${key}/${parts[i]}`;
+      const hit = this.dirs.get(key);
+      if (hit !== undefined) {
+        cur = hit;
+        continue;
+      }
+      const p = join(cur, parts[i]);
+      let st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st) {
+        try {
+          fs.mkdirSync(p, 0o755);
+        } catch (e) {
+          if (errno(e) !== 'EEXIST') throw e;
+        }
+        st = fs.lstatSync(p);
+      }
+      if (st.isSymbolicLink()) {
+        let real: string;
+        try {
+          real = fs.realpathSync(p);
+        } catch {
+          throw new WwError('unsafe', `refusing ${shown}: ${p} is a dangling symbolic link`);
+        }
+        if (!isInside(this.root, real)) {
+          throw new WwError('unsafe', `refusing ${shown}: ${p} is a symbolic link leading outside ${this.root} (to ${real})`);
+        }
+        if (!fs.statSync(real).isDirectory()) throw new WwError('unsafe', `refusing ${shown}: ${p} does not lead to a directory`);
+        cur = real;
+        this.viaLink = true;
+      } else if (st.isDirectory()) {
+        cur = p;
+      } else {
+        throw new WwError('io', `cannot place ${shown}: ${p} exists and is not a directory`);
+      }
+      this.dirs.set(key, cur);
+    }
+    return cur;
+  }
+
+  /** Makes room for a new non-directory at `path`; returns what was there. */
+  private clear(path: string, parts: string[], shown: string): fs.Stats | undefined {
+    const st = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (st.isDirectory()) {
+      try {
+        fs.rmdirSync(path);
+      } catch (e) {
+        throw new WwError('io', `cannot replace directory ${path} with ${shown}: ${describe(e)}`);
+      }
+    } else {
+      fs.unlinkSync(path);
+    }
+    if (st.isDirectory() || st.isSymbolicLink()) {
+      // A cached directory may have been reached through what was just removed.
+      if (this.viaLink || this.dirs.has(parts.join('/'))) this.forget();
+    }
+    return st;
+  }
+
+  /** Writes one entry. Entry data is consumed here (or skipped by the reader afterwards). */
+  async add(e: ArchiveEntry): Promise<void> {
+    const shown = JSON.stringify(e.path);
+    const parts = Extractor.components(e.path);
+    this.stats.entries++;
+    if (parts === null) {
+      if (e.type !== 'directory') throw new WwError('unsafe', `refusing ${shown}: a ${e.type} in place of the root itself`);
+      this.stats.directories++;
+      this.pending.set(this.root, this.dirMeta(e));
+      return;
+    }
+    const dir = this.parent(parts, shown);
+    const path = join(dir, parts[parts.length - 1]);
+    try {
+      switch (e.type) {
+        case 'directory':
+          return this.directory(e, path, parts, shown);
+        case 'file':
+          return await this.file(e, path, parts, shown);
+        case 'symlink':
+          return this.symlink(e, path, parts, shown);
+        case 'hardlink':
+          return await this.hardlink(e, path, parts, shown);
+        case 'char':
+        case 'block':
+        case 'fifo':
+          return this.node(e, path, parts, shown);
+        case 'socket':
+          this.stats.skipped++;
+          this.log?.debug(`skipping socket ${shown}`);
+          return;
+      }
+    } catch (err) {
+      if (err instanceof WwError) throw err;
+      throw new WwError('io', `cannot write ${path}: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  private dirMeta(e: ArchiveEntry): DirMeta {
+    return { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, atime: e.atime ?? e.mtime };
+  }
+
+  private directory(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
+    const st = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (!st || !st.isDirectory()) {
+      if (st) this.clear(path, parts, shown);
+      fs.mkdirSync(path, 0o700);
+    }
+    this.dirs.set(parts.join('/'), path);
+    this.pending.set(path, this.dirMeta(e));
+    this.stats.directories++;
+  }
+
+  private async file(e: ArchiveEntry, path: string, parts: string[], shown: string): Promise<void> {
+    const existing = fs.lstatSync(path, { throwIfNoEntry: false });
+    let target = path;
+    if (existing) {
+      if (existing.isFile()) {
+        // Write beside it and rename over it: a running program keeps its old inode.
+        target = join(path, '..', `.wwgetvnfs.${process.pid}.${++this.tmpCounter}`);
+      } else {
+        this.clear(path, parts, shown);
+      }
+    }
+    const fd = fs.openSync(target, EXCLUSIVE_CREATE, 0o600);
+    try {
+      await this.writeData(fd, e, target);
+      this.meta(fd, e);
+    } catch (err) {
+      fs.closeSync(fd);
+      if (target !== path) fs.rmSync(target, { force: true });
+      throw err;
+    }
+    fs.closeSync(fd);
+    if (target !== path) fs.renameSync(target, path);
+    this.stats.files++;
+  }
+
+  private async writeData(fd: number, e: ArchiveEntry, where: string): Promise<void> {
+    if (e.size === 0) return;
+    await e.read((chunk) => {
+      let off = 0;
+      while (off < chunk.length) {
+        try {
+          off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        } catch (err) {
+          throw new WwError('io', `cannot write ${where}: ${describe(err)}`, { cause: err });
+        }
+      }
+      this.stats.bytes += chunk.length;
+    });
+  }
+
+  /** Owner, then mode (after chown, which clears setuid/setgid), then times, on an open fd. */
+  private meta(fd: number, e: ArchiveEntry): void {
+    if (this.owners) fs.fchownSync(fd, e.uid, e.gid);
+    fs.fchmodSync(fd, e.mode);
+    fs.futimesSync(fd, e.atime ?? e.mtime, e.mtime);
+  }
+
+  private symlink(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
+    this.clear(path, parts, shown);
+    fs.symlinkSync(e.linkTarget ?? '', path);
+    if (this.owners) fs.lchownSync(path, e.uid, e.gid);
+    fs.lutimesSync(path, e.atime ?? e.mtime, e.mtime);
+    this.stats.symlinks++;
+  }
+
+  private async hardlink(e: ArchiveEntry, path: string, parts: string[], shown: string): Promise<void> {
+    const to = e.linkTarget ?? '';
+    const toParts = Extractor.components(to);
+    if (toParts === null) throw new WwError('unsafe', `refusing hard link ${shown}: it links to the root directory`);
+    const toPath = join(this.parent(toParts, `hard link target ${JSON.stringify(to)}`), toParts[toParts.length - 1]);
+    const st = fs.lstatSync(toPath, { throwIfNoEntry: false });
+    if (!st) throw new WwError('io', `cannot make hard link ${shown}: its target ${JSON.stringify(to)} is not in the archive before it`);
+    if (st.isDirectory()) throw new WwError('unsafe', `refusing hard link ${shown} to directory ${JSON.stringify(to)}`);
+    if (toPath !== path) {
+      this.clear(path, parts, shown);
+      fs.linkSync(toPath, path); // link(2) does not follow a symbolic link at toPath
+    }
+    if (e.size > 0) {
+      // The data came with the last name of a link set (cpio): write it into the shared inode.
+      if (!st.isFile()) throw new WwError('unsafe', `refusing hard link ${shown}: data for a non-file`);
+      const fd = fs.openSync(path, C.O_WRONLY | C.O_TRUNC | C.O_NOFOLLOW);
+      try {
+        await this.writeData(fd, e, path);
+        this.meta(fd, e);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    this.stats.hardlinks++;
+  }
+
+  private findMknod(): string {
+    if (this.mknodPath) return this.mknodPath;
+    const found = MKNOD_PATHS.find((p) => fs.existsSync(p));
+    if (!found) throw new WwError('io', `cannot create device nodes or FIFOs: no mknod program in ${MKNOD_PATHS.join(', ')}`);
+    this.mknodPath = found;
+    return found;
+  }
+
+  private node(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
+    this.clear(path, parts, shown);
+    const args = ['-m', '0600', path, e.type === 'fifo' ? 'p' : e.type === 'char' ? 'c' : 'b'];
+    if (e.type !== 'fifo') args.push(String(e.rdevMajor), String(e.rdevMinor));
+    // Node has no mknod(2): the system's mknod, by absolute path (the tools run with no PATH).
+    const r = spawnSync(this.findMknod(), args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
+    if (r.status !== 0) {
+      const why = r.error ? describe(r.error) : (r.stderr?.toString().trim() || `exit ${r.status}`);
+      throw new WwError('io', `cannot create ${e.type} ${path}: ${why}`);
+    }
+    if (this.owners) fs.lchownSync(path, e.uid, e.gid);
+    fs.chmodSync(path, e.mode); // just created by us, not a symbolic link
+    fs.utimesSync(path, e.atime ?? e.mtime, e.mtime);
+    this.stats.devices++;
+  }
+
+  /** Applies directory owners, modes and times, deepest first (after their contents, as bsdtar). */
+  finish(): void {
+    const paths = [...this.pending.keys()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+    for (const p of paths) {
+      const m = this.pending.get(p)!;
+      let fd: number;
+      try {
+        fd = fs.openSync(p, DIR_OPEN);
+      } catch (err) {
+        // Replaced by a later entry (not a directory any more): its own metadata applies.
+        if (['ENOTDIR', 'ELOOP', 'ENOENT'].includes(errno(err) ?? '')) continue;
+        throw new WwError('io', `cannot open directory ${p}: ${describe(err)}`, { cause: err });
+      }
+      try {
+        if (this.owners) fs.fchownSync(fd, m.uid, m.gid);
+        fs.fchmodSync(fd, m.mode);
+        fs.futimesSync(fd, m.atime, m.mtime);
+      } catch (err) {
+        throw new WwError('io', `cannot set attributes of directory ${p}: ${describe(err)}`, { cause: err });
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    this.pending.clear();
+  }
+}

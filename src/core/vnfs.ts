@@ -1,0 +1,220 @@
+// /WW/vnfs (PROTOCOL 2.5, 3 wwgetvnfs): stream the node's image from the
+// master, gunzip it and unpack it in the same pass (nothing held whole in memory
+// or on disk), optionally checking the MD5 of the compressed stream.
+//
+//   HTTP body --(MD5)--> gunzip (node:zlib, thread pool) --> ByteReader --> cpio/tar reader --> Extractor
+//
+// The HTTP body is fed with back-pressure (forEachChunk awaits the gunzip's
+// drain), so a slow disk slows the download. A transient failure (503, cut
+// connection, truncation) re-runs the whole consume on the next master/round:
+// extraction starts over and replaces what the first attempt wrote.
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createGunzip, type Gunzip } from 'node:zlib';
+import { ByteReader } from './archive/bytes.ts';
+import { readArchive } from './archive/detect.ts';
+import type { ArchiveFormat } from './archive/types.ts';
+import { realRoot } from './confine.ts';
+import { WwError, describe } from './errors.ts';
+import { Extractor, type ExtractStats } from './extract.ts';
+import type { Logger } from './log.ts';
+import { forEachChunk, type MasterClient, type MasterResponse } from './master.ts';
+
+export interface Progress {
+  /** Compressed bytes received. */
+  received: number;
+  /** Content-Length of the image, when the master sent one. */
+  total?: number;
+  stats: ExtractStats;
+}
+
+export interface VnfsOptions {
+  client: MasterClient;
+  hwaddr: string;
+  /** Real path of the target root. */
+  root: string;
+  /** Lower-case hex MD5 the compressed image must have; undefined: not verified. */
+  expectedMd5?: string;
+  /** Where expectedMd5 came from, for the mismatch message. */
+  md5Source?: string;
+  /** Require ROOT/sbin/init afterwards (upstream: yes). */
+  requireInit?: boolean;
+  owners?: boolean;
+  log: Logger;
+  onProgress?: (p: Progress) => void;
+  /** Test hook: extractor options. */
+  mknod?: string;
+}
+
+export interface VnfsResult {
+  url: string;
+  format: ArchiveFormat;
+  compressed: number;
+  md5?: string;
+  verified: boolean;
+  stats: ExtractStats;
+  seconds: number;
+}
+
+/** Where to unpack and whether that is allowed (PROTOCOL 6.8). Pure: the caller supplies the facts. */
+export interface TargetChoice {
+  target: string;
+  /** Why this target, for --verbose. */
+  reason: string;
+}
+
+export function chooseTarget(o: { target?: string; newroot?: string; initramfs: boolean }): TargetChoice {
+  if (o.target !== undefined && o.target !== '') return { target: o.target, reason: '--target' };
+  if (o.newroot) return { target: o.newroot, reason: o.initramfs ? 'NEWROOT (initramfs)' : 'NEWROOT' };
+  return { target: '/', reason: 'NEWROOT is not set: the running system' };
+}
+
+export const LIVE_ROOT_REFUSAL =
+  'refusing to unpack the VNFS over / on a running system: it would overwrite every file of this live node ' +
+  '(running programs, libraries, /etc) with the image\'s copies and cannot be undone. ' +
+  'Inside the initramfs NEWROOT is set and /init exists; here they are not. ' +
+  'Use --target DIR to unpack the image somewhere else, or --force if you really mean to overwrite /.';
+
+/** Resolves the target's real path (creating an explicit --target) and applies the live-root rule. */
+export async function prepareTarget(
+  choice: TargetChoice,
+  o: { initramfs: boolean; force: boolean; create: boolean },
+): Promise<string> {
+  if (o.create && !existsSync(choice.target)) {
+    try {
+      mkdirSync(choice.target, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw new WwError('io', `cannot create target ${choice.target}: ${describe(err)}`);
+    }
+  }
+  const root = await realRoot(choice.target);
+  if (root === '/' && !o.initramfs && !o.force) throw new WwError('unsafe', LIVE_ROOT_REFUSAL);
+  return root;
+}
+
+/** Waits until a writable can take more, or fails if it is destroyed meanwhile. */
+function drained(z: Gunzip): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown) => {
+      z.off('drain', ok);
+      z.off('error', bad);
+      z.off('close', closed);
+      if (err) reject(err);
+      else resolve();
+    };
+    const ok = () => done();
+    const bad = (err: unknown) => done(err);
+    const closed = () => done(new Error('decompressor closed'));
+    z.once('drain', ok);
+    z.once('error', bad);
+    z.once('close', closed);
+  });
+}
+
+function gzipError(err: unknown, url: string): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code ?? '';
+  if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
+    return new WwError('refused', `${url}: image is not valid gzip data (${describe(err)})`, { cause: err });
+  }
+  return err;
+}
+
+async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number): Promise<VnfsResult> {
+  const md5 = o.expectedMd5 ? createHash('md5') : undefined;
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  const declared = res.headers['content-length'];
+  const total = declared === undefined ? undefined : Number(declared);
+  const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod });
+  let received = 0;
+  let feedError: unknown;
+  let lastTick = 0;
+  const tick = (force = false) => {
+    if (!o.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastTick < 200) return;
+    lastTick = now;
+    o.onProgress({ received, total, stats: ex.stats });
+  };
+
+  const feed = forEachChunk(res, async (chunk) => {
+    received += chunk.length;
+    md5?.update(chunk);
+    if (!gunzip.write(chunk)) await drained(gunzip);
+  }).then(
+    () => {
+      gunzip.end();
+    },
+    (err) => {
+      feedError = err;
+      gunzip.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    },
+  );
+  feed.catch(() => {}); // observed below; avoid an unhandled rejection while unpacking
+
+  let format: ArchiveFormat = 'cpio-newc';
+  try {
+    const reader = new ByteReader(gunzip);
+    for await (const entry of readArchive(reader, (f) => (format = f))) {
+      await ex.add(entry);
+      tick();
+    }
+    await reader.drain(); // padding after the trailer; also lets gunzip check the gzip trailer (CRC, length)
+    ex.finish();
+  } catch (err) {
+    res.body.destroy();
+    gunzip.destroy();
+    await feed.catch(() => {});
+    // A cut connection shows up downstream as a truncated archive or gzip stream: report the cause.
+    if (feedError !== undefined) throw feedError;
+    throw gzipError(err, res.url);
+  }
+  await feed;
+  tick(true);
+
+  let digest: string | undefined;
+  if (md5) {
+    digest = md5.digest('hex');
+    if (digest !== o.expectedMd5) {
+      throw new WwError(
+        'refused',
+        `VNFS checksum mismatch: expected MD5 ${o.expectedMd5}${o.md5Source ? ` (${o.md5Source})` : ''}, ` +
+          `but the image that arrived from ${res.url} (${received} bytes) has MD5 ${digest}; ` +
+          `the files already unpacked into ${o.root} must not be trusted`,
+      );
+    }
+  }
+  return {
+    url: res.url,
+    format,
+    compressed: received,
+    md5: digest,
+    verified: md5 !== undefined,
+    stats: ex.stats,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Fetches and unpacks the node's VNFS into o.root. */
+export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
+  const started = Date.now();
+  const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, (res) => unpackOnce(res, o, started));
+  if (o.requireInit !== false) {
+    const init = join(o.root, 'sbin', 'init');
+    let found = false;
+    try {
+      found = lstatSync(init, { throwIfNoEntry: false }) !== undefined;
+    } catch {
+      found = false;
+    }
+    if (!found) {
+      throw new WwError('refused', `the image was unpacked but ${init} does not exist: not a bootable VNFS`);
+    }
+  }
+  return result;
+}
+
+export function isHexMd5(v: string): boolean {
+  return /^[0-9a-fA-F]{32}$/.test(v);
+}
