@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { assembleCapability } from './capability.mjs';
 
 const require = createRequire(import.meta.url);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -113,6 +114,8 @@ async function main() {
   const sums = [...TOOLS, MULTICALL].map((n) => `${sha256(readFileSync(join(OUT, n)))}  ${n}\n`).join('');
   writeFileSync(join(OUT, 'SHA256SUMS'), sums);
   say(`done: ${OUT}`);
+  const cap = assembleCapability({ root: ROOT });
+  say(`capability: ${cap.out}`);
 }
 
 main().catch((err) => {

@@ -1,0 +1,534 @@
+# shellcheck shell=sh
+# wwruntime-lib.sh: the runtime-services step of a Warewulf 3 bootstrap, shared by
+#   wwruntime-step     the provision step run in the initramfs (mode "boot")
+#   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
+# Sourced, never run. POSIX sh (busybox ash, dash); uses only cp ln mv rm rmdir mkdir
+# chmod cat sort uname (and cmp, readlink, grep when present).
+#
+# Settings (environment; the installer maps its options onto them). Node attributes set
+# with `wwsh object modify -s NAME=VALUE` reach the initramfs as WWNAME, so the WW* ones
+# below can be set per node:
+#   NEWROOT                root to install into (required; "/" for the running system)
+#   WWNORUNTIMESERVICES    non-empty: install nothing and remove what an earlier run installed
+#   WWRUNTIME_STANDALONE   non-empty: four standalone executables instead of one multi-call
+#                          executable (wwruntime) plus four symlinks
+#   WWRUNTIME_SCHEDULER    auto (default) | cron | systemd
+#   WWRUNTIME_SCHEDULE     cron time fields of both jobs (default "*/5 * * * *")
+#   WWRUNTIME_ONCALENDAR   systemd OnCalendar= of both timers (default "*:0/5")
+#   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds (default 180, 0 = none)
+#   WWRUNTIME_ARCH         executable flavour (default from uname -m: x86_64 -> linux-x64,
+#                          aarch64 -> linux-arm64)
+#   WWRUNTIME_SOURCE       folder holding the executables, either ARCH/ subfolders or flat
+#   WWRUNTIME_HOSTROOT     prefix of the files of the system the step runs on (/proc/cmdline,
+#                          /etc/network.conf, /init, /var/log/warewulf); for tests
+# Exit status of the entry points: 0 done, 1 skipped (nothing to do), 2 failed. (The
+# Warewulf provision handler reboots the node on any other status, so no other is used.)
+
+WWRT_MARK='wwruntime-managed'
+WWRT_KEYS='WWINIT_HWADDR WWMASTER WWTRANSPORT WWNODENAME WWCLUSTER WWDOMAIN WWGROUPS WWFQDN'
+WWRT_TOOLS='wwgetfiles wwgetscript wwgetvnfs wwgetnodeconfig'
+WWRT_MANIFEST='warewulf/.wwruntime-manifest'
+WWRT_LOGDIR='/var/log/warewulf'
+WWRT_NL='
+'
+
+wwrt_say() { printf 'wwruntime: %s\n' "$*" >&2; }
+wwrt_err() { printf 'wwruntime: ERROR: %s\n' "$*" >&2; }
+
+# Prints $1 as one single-quoted shell word: ' becomes '\''. No subprocess.
+wwrt_quote() {
+    _q_rest=$1
+    _q_out=
+    while :; do
+        case $_q_rest in
+            *\'*)
+                _q_out="$_q_out${_q_rest%%\'*}'\\''"
+                _q_rest=${_q_rest#*\'}
+                ;;
+            *) break ;;
+        esac
+    done
+    printf "'%s%s'" "$_q_out" "$_q_rest"
+}
+
+# ---- bookkeeping: the manifest lists what we installed, one "TYPE RELPATH" a line:
+#   d directory we created   f file carrying our mark   x executable   l symlink
+#   o log file of our jobs   c warewulf/config (our keys only)
+wwrt_track() { WWRT_NEW="$WWRT_NEW$1$WWRT_NL"; }
+wwrt_in() { # ENTRY LIST
+    case "$WWRT_NL$2" in *"$WWRT_NL$1$WWRT_NL"*) return 0 ;; esac
+    return 1
+}
+
+wwrt_init() {
+    WWRT_MODE=${WWRT_MODE:-boot}
+    WWRT_HOST=${WWRUNTIME_HOSTROOT:-}
+    WWRT_HOST=${WWRT_HOST%/}
+    if [ -z "${NEWROOT+set}" ]; then
+        wwrt_err "NEWROOT is not set (use NEWROOT=/ for the running system)"
+        return 2
+    fi
+    WWRT_ROOT=${NEWROOT%/}
+    if [ -n "$WWRT_ROOT" ] && [ ! -d "$WWRT_ROOT" ]; then
+        wwrt_err "NEWROOT '$NEWROOT' is not a directory"
+        return 2
+    fi
+    WWRT_NEW=
+    WWRT_OLD=
+    if [ -f "$WWRT_ROOT/$WWRT_MANIFEST" ]; then
+        WWRT_OLD=$(cat "$WWRT_ROOT/$WWRT_MANIFEST") || return 2
+        [ -n "$WWRT_OLD" ] && WWRT_OLD="$WWRT_OLD$WWRT_NL"
+    fi
+    umask 022
+    return 0
+}
+
+# A relative path from the manifest or our own code: refuse absolute paths and "..".
+wwrt_safe_rel() {
+    case $1 in
+        '' | /* | .. | ../* | */.. | */../*) return 1 ;;
+    esac
+    return 0
+}
+
+# Creates NEWROOT/REL (and missing parents), recording the ones we created.
+wwrt_mkdir() {
+    case $1 in */*) wwrt_mkdir "${1%/*}" || return 1 ;; esac
+    if [ -d "$WWRT_ROOT/$1" ]; then
+        # ours from an earlier run: still ours
+        if wwrt_in "d $1" "$WWRT_OLD" && ! wwrt_in "d $1" "$WWRT_NEW"; then wwrt_track "d $1"; fi
+        return 0
+    fi
+    if [ -e "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; then
+        wwrt_err "$WWRT_ROOT/$1 exists and is not a directory"
+        return 1
+    fi
+    mkdir "$WWRT_ROOT/$1" && chmod 0755 "$WWRT_ROOT/$1" || return 1
+    wwrt_track "d $1"
+}
+
+# Writes stdin to NEWROOT/REL with MODE, atomically (temporary name in the same folder).
+wwrt_put() { # REL MODE
+    _p_dst="$WWRT_ROOT/$1"
+    _p_tmp="$WWRT_ROOT/${1%/*}/.${1##*/}.wwrt$$"
+    if [ -d "$_p_dst" ] && [ ! -L "$_p_dst" ]; then
+        wwrt_err "$_p_dst is a directory"
+        return 1
+    fi
+    rm -f "$_p_tmp" || return 1
+    if cat >"$_p_tmp" && chmod "$2" "$_p_tmp" && mv -f "$_p_tmp" "$_p_dst"; then
+        return 0
+    fi
+    rm -f "$_p_tmp"
+    wwrt_err "could not write $_p_dst"
+    return 1
+}
+
+# Copies executable SRC to NEWROOT/REL unless an identical copy is already there.
+wwrt_copy() { # SRC REL
+    _c_dst="$WWRT_ROOT/$2"
+    _c_tmp="$WWRT_ROOT/${2%/*}/.${2##*/}.wwrt$$"
+    if [ -f "$_c_dst" ] && [ ! -L "$_c_dst" ] && cmp -s "$1" "$_c_dst" 2>/dev/null; then
+        chmod 0755 "$_c_dst" || return 1
+    else
+        if [ -d "$_c_dst" ] && [ ! -L "$_c_dst" ]; then
+            wwrt_err "$_c_dst is a directory"
+            return 1
+        fi
+        rm -f "$_c_tmp"
+        if ! { cp "$1" "$_c_tmp" && chmod 0755 "$_c_tmp" && mv -f "$_c_tmp" "$_c_dst"; }; then
+            rm -f "$_c_tmp"
+            wwrt_err "could not install $_c_dst"
+            return 1
+        fi
+    fi
+    wwrt_track "x $2"
+}
+
+# Makes NEWROOT/REL a symbolic link to TARGET (replacing a file or link, never a directory).
+wwrt_link() { # TARGET REL
+    _l_dst="$WWRT_ROOT/$2"
+    if [ -L "$_l_dst" ] && [ "$(readlink "$_l_dst" 2>/dev/null)" = "$1" ]; then
+        wwrt_track "l $2"
+        return 0
+    fi
+    if [ -d "$_l_dst" ] && [ ! -L "$_l_dst" ]; then
+        wwrt_err "$_l_dst is a directory"
+        return 1
+    fi
+    rm -f "$_l_dst" && ln -s "$1" "$_l_dst" || return 1
+    wwrt_track "l $2"
+}
+
+# ---- /warewulf/config
+
+# True when a config line is one of ours: our mark, KEY=... or "export KEY" for our keys.
+wwrt_cfg_ours() {
+    _o_t=${1#"${1%%[![:space:]]*}"}
+    case $_o_t in "# $WWRT_MARK"*) return 0 ;; esac
+    for _o_k in $WWRT_KEYS WWHTTP; do
+        case $_o_t in
+            "$_o_k="* | "export $_o_k" | "export $_o_k"[[:space:]]*) return 0 ;;
+        esac
+    done
+    return 1
+}
+
+# Copies stdin to stdout without our lines.
+wwrt_cfg_filter() {
+    while IFS= read -r _f_line || [ -n "$_f_line" ]; do
+        wwrt_cfg_ours "$_f_line" || printf '%s\n' "$_f_line"
+    done
+}
+
+# Rewrites NEWROOT/warewulf/config: other lines kept, our keys (list in $1) appended.
+wwrt_write_config() { # KEYS
+    _w_cfg="$WWRT_ROOT/warewulf/config"
+    {
+        if [ -f "$_w_cfg" ]; then wwrt_cfg_filter <"$_w_cfg" || exit 1; fi
+        if [ -n "$1" ]; then
+            printf '# %s: the keys below are rewritten by the Warewulf runtime-services step; other lines are kept\n' "$WWRT_MARK"
+            for _w_k in $1; do
+                eval "_w_v=\${$_w_k-}"
+                case $_w_v in *"$WWRT_NL"*)
+                    wwrt_say "newline in $_w_k replaced by a space"
+                    _w_v=$(printf '%s' "$_w_v" | tr '\n' ' ')
+                    ;;
+                esac
+                printf '%s=%s\nexport %s\n' "$_w_k" "$(wwrt_quote "$_w_v")" "$_w_k"
+            done
+        fi
+    } | wwrt_put warewulf/config 0644 || return 1
+    wwrt_track "c warewulf/config"
+}
+
+# Removes our keys from the config; deletes it when nothing else is left.
+wwrt_strip_config() {
+    _s_cfg="$WWRT_ROOT/warewulf/config"
+    [ -f "$_s_cfg" ] || return 0
+    _s_rest=$(wwrt_cfg_filter <"$_s_cfg") || return 1
+    case $_s_rest in
+        *[![:space:]]*) printf '%s\n' "$_s_rest" | wwrt_put warewulf/config 0644 ;;
+        *) rm -f "$_s_cfg" ;;
+    esac
+}
+
+# ---- settings of the node
+
+# The master: environment, then wwmaster= on the kernel command line, then the DHCP server.
+wwrt_find_master() {
+    [ -n "${WWMASTER:-}" ] && return 0
+    if [ -r "$WWRT_HOST/proc/cmdline" ]; then
+        _m_line=$(cat "$WWRT_HOST/proc/cmdline")
+        set -f
+        for _m_w in $_m_line; do
+            case $_m_w in wwmaster=?*) WWMASTER=${_m_w#wwmaster=} ;; esac
+        done
+        set +f
+    fi
+    if [ -z "${WWMASTER:-}" ] && [ -r "$WWRT_HOST/etc/network.conf" ]; then
+        # shellcheck disable=SC1090,SC1091
+        WWMASTER=$(. "$WWRT_HOST/etc/network.conf" >/dev/null 2>&1; printf '%s' "${DHCP_SERVER:-}")
+    fi
+    [ -n "${WWMASTER:-}" ] || return 1
+    export WWMASTER
+}
+
+# Sets WWRT_CFGKEYS, the keys to write to the config.
+wwrt_config_keys() {
+    if [ -z "${WWHTTP:-}" ] && [ "${WWTRANSPORT:-}" = "https" ]; then
+        WWHTTP=https
+    fi
+    if [ "$WWRT_MODE" = boot ]; then
+        WWTRANSPORT=${WWTRANSPORT:-http}
+        WWRT_CFGKEYS=$WWRT_KEYS
+    else
+        # image build: the node's values are unknown; write only the ones given
+        WWRT_CFGKEYS=
+        for _k in $WWRT_KEYS; do
+            eval "[ -n \"\${$_k:-}\" ]" && WWRT_CFGKEYS="$WWRT_CFGKEYS $_k"
+        done
+    fi
+    if [ -n "${WWHTTP:-}" ]; then WWRT_CFGKEYS="$WWRT_CFGKEYS WWHTTP"; fi
+    WWRT_CFGKEYS=${WWRT_CFGKEYS# }
+}
+
+# ---- executables
+
+wwrt_arch() {
+    _a=${WWRUNTIME_ARCH:-$(uname -m 2>/dev/null)}
+    case $_a in
+        x86_64 | amd64 | x64) echo linux-x64 ;;
+        aarch64 | arm64) echo linux-arm64 ;;
+        linux-*) echo "$_a" ;;
+        *) echo "linux-$_a" ;;
+    esac
+}
+
+# Sets WWRT_BIN (folder with the executables for this node) and WWRT_ARCH.
+wwrt_find_bin() {
+    WWRT_ARCH=$(wwrt_arch)
+    _b_src=${WWRUNTIME_SOURCE:-${WWRUNTIME_HOME:-/warewulf/wwruntime}}
+    _b_src=${_b_src%/}
+    for _b_d in "$_b_src/$WWRT_ARCH" "$_b_src"; do
+        if [ -f "$_b_d/wwruntime" ] || [ -f "$_b_d/wwgetfiles" ]; then
+            WWRT_BIN=$_b_d
+            return 0
+        fi
+    done
+    wwrt_err "no executables for $WWRT_ARCH in $_b_src (expected $_b_src/$WWRT_ARCH/wwruntime)"
+    return 1
+}
+
+wwrt_install_bin() {
+    wwrt_mkdir warewulf/bin || return 1
+    if [ -z "${WWRUNTIME_STANDALONE:-}" ] && [ -f "$WWRT_BIN/wwruntime" ]; then
+        wwrt_copy "$WWRT_BIN/wwruntime" warewulf/bin/wwruntime || return 1
+        for _t in $WWRT_TOOLS; do
+            wwrt_link wwruntime "warewulf/bin/$_t" || return 1
+        done
+        return 0
+    fi
+    for _t in $WWRT_TOOLS; do
+        if [ -f "$WWRT_BIN/$_t" ]; then
+            wwrt_copy "$WWRT_BIN/$_t" "warewulf/bin/$_t" || return 1
+        elif [ -f "$WWRT_BIN/wwruntime" ]; then
+            # the multi-call executable picks its tool from its own name
+            wwrt_copy "$WWRT_BIN/wwruntime" "warewulf/bin/$_t" || return 1
+        else
+            wwrt_err "$WWRT_BIN has neither $_t nor wwruntime"
+            return 1
+        fi
+    done
+}
+
+# ---- schedulers
+
+wwrt_exists() { [ -e "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; }
+
+# Prints cron or systemd.
+wwrt_scheduler() {
+    case ${WWRUNTIME_SCHEDULER:-auto} in
+        cron | systemd) echo "$WWRUNTIME_SCHEDULER"; return 0 ;;
+        auto) ;;
+        *) wwrt_say "WWRUNTIME_SCHEDULER='$WWRUNTIME_SCHEDULER' unknown, using auto" ;;
+    esac
+    if wwrt_exists usr/lib/systemd/systemd || wwrt_exists lib/systemd/systemd; then
+        for _s_d in usr/sbin sbin usr/bin; do
+            for _s_n in crond cron; do
+                if wwrt_exists "$_s_d/$_s_n"; then echo cron; return 0; fi
+            done
+        done
+        echo systemd
+        return 0
+    fi
+    echo cron
+}
+
+# Validated settings of the jobs: WWRT_SCHEDULE WWRT_ONCALENDAR WWRT_SPLAY
+wwrt_job_settings() {
+    WWRT_SCHEDULE='*/5 * * * *'
+    if [ -n "${WWRUNTIME_SCHEDULE:-}" ]; then
+        set -f
+        # shellcheck disable=SC2086
+        set -- $WWRUNTIME_SCHEDULE
+        set +f
+        case "$#:$*" in
+            5:*[!0-9*/,\ -]*) wwrt_say "WWRUNTIME_SCHEDULE='$WWRUNTIME_SCHEDULE' invalid, using '$WWRT_SCHEDULE'" ;;
+            5:*) WWRT_SCHEDULE="$*" ;;
+            *) wwrt_say "WWRUNTIME_SCHEDULE='$WWRUNTIME_SCHEDULE' needs 5 fields, using '$WWRT_SCHEDULE'" ;;
+        esac
+    fi
+    WWRT_ONCALENDAR='*:0/5'
+    case ${WWRUNTIME_ONCALENDAR:-} in
+        '') ;;
+        *[!0-9A-Za-z*:/,.~\ -]*) wwrt_say "WWRUNTIME_ONCALENDAR='$WWRUNTIME_ONCALENDAR' invalid, using '$WWRT_ONCALENDAR'" ;;
+        *) WWRT_ONCALENDAR=$WWRUNTIME_ONCALENDAR ;;
+    esac
+    WWRT_SPLAY=180
+    case ${WWGETFILES_INTERVAL:-} in
+        '') ;;
+        *[!0-9]*) wwrt_say "WWGETFILES_INTERVAL='$WWGETFILES_INTERVAL' invalid, using $WWRT_SPLAY" ;;
+        *) WWRT_SPLAY=$((WWGETFILES_INTERVAL + 0)) ;;
+    esac
+}
+
+WWRT_CMD_FILES="mkdir -p $WWRT_LOGDIR; exec /warewulf/bin/wwgetfiles >$WWRT_LOGDIR/wwgetfiles.log 2>&1"
+WWRT_CMD_SCRIPT="mkdir -p $WWRT_LOGDIR; test -r /warewulf/config && . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>$WWRT_LOGDIR/wwrunscript.log | /bin/sh"
+
+wwrt_cron_file() { # NAME WHAT COMMAND
+    printf '# %s: written by the Warewulf runtime-services step (wwruntime); edits are lost\n' "$WWRT_MARK"
+    printf '# %s: %s\n' "$1" "$2"
+    printf 'SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n'
+    printf '%s root %s\n' "$WWRT_SCHEDULE" "$3"
+}
+
+wwrt_install_cron() {
+    wwrt_mkdir etc/cron.d || return 1
+    wwrt_cron_file wwupdatefiles "$WWRT_DESC_FILES" \
+        "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
+        wwrt_put etc/cron.d/wwupdatefiles 0644 || return 1
+    wwrt_track "f etc/cron.d/wwupdatefiles"
+    wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$WWRT_CMD_SCRIPT" |
+        wwrt_put etc/cron.d/wwrunscript 0644 || return 1
+    wwrt_track "f etc/cron.d/wwrunscript"
+}
+
+WWRT_DESC_FILES='Warewulf: update the provisioned files from the master (wwgetfiles)'
+WWRT_DESC_SCRIPT="Warewulf: run the node's runtime script from the master (wwgetscript runtime)"
+
+wwrt_unit_service() { # WHAT CONDITION ENV COMMAND
+    printf '# %s: written by the Warewulf runtime-services step (wwruntime); edits are lost\n' "$WWRT_MARK"
+    printf '[Unit]\nDescription=%s\nConditionPathExists=%s\nAfter=network-online.target\n\n' "$1" "$2"
+    printf '[Service]\nType=oneshot\n'
+    [ -n "$3" ] && printf 'Environment=%s\n' "$3"
+    printf "ExecStart=/bin/sh -c '%s'\n" "$4"
+}
+
+wwrt_unit_timer() { # SERVICE DELAY
+    printf '# %s: written by the Warewulf runtime-services step (wwruntime); edits are lost\n' "$WWRT_MARK"
+    printf '[Unit]\nDescription=Run %s on schedule\n\n' "$1"
+    printf '[Timer]\nOnCalendar=%s\nRandomizedDelaySec=%s\nAccuracySec=1s\n\n' "$WWRT_ONCALENDAR" "$2"
+    printf '[Install]\nWantedBy=timers.target\n'
+}
+
+wwrt_install_systemd() {
+    _u=etc/systemd/system
+    wwrt_mkdir "$_u/timers.target.wants" || return 1
+    wwrt_unit_service "$WWRT_DESC_FILES" /warewulf/bin/wwgetfiles WWGETFILES_INTERVAL=0 "$WWRT_CMD_FILES" |
+        wwrt_put "$_u/wwupdatefiles.service" 0644 || return 1
+    wwrt_unit_timer wwupdatefiles.service "$WWRT_SPLAY" | wwrt_put "$_u/wwupdatefiles.timer" 0644 || return 1
+    wwrt_unit_service "$WWRT_DESC_SCRIPT" /warewulf/bin/wwgetscript '' "$WWRT_CMD_SCRIPT" |
+        wwrt_put "$_u/wwrunscript.service" 0644 || return 1
+    wwrt_unit_timer wwrunscript.service 0 | wwrt_put "$_u/wwrunscript.timer" 0644 || return 1
+    for _n in wwupdatefiles.service wwupdatefiles.timer wwrunscript.service wwrunscript.timer; do
+        wwrt_track "f $_u/$_n"
+    done
+    for _n in wwupdatefiles wwrunscript; do
+        wwrt_link "/$_u/$_n.timer" "$_u/timers.target.wants/$_n.timer" || return 1
+    done
+}
+
+# The log folder. In the Warewulf initramfs the init later moves its own /var/log/warewulf
+# into NEWROOT/var/log/ with busybox mv, which fails (across file systems) when the target
+# folder already exists: then we leave its creation to that move (the jobs mkdir -p it too).
+wwrt_install_logdir() {
+    if [ "$WWRT_MODE" = boot ] && [ -n "$WWRT_ROOT" ] && [ -e "$WWRT_HOST/init" ] &&
+        [ -d "$WWRT_HOST/var/log/warewulf" ] && [ ! -e "$WWRT_ROOT/var/log/warewulf" ] &&
+        [ "${WWBOOTSTRAPLOGS:-/var/log}" = /var/log ]; then
+        wwrt_say "$WWRT_LOGDIR will be moved into place by the bootstrap's init"
+    else
+        wwrt_mkdir var/log/warewulf || return 1
+    fi
+    wwrt_track "o var/log/warewulf/wwgetfiles.log"
+    wwrt_track "o var/log/warewulf/wwrunscript.log"
+}
+
+# ---- removal of what an earlier run installed and this one did not
+
+wwrt_remove_entry() { # TYPE REL
+    wwrt_safe_rel "$2" || return 0
+    _r_p="$WWRT_ROOT/$2"
+    case $1 in
+        f)
+            if [ -f "$_r_p" ] && grep -q "$WWRT_MARK" "$_r_p" 2>/dev/null; then rm -f "$_r_p"; fi
+            ;;
+        x | o) if [ -f "$_r_p" ] && [ ! -L "$_r_p" ]; then rm -f "$_r_p"; fi ;;
+        l) if [ -L "$_r_p" ]; then rm -f "$_r_p"; fi ;;
+        c) wwrt_strip_config ;;
+    esac
+    return 0
+}
+
+wwrt_cleanup() {
+    _dirs=
+    while read -r _e_t _e_r; do
+        [ -n "$_e_t" ] || continue
+        wwrt_in "$_e_t $_e_r" "$WWRT_NEW" && continue
+        if [ "$_e_t" = d ]; then
+            _dirs="$_dirs$_e_r$WWRT_NL"
+        else
+            wwrt_remove_entry "$_e_t" "$_e_r"
+        fi
+    done <<EOF
+$WWRT_OLD
+EOF
+    [ -n "$_dirs" ] || return 0
+    # deepest first: in reverse order a folder comes before its parent
+    printf '%s' "$_dirs" | sort -r | while read -r _e_r; do
+        if wwrt_safe_rel "$_e_r" && [ -d "$WWRT_ROOT/$_e_r" ] && [ ! -L "$WWRT_ROOT/$_e_r" ]; then
+            rmdir "$WWRT_ROOT/$_e_r" 2>/dev/null
+        fi
+    done
+    return 0
+}
+
+wwrt_write_manifest() {
+    if [ -z "$WWRT_NEW" ]; then
+        rm -f "$WWRT_ROOT/$WWRT_MANIFEST"
+        return 0
+    fi
+    printf '%s' "$WWRT_NEW" | wwrt_put "$WWRT_MANIFEST" 0644
+}
+
+# ---- entry points
+
+# Removes everything an earlier run recorded. Status 0 removed, 1 nothing to remove.
+wwrt_remove() {
+    wwrt_init || return 2
+    [ -n "$WWRT_OLD" ] || return 1
+    wwrt_cleanup
+    # the manifest lives in warewulf/, which may be one of the folders to remove
+    rm -f "$WWRT_ROOT/$WWRT_MANIFEST"
+    WWRT_NEW=
+    _old=$WWRT_OLD
+    WWRT_OLD=$(printf '%s' "$_old" | while read -r _t _r; do [ "$_t" = d ] && printf 'd %s\n' "$_r"; done)
+    WWRT_OLD="$WWRT_OLD$WWRT_NL"
+    wwrt_cleanup
+    wwrt_say "removed the runtime services from ${WWRT_ROOT:-/}"
+    return 0
+}
+
+wwrt_install() {
+    wwrt_init || return 2
+    if [ "$WWRT_MODE" = boot ] && ! wwrt_find_master; then
+        echo "ERROR: Could not identify master node!" >&2
+        return 2
+    fi
+    wwrt_find_bin || return 2
+    wwrt_job_settings
+    wwrt_config_keys
+    _sched=$(wwrt_scheduler)
+    _ok=0
+    wwrt_mkdir warewulf &&
+        wwrt_install_bin &&
+        if [ -n "$WWRT_CFGKEYS" ]; then wwrt_write_config "$WWRT_CFGKEYS"; else wwrt_strip_config; fi &&
+        wwrt_install_logdir &&
+        if [ "$_sched" = systemd ]; then wwrt_install_systemd; else wwrt_install_cron; fi ||
+        _ok=2
+    if [ "$_ok" = 0 ]; then
+        wwrt_cleanup
+    else
+        # keep the record of everything, so that a later run can still remove it
+        while read -r _e; do
+            [ -n "$_e" ] && ! wwrt_in "$_e" "$WWRT_NEW" && wwrt_track "$_e"
+        done <<EOF
+$WWRT_OLD
+EOF
+    fi
+    wwrt_write_manifest || _ok=2
+    if [ "$_ok" = 0 ]; then
+        if [ -n "${WWRUNTIME_STANDALONE:-}" ]; then _how=standalone; else _how=multi-call; fi
+        wwrt_say "installed the runtime services into ${WWRT_ROOT:-/} ($WWRT_ARCH, $_how, $_sched)"
+    fi
+    return $_ok
+}
+
+# The step: install, or when WWNORUNTIMESERVICES is set remove an earlier install.
+wwrt_main() {
+    if [ -n "${WWNORUNTIMESERVICES:-}" ]; then
+        wwrt_remove
+        return $?
+    fi
+    wwrt_install
+}

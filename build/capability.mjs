@@ -1,0 +1,124 @@
+// Assembles the Warewulf 3 bootstrap capability that installs the runtime services:
+//   dist/capability/
+//     rootfs/warewulf/provision/65-wwruntime          the provision step (bootstrap/wwruntime-step)
+//     rootfs/warewulf/wwruntime/wwruntime-lib.sh      its library (outside provision/: the
+//                                                     provision handler runs every file there)
+//     rootfs/warewulf/wwruntime/wwruntime-install     the image builder's installer
+//     rootfs/warewulf/wwruntime/ARCH/wwruntime        the multi-call executable, per arch
+//     provision-wwruntime.ARCH.cpio                   rootfs as a newc archive, one per arch: the
+//                                                     file wwbootstrap takes as a capability
+// Only the multi-call executable goes in: every byte of the capability is in every node's
+// initramfs. A node asked for standalone tools gets four copies of it (it picks its tool
+// from its own name). Every file is written to a temporary name and renamed (concurrent builds).
+import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const STEP_NAME = '65-wwruntime';
+export const CAPABILITY_NAME = 'provision-wwruntime';
+
+function put(target, write) {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = `${target}.tmp${process.pid}`;
+  write(tmp);
+  renameSync(tmp, target);
+}
+
+/** Writes a newc cpio archive of the tree under `dir` but the paths in `skip` (owner root, mtime 0: reproducible). */
+export function writeCpio(dir, outFile, skip = []) {
+  const entries = [];
+  const walk = (d) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (skip.includes(p)) continue;
+      const st = lstatSync(p);
+      entries.push({ p, st });
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  put(outFile, (tmp) => {
+    const fd = openSync(tmp, 'w');
+    let ino = 1;
+    let offset = 0;
+    const out = (buf) => {
+      writeSync(fd, buf);
+      offset += buf.length;
+    };
+    const pad = () => {
+      const n = (4 - (offset % 4)) % 4;
+      if (n) out(Buffer.alloc(n));
+    };
+    const hex = (v) => v.toString(16).padStart(8, '0');
+    const entry = (name, mode, data) => {
+      const fields = [ino++, mode, 0, 0, mode & 0o040000 ? 2 : 1, 0, data.length, 0, 0, 0, 0, Buffer.byteLength(name) + 1, 0];
+      out(Buffer.from(`070701${fields.map(hex).join('')}`, 'ascii'));
+      out(Buffer.from(`${name}\0`));
+      pad();
+      if (data.length) out(data);
+      pad();
+    };
+    for (const { p, st } of entries) {
+      const name = relative(dir, p);
+      if (st.isDirectory()) entry(name, 0o040000 | (st.mode & 0o7777), Buffer.alloc(0));
+      else if (st.isSymbolicLink()) throw new Error(`capability: unexpected symlink ${p}`);
+      else entry(name, 0o100000 | (st.mode & 0o7777), readFileSync(p));
+    }
+    entry('TRAILER!!!', 0, Buffer.alloc(0));
+    closeSync(fd);
+  });
+}
+
+/**
+ * Assembles the capability folder from bootstrap/ and the built executables.
+ * @param {{ root?: string, dist?: string, out?: string }} [opts]
+ * @returns {{ out: string, archs: string[], cpio: string[] }}
+ */
+export function assembleCapability(opts = {}) {
+  const root = opts.root ?? ROOT;
+  const dist = opts.dist ?? join(root, 'dist');
+  const out = opts.out ?? join(dist, 'capability');
+  const rootfs = join(out, 'rootfs');
+  const archs = readdirSync(dist).filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'wwruntime'))).sort();
+  if (archs.length === 0) throw new Error(`capability: no ${dist}/linux-*/wwruntime`);
+  const copy = (from, to, mode) => put(to, (tmp) => {
+    copyFileSync(from, tmp);
+    chmodSync(tmp, mode);
+  });
+  copy(join(root, 'bootstrap/wwruntime-step'), join(rootfs, 'warewulf/provision', STEP_NAME), 0o755);
+  copy(join(root, 'bootstrap/wwruntime-lib.sh'), join(rootfs, 'warewulf/wwruntime/wwruntime-lib.sh'), 0o644);
+  copy(join(root, 'bootstrap/wwruntime-install'), join(rootfs, 'warewulf/wwruntime/wwruntime-install'), 0o755);
+  for (const a of archs) copy(join(dist, a, 'wwruntime'), join(rootfs, 'warewulf/wwruntime', a, 'wwruntime'), 0o755);
+  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', ...archs.map((a) => `warewulf/wwruntime/${a}`)]) {
+    chmodSync(join(rootfs, d), 0o755);
+  }
+  // One archive per architecture: Warewulf keeps capabilities per machine (initramfs/MACHINE/capabilities).
+  const cpio = [];
+  for (const a of archs) {
+    const file = join(out, `${CAPABILITY_NAME}.${a}.cpio`);
+    writeCpio(rootfs, file, archs.filter((o) => o !== a).map((o) => join(rootfs, 'warewulf/wwruntime', o)));
+    cpio.push(file);
+  }
+  put(join(out, 'README'), (tmp) => writeFileSync(tmp, README(archs)));
+  return { out, archs, cpio };
+}
+
+const README = (archs) => `Warewulf 3 capability: runtime services (wwruntime)
+
+Drop provision-wwruntime.ARCH.cpio on the master as
+  /var/lib/warewulf/initramfs/MACHINE/capabilities/provision-wwruntime
+(MACHINE as uname -m: x86_64 for linux-x64, aarch64 for linux-arm64; the folder is
+WAREWULF_STATEDIR/warewulf/initramfs/MACHINE/capabilities of your installation), add
+provision-wwruntime to the capabilities of /etc/warewulf/bootstrap.conf and rebuild the
+bootstrap: wwbootstrap \`uname -r\`.
+
+It adds /warewulf/provision/${STEP_NAME} to the bootstrap's initramfs: the provision handler
+runs it after the VNFS is unpacked (30-getvnfs, 50-config) and after upstream's
+60-runtimesupport, whose work it replaces.
+
+Architectures in this build: ${archs.join(', ')}.
+rootfs/ is the same content as a folder; rootfs/warewulf/wwruntime/wwruntime-install
+installs the runtime services into a VNFS chroot at image-build time:
+  wwruntime-install --into /var/chroots/IMAGE [--standalone]
+`;

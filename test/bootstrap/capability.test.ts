@@ -1,0 +1,42 @@
+// build/capability.mjs: the capability folder and its cpio; the step run from the unpacked capability.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIST, ROOT, runStep, scratch, SHELLS, TOOLS } from './harness.ts';
+
+interface Capability { assembleCapability(o: { root?: string; dist?: string; out?: string }): { out: string; archs: string[]; cpio: string[] } }
+const modPath: string = '../../build/capability.mjs';
+const { assembleCapability } = (await import(modPath)) as Capability;
+
+test('assembles rootfs and one newc cpio per arch; the step runs from the unpacked capability', () => {
+  const s = scratch();
+  try {
+    const out = join(s.dir, 'cap');
+    const cap = assembleCapability({ root: ROOT, dist: DIST, out });
+    assert.equal(cap.archs, ['linux-x64']);
+    const list = spawnSync('cpio', ['-it', '--quiet'], { input: readFileSync(cap.cpio[0]), encoding: 'utf8', maxBuffer: 1 << 20 });
+    assert.is(list.status, 0, list.stderr);
+    assert.equal(list.stdout.trim().split('\n').sort(), [
+      'warewulf', 'warewulf/provision', 'warewulf/provision/65-wwruntime', 'warewulf/wwruntime', 'warewulf/wwruntime/linux-x64',
+      'warewulf/wwruntime/linux-x64/wwruntime', 'warewulf/wwruntime/wwruntime-install', 'warewulf/wwruntime/wwruntime-lib.sh',
+    ]);
+    // only the step is executable under provision/ (the provision handler runs every such file)
+    assert.is(statSync(join(out, 'rootfs/warewulf/wwruntime/wwruntime-lib.sh')).mode & 0o111, 0);
+    const initramfs = join(s.dir, 'initramfs');
+    mkdirSync(initramfs);
+    const x = spawnSync('cpio', ['-idm', '--quiet'], { cwd: initramfs, input: readFileSync(cap.cpio[0]) });
+    assert.is(x.status, 0, String(x.stderr));
+    const home = join(initramfs, 'warewulf/wwruntime');
+    const r = runStep(SHELLS[0], s, { WWRUNTIME_HOME: home, WWRUNTIME_SOURCE: undefined }, join(initramfs, 'warewulf/provision/65-wwruntime'));
+    assert.is(r.status, 0, r.stderr);
+    for (const t of TOOLS) assert.is(readlinkSync(join(s.root, 'warewulf/bin', t)), 'wwruntime');
+    const v = spawnSync(join(s.root, 'warewulf/bin/wwgetscript'), ['--version'], { encoding: 'utf8' });
+    assert.ok(v.stdout.startsWith('wwgetscript'), v.stdout);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test.run();

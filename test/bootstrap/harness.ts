@@ -1,0 +1,70 @@
+// Shared helpers of the bootstrap tests: scratch roots, running the step under a shell, tree listings.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const STEP = join(ROOT, 'bootstrap/wwruntime-step');
+export const INSTALL = join(ROOT, 'bootstrap/wwruntime-install');
+export const DIST = join(ROOT, 'dist');
+export const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
+/** The shells the step must run under: Debian's busybox ash and dash. */
+export const SHELLS: string[][] = [['/bin/busybox', 'sh'], ['dash']];
+
+export interface Scratch { dir: string; root: string; host: string; cleanup(): void }
+
+/** A scratch root (NEWROOT) plus a "host" (WWRUNTIME_HOSTROOT) whose kernel command line names a master. */
+export function scratch(base = tmpdir()): Scratch {
+  const dir = mkdtempSync(join(base, 'wwrt-'));
+  const root = join(dir, 'root');
+  const host = join(dir, 'host');
+  mkdirSync(root);
+  mkdirSync(join(host, 'proc'), { recursive: true });
+  writeFileSync(join(host, 'proc/cmdline'), 'BOOT_IMAGE=vmlinuz quiet wwmaster=10.0.0.1 wwinit_hwaddr=x\n');
+  return { dir, root, host, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface Run { status: number | null; stdout: string; stderr: string }
+
+export function runStep(shell: string[], s: Scratch, env: Record<string, string | undefined> = {}, script = STEP, args: string[] = []): Run {
+  const full: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', NEWROOT: s.root, WWRUNTIME_HOSTROOT: s.host, WWRUNTIME_SOURCE: DIST, WWINIT_HWADDR: 'aa:bb:cc:dd:ee:ff' };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete full[k];
+    else full[k] = v;
+  }
+  const r = spawnSync(shell[0], [...shell.slice(1), script, ...args], { env: full, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every entry under dir: type, mode, path, and a content hash or link target. Sorted; stable across runs. */
+export function tree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, rel: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      const r = rel ? `${rel}/${n}` : n;
+      const st = lstatSync(p);
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      if (st.isSymbolicLink()) out.push(`l ${mode} ${r} -> ${readlinkSync(p)}`);
+      else if (st.isDirectory()) {
+        out.push(`d ${mode} ${r}`);
+        walk(p, r);
+      } else out.push(`f ${mode} ${r} ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`);
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+export const read = (p: string) => readFileSync(p, 'utf8');
+export const exists = (p: string) => existsSync(p) || (() => { try { lstatSync(p); return true; } catch { return false; } })();
+
+/** Runs a shell snippet with `sh -c` under the given shell, returns stdout. */
+export function sh(shell: string[], script: string, env: Record<string, string> = {}): string {
+  const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], { env: { PATH: process.env.PATH ?? '/bin', ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${shell.join(' ')} -c failed: ${r.stderr}`);
+  return r.stdout;
+}

@@ -1,0 +1,26 @@
+// Everything in bootstrap/ passes shellcheck in POSIX sh mode.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './harness.ts';
+
+test('shellcheck --shell=sh bootstrap/*', () => {
+  const files = readdirSync(join(ROOT, 'bootstrap')).map((n) => join('bootstrap', n));
+  assert.ok(files.length >= 3);
+  const r = spawnSync('shellcheck', ['--shell=sh', '--external-sources', ...files], { cwd: ROOT, encoding: 'utf8' });
+  if (r.error) throw new Error(`shellcheck not runnable: ${r.error.message}`);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+});
+
+test('no bashisms the brief names: no == in tests, no local', () => {
+  for (const n of readdirSync(join(ROOT, 'bootstrap'))) {
+    const text = spawnSync('cat', [join(ROOT, 'bootstrap', n)], { encoding: 'utf8' }).stdout;
+    const code = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+    assert.not.match(code, /\[[^\]]*==/, n);
+    assert.not.match(code, /^\s*local\s/m, n);
+  }
+});
+
+test.run();
