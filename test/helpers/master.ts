@@ -100,7 +100,7 @@ export type Fault =
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'length'; declared: number }
   | { kind: 'reset' }
-  | { kind: 'body'; body: string | Buffer; contentType?: string }
+  | { kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number }
   | { kind: 'redirect'; location: string; status?: number };
 
 export interface RunningMaster {
@@ -389,7 +389,7 @@ class Master {
         const headers = { ...answer.headers };
         delete headers.Location;
         headers['Content-Type'] = fault.contentType ?? answer.headers['Content-Type'] ?? 'text/html; charset=UTF-8';
-        return this.send(res, { status: 200, headers, body: toBuffer(fault.body), chunked: answer.chunked }, info);
+        return this.send(res, { status: fault.status ?? 200, headers, body: toBuffer(fault.body), chunked: answer.chunked }, info);
       }
       case 'cut':
         info.status = answer.status;
@@ -614,6 +614,18 @@ class Master {
    * would not produce: stop after `limit` body bytes, or declare a false length.
    */
   private async sendRaw(
+    sock: net.Socket,
+    a: Answer,
+    opts: { limit?: number; declared?: number; then: 'destroy' | 'stall' | 'end' },
+  ): Promise<void> {
+    try {
+      await this.writeRaw(sock, a, opts);
+    } catch {
+      sock.destroy(); // never let the server answer on top of raw bytes
+    }
+  }
+
+  private async writeRaw(
     sock: net.Socket,
     a: Answer,
     opts: { limit?: number; declared?: number; then: 'destroy' | 'stall' | 'end' },

@@ -406,13 +406,17 @@ test('privileged ports with curl --local-port (redirect followed on a privileged
     // Asynchronous: the master runs in this process. Port ranges: curl skips ports still in TIME_WAIT.
     const curl = (...args: string[]) =>
       new Promise<{ stdout: string; stderr: string }>((resolve) =>
-        execFile('curl', ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', ...args], (_e, stdout, stderr) => resolve({ stdout, stderr })),
+        execFile('curl', ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Connection: close', ...args], (_e, stdout, stderr) => resolve({ stdout, stderr })),
       );
-    const a = await curl('--local-port', '1000-1010', `${m.url}/WW/nodeconfig?hwaddr=${HW}`);
+    // A random window of privileged ports: earlier runs (and other tests) leave ports in TIME_WAIT.
+    const base = 200 + Math.floor(Math.random() * 700);
+    const priv = `${base}-${base + 80}`;
+    const a = await curl('--local-port', priv, `${m.url}/WW/nodeconfig?hwaddr=${HW}`);
     assert.is(a.stdout, '200', a.stderr);
-    const b = await curl('--local-port', '1030-1060', `${m.url}/WW/nodeconfig?hwaddr=${HW}`);
+    const high = 1100 + Math.floor(Math.random() * 5000); // never exactly 1024: the exact-port test above needs it
+    const b = await curl('--local-port', `${high}-${high + 80}`, `${m.url}/WW/nodeconfig?hwaddr=${HW}`);
     assert.is(b.stdout, '403', b.stderr);
-    const c = await curl('-L', '--local-port', '1000-1010', `${m.url}/WW/vnfs?hwaddr=${HW}`);
+    const c = await curl('-L', '--local-port', priv, `${m.url}/WW/vnfs?hwaddr=${HW}`);
     assert.is(c.stdout, '200', c.stderr);
     assert.ok(m.requests.some((r) => r.path.startsWith('/WW/vnfs_cache/') && r.status === 200 && r.remotePort < 1024));
     const d = await curl(`${m.url}/WW/vnfs_cache/sample/image.${await m.vnfsChecksum('sample')}`);
