@@ -91,7 +91,9 @@ export async function placeDirectory(dir: string, name: string, own: Ownership, 
   const st = await lstat(path).catch(() => null);
   if (st && !st.isDirectory()) {
     let aside = asideName(name, now);
-    for (let i = 1; existsSync(join(dir, aside)); i++) aside = `${asideName(name, now)}.${i}`;
+    // lstat, not exists: a dangling planted symlink must count as taken too.
+    const taken = async (n: string) => (await lstat(join(dir, n)).catch(() => null)) !== null;
+    for (let i = 1; await taken(aside); i++) aside = `${asideName(name, now)}.${i}`;
     await rename(path, join(dir, aside));
     movedTo = join(dir, aside);
   }

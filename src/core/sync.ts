@@ -2,9 +2,7 @@
 // 2.3, 3) into the root, safely. Lifecycle: read the mark -> fetch the list ->
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readFile, readlink, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
@@ -84,37 +82,73 @@ export async function fetchFileList(client: MasterClient, hwaddr: string, since:
 }
 
 interface Downloaded {
-  temp: TempFile | null; // null in a dry run
+  /** null when nothing was written: a dry run, or content identical to the existing file. */
+  temp: TempFile | null;
   size: number;
-  sha256: string;
+  /** True when the content matched `same` byte for byte. */
+  identical: boolean;
 }
 
-/** Streams a regular file's content into a private temp file beside its target, hashing it on the way. */
-function downloadFile(client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string): Promise<Downloaded> {
+/**
+ * Streams a regular file's content. When `same` names an existing file that may
+ * be identical, the download is compared with it as it arrives and nothing is
+ * written unless a byte differs (then the matching prefix is copied into the
+ * temp file and writing carries on), so a steady-state run writes nothing, not
+ * even a temporary name, and memory stays at one chunk.
+ */
+function downloadFile(
+  client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string, same: string | null,
+): Promise<Downloaded> {
   return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
-    const temp = dir === null ? null : await createTemp(dir, name);
+    let temp: TempFile | null = null;
+    const existing = same ? await open(same, 'r') : null;
+    let matching = existing !== null;
     try {
-      const hash = createHash('sha256');
       const head: Buffer[] = [];
       let headLen = 0;
+      let offset = 0;
+      const write = async (buf: Buffer) => {
+        let off = 0;
+        while (off < buf.length) off += (await temp!.fh.write(buf, off, buf.length - off)).bytesWritten;
+      };
       const size = await forEachChunk(res, async (chunk) => {
         if (headLen < 1024) {
           head.push(chunk.subarray(0, 1024 - headLen));
           headLen += Math.min(chunk.length, 1024 - headLen);
         }
-        hash.update(chunk);
-        if (temp) {
-          let off = 0;
-          while (off < chunk.length) off += (await temp.fh.write(chunk, off, chunk.length - off)).bytesWritten;
+        if (matching) {
+          const mine = Buffer.alloc(chunk.length);
+          const { bytesRead } = await existing!.read(mine, 0, chunk.length, offset);
+          if (bytesRead === chunk.length && mine.equals(chunk)) {
+            offset += chunk.length;
+            return;
+          }
+          matching = false;
+          if (dir === null) return; // dry run: knowing it differs is enough
+          temp = await createTemp(dir, name);
+          for (let copied = 0; copied < offset;) {
+            const part = Buffer.alloc(Math.min(1 << 20, offset - copied));
+            const { bytesRead: n } = await existing!.read(part, 0, part.length, copied);
+            if (n === 0) throw new WwError('io', `${same} shrank while being compared`);
+            await write(part.subarray(0, n));
+            copied += n;
+          }
+        } else if (temp === null && dir !== null) {
+          temp = await createTemp(dir, name);
         }
+        offset += chunk.length;
+        if (temp) await write(chunk);
       });
       // The real master's error page inside a 200 body must never become a file (PROTOCOL 2.7).
       const status = embeddedStatus(Buffer.concat(head));
       if (status !== null) throw embeddedStatusError(res.url, status);
-      return { temp, size, sha256: hash.digest('hex') };
+      if (!matching && temp === null && dir !== null && size === 0) temp = await createTemp(dir, name); // empty new file
+      return { temp, size, identical: matching };
     } catch (err) {
       if (temp) await discardTemp(temp);
       throw err;
+    } finally {
+      await existing?.close();
     }
   });
 }
@@ -126,13 +160,6 @@ function downloadSmall(client: MasterClient, hwaddr: string, id: number): Promis
     const status = embeddedStatus(body);
     if (status !== null) throw embeddedStatusError(res.url, status);
     return body.toString('utf8');
-  });
-}
-
-function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
   });
 }
 
@@ -149,7 +176,7 @@ function sameOwner(st: { uid: number; gid: number; mode: number }, own: Ownershi
 const octal = (m: number) => m.toString(8).padStart(4, '0');
 
 /** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
-async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: Date): Promise<[Outcome, string?]> {
+async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: Date, noCompare = false): Promise<[Outcome, string?]> {
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
   const parts = safeComponents(e.path, { requireAbsolute: true });
   if (e.type === 'socket') {
@@ -195,10 +222,13 @@ async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: D
 
   // Regular file: download beside the target, then compare before replacing anything.
   if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
-  const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1]);
-  if (st?.isFile() && st.size === dl.size && sameOwner(st, own, o.chown) && (await sha256File(target!)) === dl.sha256) {
-    if (dl.temp) await discardTemp(dl.temp);
-    return ['unchanged'];
+  // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
+  const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
+  const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
+  if (dl.identical && st!.size === dl.size) return ['unchanged'];
+  if (dl.identical && dl.temp === null && parent && !o.dryRun) {
+    // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
+    return installOne(e, rootReal, { ...o }, now, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
@@ -224,8 +254,9 @@ async function pool<T>(items: T[], limit: number, key: (t: T) => string, run: (t
 export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   const now = (o.now ?? (() => new Date()))();
   const rootReal = await realRoot(o.root);
-  if (o.forceFull && !o.dryRun) await unlink(join(rootReal, MARK_FILE)).catch(() => {});
-  const markBefore = o.useMark && !o.forceFull ? await readMark(rootReal) : 0;
+  // -F ignores the stored mark (upstream deletes it first; the effect is the same, and an unchanged mark is not rewritten).
+  const stored = await readMark(rootReal);
+  const markBefore = o.useMark && !o.forceFull ? stored : 0;
   const entries = await fetchFileList(o.client, o.hwaddr, markBefore);
   o.log.debug(`${entries.length} file object(s) listed newer than ${markBefore}`);
 
@@ -256,7 +287,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   await pool(entries.filter((x) => x.type !== 'dir'), o.concurrency, (e) => e.path, handle);
 
   report.markAfter = nextMark(markBefore, results);
-  if (!o.dryRun && report.markAfter > markBefore) {
+  if (!o.dryRun && report.markAfter !== stored && report.markAfter > 0) {
     const parent = await resolveParent(rootReal, safeComponents(`/${MARK_FILE}`), true);
     await writeSmallFile(parent!.dir, parent!.name, `${report.markAfter}\n`, { uid: 0, gid: 0, mode: 0o644 }, false);
   }
