@@ -1,0 +1,37 @@
+// Wall time and peak RSS of short-lived commands. Node cannot read a child's
+// rusage, so a tiny python3 helper runs the command and reads wait4()'s
+// ru_maxrss (exact, unlike polling /proc for a 50 ms process).
+import { execFileSync } from 'node:child_process';
+
+export interface Sample {
+  ms: number[];
+  rssKiB: number[];
+}
+
+const PY = `
+import json, os, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+ms, rss = [], []
+for i in range(spec["runs"]):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(spec["argv"], env=spec["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    ms.append((time.perf_counter() - t0) * 1000)
+    rss.append(ru.ru_maxrss)
+    if status != 0 and not spec.get("anyStatus"):
+        sys.exit("command failed: " + " ".join(spec["argv"]))
+print(json.dumps({"ms": ms, "rssKiB": rss}))
+`;
+
+export function measure(argv: string[], runs: number, env: Record<string, string> = {}, anyStatus = false): Sample {
+  const out = execFileSync('python3', ['-c', PY, JSON.stringify({ argv, runs, env, anyStatus })], { encoding: 'utf8' });
+  return JSON.parse(out) as Sample;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
