@@ -85,7 +85,10 @@ export class MasterClient {
   }
 
   url(master: MasterAddress, path: string, query: Record<string, string>): string {
-    const qs = new URLSearchParams(query).toString();
+    // ':' stays literal (as upstream's curl sends hwaddrs); everything else is percent-encoded.
+    const qs = Object.entries(query)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v).replace(/%3A/gi, ':')}`)
+      .join('&');
     return `${this.opts.scheme}://${hostPort(master, this.opts.scheme)}${path}${qs ? `?${qs}` : ''}`;
   }
 

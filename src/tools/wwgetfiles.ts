@@ -94,7 +94,7 @@ export const wwgetfiles: Tool = {
           const verb = values['dry-run'] ? 'would install' : 'installed';
           log.info(
             `${r.listed} listed, ${r.installed} ${verb}, ${r.unchanged} unchanged, ${r.failed} failed, ${r.skipped} skipped in ${secs} s` +
-              ` (${ctx.client.requests} requests; ${((Date.now() - started) / 1000).toFixed(2)} s with start-up and delay)`,
+              ` (${ctx.client.requests} request(s); ${((Date.now() - started) / 1000).toFixed(2)} s with start-up and delay)`,
           );
           return r.failed > 0 ? EXIT.FAILED : EXIT.OK;
         } finally {
