@@ -59,6 +59,26 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
+/** Runs a creating call; false when the name already exists (EEXIST), other errors thrown. */
+function tryCreate(create: () => void): boolean {
+  try {
+    create();
+    return true;
+  } catch (err) {
+    if (errno(err) === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+function tryOpen(path: string): number | undefined {
+  try {
+    return fs.openSync(path, EXCLUSIVE_CREATE, 0o600);
+  } catch (err) {
+    if (errno(err) === 'EEXIST') return undefined;
+    throw err;
+  }
+}
+
 export class Extractor {
   readonly stats: ExtractStats = { entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, devices: 0, skipped: 0, bytes: 0 };
   private readonly root: string;
@@ -198,10 +218,13 @@ export class Extractor {
   }
 
   private directory(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
-    const st = fs.lstatSync(path, { throwIfNoEntry: false });
-    if (!st || !st.isDirectory()) {
-      if (st) this.clear(path, parts, shown);
-      fs.mkdirSync(path, 0o700);
+    // Try first: on a fresh target nothing is there, and a failed mkdir is the only check needed.
+    if (!tryCreate(() => fs.mkdirSync(path, 0o700))) {
+      const st = fs.lstatSync(path);
+      if (!st.isDirectory()) {
+        this.clear(path, parts, shown);
+        fs.mkdirSync(path, 0o700);
+      }
     }
     this.dirs.set(parts.join('/'), path);
     this.pending.set(path, this.dirMeta(e));
@@ -209,17 +232,19 @@ export class Extractor {
   }
 
   private async file(e: ArchiveEntry, path: string, parts: string[], shown: string): Promise<void> {
-    const existing = fs.lstatSync(path, { throwIfNoEntry: false });
     let target = path;
-    if (existing) {
+    // O_CREAT|O_EXCL|O_NOFOLLOW: never follows or reuses whatever is at the name.
+    let fd = tryOpen(path);
+    if (fd === undefined) {
+      const existing = fs.lstatSync(path);
       if (existing.isFile()) {
         // Write beside it and rename over it: a running program keeps its old inode.
         target = join(path, '..', `.wwgetvnfs.${process.pid}.${++this.tmpCounter}`);
       } else {
         this.clear(path, parts, shown);
       }
+      fd = fs.openSync(target, EXCLUSIVE_CREATE, 0o600);
     }
-    const fd = fs.openSync(target, EXCLUSIVE_CREATE, 0o600);
     try {
       await this.writeData(fd, e, target);
       this.meta(fd, e);
@@ -256,8 +281,10 @@ export class Extractor {
   }
 
   private symlink(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
-    this.clear(path, parts, shown);
-    fs.symlinkSync(e.linkTarget ?? '', path);
+    if (!tryCreate(() => fs.symlinkSync(e.linkTarget ?? '', path))) {
+      this.clear(path, parts, shown);
+      fs.symlinkSync(e.linkTarget ?? '', path);
+    }
     if (this.owners) fs.lchownSync(path, e.uid, e.gid);
     fs.lutimesSync(path, e.atime ?? e.mtime, e.mtime);
     this.stats.symlinks++;

@@ -11,7 +11,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGunzip, type Gunzip } from 'node:zlib';
+import type { TransformOptions } from 'node:stream';
+import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
@@ -122,7 +123,10 @@ function gzipError(err: unknown, url: string): unknown {
 
 async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number): Promise<VnfsResult> {
   const md5 = o.expectedMd5 ? createHash('md5') : undefined;
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  // Generous buffers on both sides so inflating (thread pool) runs ahead of the unpacking (main thread).
+  // (zlib streams pass stream options through to Transform; @types/node does not list them.)
+  const streamOpts: ZlibOptions & TransformOptions = { chunkSize: 256 * 1024, readableHighWaterMark: 8 << 20, writableHighWaterMark: 4 << 20 };
+  const gunzip = createGunzip(streamOpts);
   const declared = res.headers['content-length'];
   const total = declared === undefined ? undefined : Number(declared);
   const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod });
