@@ -98,14 +98,20 @@ export class MasterClient {
    * readBody/forEachChunk) and be safe to run again: a transient failure inside
    * it (cut connection, truncation) moves on to the next master or round.
    */
-  async get<T>(path: string, query: Record<string, string>, consume: (res: MasterResponse) => Promise<T>): Promise<T> {
+  async get<T>(
+    path: string,
+    query: Record<string, string>,
+    consume: (res: MasterResponse) => Promise<T>,
+    /** Undoes a result that arrived from a failed exchange (e.g. removes a downloaded temporary file). */
+    discard?: (result: T) => void | Promise<void>,
+  ): Promise<T> {
     const { retry, log } = this.opts;
     let waited = 0;
     for (let round = 1; ; round++) {
       const failures: WwError[] = [];
       for (const master of [...this.order]) {
         try {
-          const result = await this.once(master, this.url(master, path, query), consume, 0);
+          const result = await this.once(master, this.url(master, path, query), consume, 0, discard);
           // Stay with the master that answered: the file list and its contents should come from one place.
           this.order = [master, ...this.order.filter((m) => m !== master)];
           return result;
@@ -134,8 +140,15 @@ export class MasterClient {
     url: string,
     consume: (res: MasterResponse) => Promise<T>,
     redirects: number,
+    discard?: (result: T) => void | Promise<void>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      // Once the answer is handed to consume, only consume settles this exchange: a later socket or
+      // parser error (data after the declared body, a reset) fails it, but not before consume has
+      // stopped, so no abandoned consume goes on writing while the next attempt runs.
+      let consuming = false;
+      let lateError: WwError | undefined;
+      let res0: http.IncomingMessage | undefined;
       const u = new URL(url);
       const secure = u.protocol === 'https:';
       this.requests++;
@@ -168,19 +181,35 @@ export class MasterClient {
             if (next.protocol !== 'http:' && next.protocol !== 'https:') {
               return reject(new WwError('refused', `${url}: redirect to unsupported '${next.protocol}'`));
             }
-            return this.once(master, next.href, consume, redirects + 1).then(resolve, reject);
+            return this.once(master, next.href, consume, redirects + 1, discard).then(resolve, reject);
           }
           if (status !== 200) return fail(this.statusError(url, status));
-          consume({ master, url, status, headers: res.headers, body: res }).then(resolve, (err) => {
-            res.destroy();
-            reject(err instanceof WwError ? err : networkError(err, url));
-          });
+          consuming = true;
+          res0 = res;
+          consume({ master, url, status, headers: res.headers, body: res }).then(
+            async (result) => {
+              if (lateError === undefined) return resolve(result);
+              try {
+                await discard?.(result);
+              } finally {
+                reject(lateError);
+              }
+            },
+            (err) => {
+              res.destroy();
+              reject(lateError ?? (err instanceof WwError ? err : networkError(err, url)));
+            },
+          );
         },
       );
       req.setTimeout(this.opts.idleTimeoutMs, () => {
         req.destroy(new WwError('transient', `${url}: no data for ${this.opts.idleTimeoutMs / 1000} s`));
       });
-      req.on('error', (err) => reject(networkError(err, url)));
+      req.on('error', (err) => {
+        if (!consuming) return reject(networkError(err, url));
+        lateError ??= networkError(err, url);
+        if (!res0?.complete) res0?.destroy(lateError);
+      });
       req.end();
     });
   }

@@ -2,7 +2,7 @@
 // 2.3, 3) into the root, safely. Lifecycle: read the mark -> fetch the list ->
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
-import { lstat, open, readFile, readlink } from 'node:fs/promises';
+import { lstat, open, readFile, readdir, readlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
@@ -15,6 +15,73 @@ import {
 } from './place.ts';
 
 export const MARK_FILE = 'tmp/.wwgetfiles_timestamp';
+
+/** place.ts tempPath(): `.NAME.ww` + 16 hex digits, NAME cut to 200 characters. */
+const TEMP_NAME = /^\.(.+)\.ww[0-9a-f]{16}$/s;
+
+/**
+ * Removes what an interrupted run (SIGKILL, power loss) left beside a path it
+ * was installing: entries named exactly like our temporaries for that path.
+ * Careful by construction: only those names, never a directory, and only
+ * - a regular file owned by us (or already by the object's owner and group) with mode 0600
+ *   (a download in progress) or the object's mode (killed between chmod and rename: a setuid
+ *   copy must not linger under a hidden name);
+ * - a symbolic link, FIFO or device node owned likewise (no data in them).
+ * Each directory is listed once per run; the lock keeps other runs out.
+ */
+export class StaleTemps {
+  private readonly listings = new Map<string, Promise<Map<string, string[]>>>();
+  removed = 0;
+  private readonly me = process.getuid?.() ?? -1;
+
+  constructor(private readonly log: Logger) {}
+
+  private list(dir: string): Promise<Map<string, string[]>> {
+    let p = this.listings.get(dir);
+    if (!p) {
+      p = readdir(dir).then(
+        (names) => {
+          const byBase = new Map<string, string[]>();
+          for (const n of names) {
+            const m = TEMP_NAME.exec(n);
+            if (m) byBase.set(m[1], [...(byBase.get(m[1]) ?? []), n]);
+          }
+          return byBase;
+        },
+        () => new Map<string, string[]>(),
+      );
+      this.listings.set(dir, p);
+    }
+    return p;
+  }
+
+  async sweep(dir: string, name: string, own: Ownership): Promise<void> {
+    const base = name.slice(0, 200);
+    const listing = await this.list(dir);
+    const names = listing.get(base);
+    if (!names) return;
+    listing.delete(base);
+    for (const n of names) {
+      const p = join(dir, n);
+      const st = await lstat(p).catch(() => null);
+      if (!st || st.isDirectory()) continue;
+      const mode = st.mode & 0o7777;
+      // The states place.ts leaves a temporary in: ours and 0600, then chowned, then chmodded.
+      const ours = st.uid === this.me || (st.uid === own.uid && st.gid === own.gid);
+      const remove = st.isFile()
+        ? ours && (mode === 0o600 || mode === own.mode)
+        : (st.isSymbolicLink() || st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) && ours;
+      if (!remove) continue;
+      try {
+        await unlink(p);
+        this.removed++;
+        this.log.info(`removed ${p}, left by an interrupted run`);
+      } catch (err) {
+        this.log.warn(`cannot remove ${p}, left by an interrupted run: ${describe(err)}`);
+      }
+    }
+  }
+}
 
 export interface SyncOptions {
   client: MasterClient;
@@ -150,6 +217,9 @@ function downloadFile(
     } finally {
       await existing?.close();
     }
+  }, async (dl) => {
+    // The exchange failed after the body arrived (e.g. more data than Content-Length): drop what was written.
+    if (dl.temp) await discardTemp(dl.temp);
   });
 }
 
@@ -176,7 +246,9 @@ function sameOwner(st: { uid: number; gid: number; mode: number }, own: Ownershi
 const octal = (m: number) => m.toString(8).padStart(4, '0');
 
 /** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
-async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: Date, noCompare = false): Promise<[Outcome, string?]> {
+async function installOne(
+  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, noCompare = false,
+): Promise<[Outcome, string?]> {
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
   const parts = safeComponents(e.path, { requireAbsolute: true });
   if (e.type === 'socket') {
@@ -187,6 +259,8 @@ async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: D
   const target = parent ? join(parent.dir, parent.name) : null;
   const st = target ? await lstat(target).catch(() => null) : null;
   const verb = st ? 'replace' : 'create';
+  // Only where this run will write: the temporaries of a directory object's path are left alone (placeDirectory makes none).
+  if (temps && parent && !o.dryRun && e.type !== 'dir') await temps.sweep(parent.dir, parent.name, own);
   const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
 
   if (e.type === 'dir') {
@@ -228,7 +302,7 @@ async function installOne(e: FileEntry, rootReal: string, o: SyncOptions, now: D
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
-    return installOne(e, rootReal, { ...o }, now, true);
+    return installOne(e, rootReal, { ...o }, now, null, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
@@ -251,6 +325,8 @@ async function pool<T>(items: T[], limit: number, key: (t: T) => string, run: (t
   await Promise.all(workers);
 }
 
+const MARK_OWNER: Ownership = { uid: 0, gid: 0, mode: 0o644 };
+
 export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   const now = (o.now ?? (() => new Date()))();
   const rootReal = await realRoot(o.root);
@@ -264,10 +340,11 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
     listed: entries.length, installed: 0, unchanged: 0, failed: 0, skipped: 0, changes: [], errors: [], markBefore, markAfter: markBefore,
   };
   const results: { entry: FileEntry; outcome: Outcome }[] = [];
+  const temps = new StaleTemps(o.log);
   const handle = async (e: FileEntry) => {
     let outcome: Outcome;
     try {
-      const [out, change] = await installOne(e, rootReal, o, now);
+      const [out, change] = await installOne(e, rootReal, o, now, temps);
       outcome = out;
       if (change) {
         report.changes.push(change);
@@ -275,7 +352,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
       }
     } catch (err) {
       outcome = 'failed';
-      const msg = `${e.path}: ${describe(err)}`;
+      const msg = `${e.path.length > 200 ? `${e.path.slice(0, 200)}...` : e.path}: ${describe(err)}`;
       report.errors.push(msg);
       o.log.error(msg);
     }
@@ -289,7 +366,8 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   report.markAfter = nextMark(markBefore, results);
   if (!o.dryRun && report.markAfter !== stored && report.markAfter > 0) {
     const parent = await resolveParent(rootReal, safeComponents(`/${MARK_FILE}`), true);
-    await writeSmallFile(parent!.dir, parent!.name, `${report.markAfter}\n`, { uid: 0, gid: 0, mode: 0o644 }, false);
+    await temps.sweep(parent!.dir, parent!.name, MARK_OWNER);
+    await writeSmallFile(parent!.dir, parent!.name, `${report.markAfter}\n`, MARK_OWNER, false);
   }
   return report;
 }
