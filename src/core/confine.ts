@@ -9,6 +9,9 @@ import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { WwError } from './errors.ts';
 
+/** Linux PATH_MAX, terminating NUL included: no longer path can be opened or created. */
+export const PATH_MAX = 4096;
+
 export interface PathRules {
   /** Master paths must be absolute; archive paths are relative ('./etc/x', 'etc/x'). */
   requireAbsolute?: boolean;
@@ -20,6 +23,8 @@ export interface PathRules {
 export function safeComponents(path: string, rules: PathRules = {}): string[] {
   const shown = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}...` : path);
   if (path.includes('\0')) throw new WwError('unsafe', `refusing path ${shown}: contains a NUL byte`);
+  // Checked before anything is created: a 16 MiB path of '/x' components must not become thousands of directories.
+  if (Buffer.byteLength(path) >= PATH_MAX) throw new WwError('unsafe', `refusing path ${shown}: longer than ${PATH_MAX - 1} bytes`);
   const absolute = path.startsWith('/');
   if (rules.requireAbsolute && !absolute) throw new WwError('unsafe', `refusing path ${shown}: not absolute`);
   if (rules.refuseAbsolute && absolute) throw new WwError('unsafe', `refusing path ${shown}: absolute path in archive`);

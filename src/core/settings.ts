@@ -121,10 +121,16 @@ export function resolveScheme(settings: Settings): 'http' | 'https' {
   throw new WwError('config', `WWHTTP must be 'http' or 'https', not '${v}'`);
 }
 
+/** The longest wait a timer can take (2^31-1 ms, about 24.8 days); beyond it setTimeout fires at once. */
+export const MAX_SECONDS = Math.floor(0x7fffffff / 1000);
+
 /** Parses a non-negative whole number of seconds; undefined when unset or empty. */
 export function secondsSetting(settings: Settings, key: string): number | undefined {
   const v = settings.get(key);
   if (v === undefined || v.trim() === '') return undefined;
-  if (!/^\d+$/.test(v.trim())) throw new WwError('config', `${key} must be a whole number of seconds, not '${v}'`);
-  return Number(v.trim());
+  const shown = v.length > 40 ? `${v.slice(0, 40)}...` : v;
+  if (!/^\d+$/.test(v.trim())) throw new WwError('config', `${key} must be a whole number of seconds, not '${shown}'`);
+  const n = Number(v.trim());
+  if (n > MAX_SECONDS) throw new WwError('config', `${key} must be at most ${MAX_SECONDS} seconds, not '${shown}'`);
+  return n;
 }
