@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pattern = process.argv[2] ?? '';
+const FILE_TIMEOUT_S = Number(process.env.WW_TEST_FILE_TIMEOUT ?? 900);
 
 if (!process.env.WW_SKIP_BUILD) {
   const b = spawnSync(process.execPath, [join(ROOT, 'build/build.mjs'), '--quiet'], { stdio: 'inherit' });
@@ -38,11 +39,17 @@ for (const file of files) {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
+    // A hung test file must not hang CI: kill it after FILE_TIMEOUT_S and count it as failed.
+    const killer = setTimeout(() => {
+      process.stdout.write(`# TIMEOUT after ${FILE_TIMEOUT_S} s: ${rel}\n`);
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_S * 1000);
     child.stdout.on('data', (d) => {
       out += d;
       process.stdout.write(d);
     });
     child.on('close', (c) => {
+      clearTimeout(killer);
       const clean = out.replace(/\x1b\[[0-9;]*m/g, '');
       const total = Number(/Total:\s+(\d+)/.exec(clean)?.[1] ?? 0);
       const ok = Number(/Passed:\s+(\d+)/.exec(clean)?.[1] ?? 0);

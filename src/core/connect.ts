@@ -92,9 +92,11 @@ function agentConnect(opts: ConnectOptions, secure: boolean) {
           servername: net.isIP(host) ? undefined : host,
           ca: opts.ca === undefined ? undefined : [...tls.rootCertificates, String(opts.ca)],
         });
-        const onErr = (e: Error) => {
+        const onErr = (e: NodeJS.ErrnoException) => {
           sock.destroy();
-          cb(new WwError('transient', `TLS handshake with ${host}:${port} failed: ${e.message}`));
+          // A certificate that does not verify will not verify on the next round either.
+          const cert = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(e.code ?? '');
+          cb(new WwError(cert ? 'refused' : 'transient', `TLS handshake with ${host}:${port} failed: ${e.message}`));
         };
         t.once('error', onErr);
         t.once('secureConnect', () => {

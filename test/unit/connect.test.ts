@@ -1,0 +1,86 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSocket, usesPrivilegedPort } from '../../src/core/connect.ts';
+import { MasterClient, readBody } from '../../src/core/master.ts';
+import { memoryLogger } from '../../src/core/log.ts';
+import { parseMasterList } from '../../src/core/settings.ts';
+
+const isRoot = process.getuid?.() === 0;
+
+async function listen(): Promise<{ server: net.Server; port: number; peers: number[] }> {
+  const peers: number[] = [];
+  const server = net.createServer((s) => {
+    peers.push(s.remotePort!);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as net.AddressInfo).port, peers };
+}
+
+test('source port mode', () => {
+  assert.ok(usesPrivilegedPort({ sourcePort: 'privileged', connectTimeoutMs: 1 }));
+  assert.not.ok(usesPrivilegedPort({ sourcePort: 'any', connectTimeoutMs: 1 }));
+  assert.ok(usesPrivilegedPort({ sourcePort: 'auto', connectTimeoutMs: 1, isRoot: true }));
+  assert.not.ok(usesPrivilegedPort({ sourcePort: 'auto', connectTimeoutMs: 1, isRoot: false }));
+});
+
+test('a taken privileged port is skipped for the next one', async () => {
+  if (!isRoot) return;
+  const { server, port } = await listen();
+  const opts = { sourcePort: 'privileged' as const, connectTimeoutMs: 2000, random: () => 0.5 };
+  const a = await openSocket('127.0.0.1', port, opts);
+  const b = await openSocket('127.0.0.1', port, opts); // same random start: its first port is a's
+  assert.ok(a.localPort! >= 100 && a.localPort! <= 1023);
+  assert.is.not(b.localPort, a.localPort);
+  assert.is(b.localPort, a.localPort! + 1);
+  a.destroy();
+  b.destroy();
+  server.close();
+});
+
+test('a refused connection is reported as such', async () => {
+  const { server, port } = await listen();
+  server.close();
+  await openSocket('127.0.0.1', port, { sourcePort: 'any', connectTimeoutMs: 1000 }).then(
+    () => assert.unreachable(),
+    (e) => assert.match(String(e.code ?? e.message), /ECONNREFUSED/),
+  );
+});
+
+test('https with a private CA file; without it the certificate is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tls-'));
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+  ], { stdio: 'ignore' });
+  const cert = readFileSync(join(dir, 'cert.pem'));
+  const server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (_req, res) => res.end('WWNAME="tls"\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const mk = (ca?: Buffer) => new MasterClient({
+    masters: parseMasterList(`127.0.0.1:${port}`), scheme: 'https', connect: { sourcePort: 'any', connectTimeoutMs: 2000, ca },
+    idleTimeoutMs: 2000, retry: { attempts: 3, stepMs: 0 }, log: memoryLogger(),
+  });
+  try {
+    const good = mk(cert);
+    assert.is((await good.get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => (await readBody(r)).toString())), 'WWNAME="tls"\n');
+    good.close();
+    const bad = mk();
+    await bad.get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => readBody(r)).then(
+      () => assert.unreachable(),
+      (e) => assert.match(e.message, /TLS|certificate/i),
+    );
+    assert.is(bad.requests, 1, 'a certificate failure is definitive: no retry rounds');
+    bad.close();
+  } finally {
+    server.close();
+  }
+});
+
+test.run();
