@@ -1,7 +1,7 @@
 // Wall time and peak RSS of short-lived commands. Node cannot read a child's
 // rusage, so a tiny python3 helper runs the command and reads wait4()'s
 // ru_maxrss (exact, unlike polling /proc for a 50 ms process).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 
 export interface Sample {
   ms: number[];
@@ -35,3 +35,12 @@ export function median(xs: number[]): number {
 }
 
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** The same, without blocking the event loop (for benches that host the test master in-process). */
+export function measureAsync(argv: string[], runs: number, env: Record<string, string> = {}, anyStatus = false): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', PY, JSON.stringify({ argv, runs, env, anyStatus })], { encoding: 'utf8' }, (err, out) =>
+      err ? reject(err) : resolve(JSON.parse(out) as Sample),
+    );
+  });
+}
