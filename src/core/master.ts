@@ -141,6 +141,7 @@ export class MasterClient {
     consume: (res: MasterResponse) => Promise<T>,
     redirects: number,
     discard?: (result: T) => void | Promise<void>,
+    staleRetried = false,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // Once the answer is handed to consume, only consume settles this exchange: a later socket or
@@ -206,6 +207,12 @@ export class MasterClient {
         req.destroy(new WwError('transient', `${url}: no data for ${this.opts.idleTimeoutMs / 1000} s`));
       });
       req.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (!consuming && req.reusedSocket && !staleRetried && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          // The master closed an idle keep-alive connection just as we reused it (Apache's
+          // KeepAliveTimeout): not a failure of the master, so ask again at once on a fresh one.
+          return this.once(master, url, consume, redirects, discard, true).then(resolve, reject);
+        }
         if (!consuming) return reject(networkError(err, url));
         lateError ??= networkError(err, url);
         if (!res0?.complete) res0?.destroy(lateError);
@@ -280,11 +287,16 @@ export async function readBody(res: MasterResponse, limit = 64 * 1024 * 1024): P
  * that embedded status, or null for an ordinary body.
  */
 export function embeddedStatus(head: Buffer): number | null {
-  if (head.length < 14 || head.toString('latin1', 0, 14) !== 'Content-Type: ') return null;
+  // The master prints `Content-Type: ...` first; accept `Status: ...` first too, in case a
+  // different mod_perl or CGI layer orders the headers the other way.
+  const start = head.toString('latin1', 0, Math.min(head.length, 14)).toLowerCase();
+  if (!start.startsWith('content-type: ') && !start.startsWith('status:')) return null;
   const text = head.toString('latin1', 0, Math.min(head.length, 1024));
   const end = text.search(/\r?\n\r?\n/);
   const headerBlock = end < 0 ? text : text.slice(0, end);
-  const m = /(?:^|\n)Status:\s*(\d{3})/.exec(headerBlock);
+  // Every line of the block must look like a header, or this is ordinary content that happens to start alike.
+  if (!headerBlock.split(/\r?\n/).every((l) => /^[A-Za-z][A-Za-z0-9-]*:/.test(l))) return null;
+  const m = /(?:^|\n)Status:\s*(\d{3})/i.exec(headerBlock);
   return m ? Number(m[1]) : null;
 }
 

@@ -184,6 +184,22 @@ test('privileged source port as root; 403 on an unprivileged one explains root i
   await srv.close();
 });
 
+test('a keep-alive connection the master closed while idle is retried at once, not backed off', async () => {
+  let n = 0;
+  const srv = await rawServer((_req, s) => {
+    n++;
+    if (n === 2) return void s.resetAndDestroy(); // the reused connection is gone
+    s.write(ok('x'));
+  });
+  const { c, sleeps } = client(`127.0.0.1:${srv.port}`, { attempts: 3 });
+  assert.is(await text(c), 'x');
+  assert.is(await text(c), 'x');
+  assert.equal(sleeps, [], 'no back-off');
+  assert.is(srv.conns(), 2);
+  c.close();
+  await srv.close();
+});
+
 test('an idle master is abandoned after the timeout', async () => {
   const srv = await rawServer(() => {});
   const c = new MasterClient({
@@ -204,6 +220,8 @@ test('embedded CGI status in a 200 body', () => {
   assert.is(embeddedStatus(Buffer.from('root:x:0:0:root:/root:/bin/bash\n')), null);
   assert.is(embeddedStatus(Buffer.from('Content-Type: text/plain\r\n\r\nStatus: 404 appears only in the body')), null);
   assert.is(embeddedStatus(Buffer.alloc(0)), null);
+  assert.is(embeddedStatus(Buffer.from('Status: 500 Internal Server Error\r\nContent-Type: text/html\r\n\r\n<html>')), 500);
+  assert.is(embeddedStatus(Buffer.from('Content-Type: text/plain\nthis is prose, not headers\nStatus: 404\n\n')), null);
 });
 
 test.run();
