@@ -253,7 +253,12 @@ export async function forEachChunk(
   try {
     for await (const chunk of res.body) {
       received += (chunk as Buffer).length;
-      await onChunk(chunk as Buffer);
+      try {
+        await onChunk(chunk as Buffer);
+      } catch (err) {
+        // The consumer's own failure (a full disk, say) is local and definitive: not the network's.
+        throw err instanceof WwError ? err : new WwError('io', describe(err), { cause: err });
+      }
     }
   } catch (err) {
     if (err instanceof WwError) throw err;

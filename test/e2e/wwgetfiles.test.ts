@@ -314,6 +314,29 @@ test('the random start delay honours SLEEPTIME and is skipped with --no-delay', 
   assert.match(r.stderr, /sleeping 1 s/);
 });
 
+test('a full disk: the object fails with a clear error, its target is untouched, no temp left, others installed', async () => {
+  if (!isRoot) return; // mounting a small tmpfs needs root (CI runs as root)
+  const root = newRoot();
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', root]);
+  const shadow = m.fixture.files.find((f) => f.id === 2)!;
+  const old = shadow.content;
+  try {
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc/shadow'), 'ORIGINAL', { mode: 0o600 });
+    shadow.content = Buffer.alloc(2 * 1024 * 1024, 'x');
+    const r = await wwgetfiles(root, ['--attempts', '1']);
+    assert.is(r.code, 2);
+    assert.match(r.stderr, /\/etc\/shadow: .*(no space left|ENOSPC)/i);
+    assert.is(readFileSync(join(root, 'etc/shadow'), 'utf8'), 'ORIGINAL');
+    assert.equal(readdirSync(join(root, 'etc')).filter((n) => n.includes('.ww')), [], 'no temp left behind');
+    assert.ok(existsSync(join(root, 'etc/hosts')));
+  } finally {
+    shadow.content = old;
+    execFileSync('umount', [root]);
+  }
+});
+
 test('usage errors exit 2', async () => {
   for (const args of [['extra'], ['--concurrency', '0'], ['--bogus']]) {
     const r = await wwgetfiles(newRoot(), args);
