@@ -2,23 +2,21 @@
 // master, gunzip it and unpack it in the same pass (nothing held whole in memory
 // or on disk), optionally checking the MD5 of the compressed stream.
 //
-//   HTTP body --(MD5)--> gunzip (node:zlib, thread pool) --> ByteReader --> cpio/tar reader --> Extractor
+//   HTTP body --> [worker thread: MD5, gunzip] --> ByteReader --> cpio/tar reader --> Extractor
 //
-// The HTTP body is fed with back-pressure (forEachChunk awaits the gunzip's
-// drain), so a slow disk slows the download. A transient failure (503, cut
+// The HTTP body is fed with back-pressure (forEachChunk waits while the worker
+// has enough compressed data in hand), so a slow disk slows the download. A transient failure (503, cut
 // connection, truncation) re-runs the whole consume on the next master/round:
 // extraction starts over and replaces what the first attempt wrote.
-import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TransformOptions } from 'node:stream';
-import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
 import { realRoot } from './confine.ts';
 import { WwError, describe } from './errors.ts';
 import { Extractor, type ExtractStats } from './extract.ts';
+import { GunzipThread } from './gunzip-thread.ts';
 import type { Logger } from './log.ts';
 import { forEachChunk, type MasterClient, type MasterResponse } from './master.ts';
 
@@ -94,25 +92,6 @@ export async function prepareTarget(
   return root;
 }
 
-/** Waits until a writable can take more, or fails if it is destroyed meanwhile. */
-function drained(z: Gunzip): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: unknown) => {
-      z.off('drain', ok);
-      z.off('error', bad);
-      z.off('close', closed);
-      if (err) reject(err);
-      else resolve();
-    };
-    const ok = () => done();
-    const bad = (err: unknown) => done(err);
-    const closed = () => done(new Error('decompressor closed'));
-    z.once('drain', ok);
-    z.once('error', bad);
-    z.once('close', closed);
-  });
-}
-
 function gzipError(err: unknown, url: string): unknown {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
@@ -122,11 +101,8 @@ function gzipError(err: unknown, url: string): unknown {
 }
 
 async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number): Promise<VnfsResult> {
-  const md5 = o.expectedMd5 ? createHash('md5') : undefined;
-  // Generous buffers on both sides so inflating (thread pool) runs ahead of the unpacking (main thread).
-  // (zlib streams pass stream options through to Transform; @types/node does not list them.)
-  const streamOpts: ZlibOptions & TransformOptions = { chunkSize: 256 * 1024, readableHighWaterMark: 8 << 20, writableHighWaterMark: 4 << 20 };
-  const gunzip = createGunzip(streamOpts);
+  // MD5 and gunzip on their own thread: inflating goes on while this thread writes files.
+  const gunzip = new GunzipThread({ md5: o.expectedMd5 !== undefined });
   const declared = res.headers['content-length'];
   const total = declared === undefined ? undefined : Number(declared);
   const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod });
@@ -143,8 +119,8 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
 
   const feed = forEachChunk(res, async (chunk) => {
     received += chunk.length;
-    md5?.update(chunk);
-    if (!gunzip.write(chunk)) await drained(gunzip);
+    const wait = gunzip.write(chunk);
+    if (wait) await wait;
   }).then(
     () => {
       gunzip.end();
@@ -159,7 +135,7 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
 
   let format: ArchiveFormat = 'cpio-newc';
   try {
-    const reader = new ByteReader(gunzip);
+    const reader = new ByteReader(gunzip, { onRelease: (b) => gunzip.recycle(b) });
     for await (const entry of readArchive(reader, (f) => (format = f))) {
       await ex.add(entry);
       tick();
@@ -178,8 +154,8 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
   tick(true);
 
   let digest: string | undefined;
-  if (md5) {
-    digest = md5.digest('hex');
+  if (o.expectedMd5 !== undefined) {
+    digest = gunzip.digest();
     if (digest !== o.expectedMd5) {
       throw new WwError(
         'refused',
@@ -194,7 +170,7 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
     format,
     compressed: received,
     md5: digest,
-    verified: md5 !== undefined,
+    verified: digest !== undefined,
     stats: ex.stats,
     seconds: (Date.now() - started) / 1000,
   };

@@ -118,11 +118,12 @@ export async function* readTar(r: ByteReader): AsyncGenerator<ArchiveEntry> {
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (headerSize > MAX_META) throw err(`extended header of ${headerSize} bytes`);
       const body = await r.read(headerSize, 'a tar extended header');
-      await r.skip(pad512(headerSize), 'tar padding');
+      // Parsed before the next read: the reader may recycle the memory behind `body` then.
       if (flag === 'x') pax = new Map([...(pax ?? []), ...parsePax(body, err)]);
       else if (flag === 'g') global = new Map([...global, ...parsePax(body, err)]);
       else if (flag === 'L') longName = cstring(body, 0, body.length);
       else longLink = cstring(body, 0, body.length);
+      await r.skip(pad512(headerSize), 'tar padding');
       continue;
     }
     if (flag === 'V') {
