@@ -7,7 +7,8 @@
 // last 20 ms), since /usr/bin/time is not installed and Node cannot read a
 // child's rusage.
 //   node bench/run.mjs vnfs        (WW_BENCH_REPS=N runs of each, best kept, default 2;
-//                                   WW_BENCH_DIR=/dev/shm to unpack on tmpfs and take the disk out)
+//                                   WW_BENCH_DIR=/dev/shm to unpack on tmpfs and take the disk out;
+//                                   needs room for 3 x REPS unpacked trees, removed at the end)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -170,9 +171,13 @@ async function main(): Promise<void> {
   const results: Record<string, Run[]> = { upstream: [], ours: [], verify: [] };
   try {
     for (let rep = 0; rep < REPS; rep++) {
-      for (const kind of ['upstream', 'ours', 'verify'] as const) {
-        const target = join(work, kind);
-        fs.rmSync(target, { recursive: true, force: true });
+      // The order rotates so no tool always runs first; every run gets a fresh directory and nothing
+      // is deleted until the end: ext4 allocates inodes slowly right after tens of thousands were
+      // deleted (it skips recently deleted ones), which would penalise whichever run follows a removal.
+      const kinds = ['upstream', 'ours', 'verify'] as const;
+      for (let k = 0; k < kinds.length; k++) {
+        const kind = kinds[(k + rep) % kinds.length];
+        const target = join(work, `${kind}-${rep}`);
         fs.mkdirSync(target);
         sh('sync');
         let r: Run;
@@ -186,7 +191,6 @@ async function main(): Promise<void> {
         }
         results[kind].push(r);
         if (!fs.existsSync(join(target, 'sbin/init'))) throw new Error(`${kind}: no sbin/init`);
-        fs.rmSync(target, { recursive: true, force: true });
       }
     }
   } finally {
@@ -199,12 +203,13 @@ async function main(): Promise<void> {
   const ver = best('verify');
   const summary = /unpacked (\d+) entries/.exec(ours.stderr);
   console.log(`image: ${gib(meta.bytes)} of file data, ${summary?.[1] ?? meta.entries} entries, ${gib(compressed)} compressed (${(meta.bytes / compressed).toFixed(1)}:1; cpio newc, gzip -1); unpacked under ${work}; best of ${REPS}`);
-  console.log(`upstream  curl -s URL | gunzip | bsdtar -xpf -   ${fmt(up.seconds)}`);
+  const all = (k: string) => `  (runs: ${results[k].map((r) => r.seconds.toFixed(2)).join(', ')})`;
+  console.log(`upstream  curl -s URL | gunzip | bsdtar -xpf -   ${fmt(up.seconds)}${all('upstream')}`);
   const line = (name: string, r: Run) =>
     `${name}${fmt(r.seconds)}  ratio ${(r.seconds / up.seconds).toFixed(2)} x upstream  ` +
     `${(meta.bytes / MiB / r.seconds).toFixed(0)} MiB/s unpacked  peak RSS ${((r.peakKiB ?? 0) / 1024).toFixed(0)} MiB`;
-  console.log(line('wwgetvnfs                                      ', ours));
-  console.log(line('wwgetvnfs --verify (MD5)                       ', ver));
+  console.log(line('wwgetvnfs                                      ', ours) + all('ours'));
+  console.log(line('wwgetvnfs --verify (MD5)                       ', ver) + all('verify'));
 }
 
 await main();
