@@ -16,7 +16,8 @@
 import { spawnSync } from 'node:child_process';
 import { constants as C } from 'node:fs';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
 import { EXCLUSIVE_CREATE, isInside, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
 import type { ArchiveEntry } from './archive/types.ts';
@@ -51,6 +52,9 @@ interface DirMeta {
   mtime: number;
   atime: number;
 }
+
+/** Our temporaries: `.NAME.wwgetvnfs<16 hex>` (and the older `.wwgetvnfs.PID.N`). */
+const STALE_TEMP = /^(?:\..+\.wwgetvnfs[0-9a-f]{16}|\.wwgetvnfs\.\d+\.\d+)$/s;
 
 const MKNOD_PATHS = ['/usr/bin/mknod', '/bin/mknod', '/usr/sbin/mknod', '/sbin/mknod'];
 const DIR_OPEN = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
@@ -91,7 +95,8 @@ export class Extractor {
   private viaLink = false;
   /** Directory metadata applied at the end, keyed by real path. */
   private pending = new Map<string, DirMeta>();
-  private tmpCounter = 0;
+  /** Directories already cleared of stale temporaries in this run. */
+  private readonly swept = new Set<string>();
 
   constructor(opts: ExtractOptions) {
     this.root = opts.root;
@@ -239,7 +244,8 @@ export class Extractor {
       const existing = fs.lstatSync(path);
       if (existing.isFile()) {
         // Write beside it and rename over it: a running program keeps its old inode.
-        target = join(path, '..', `.wwgetvnfs.${process.pid}.${++this.tmpCounter}`);
+        this.sweepStaleTemps(dirname(path));
+        target = join(dirname(path), `.${basename(path).slice(0, 200)}.wwgetvnfs${randomBytes(8).toString('hex')}`);
       } else {
         this.clear(path, parts, shown);
       }
@@ -256,6 +262,34 @@ export class Extractor {
     fs.closeSync(fd);
     if (target !== path) fs.renameSync(target, path);
     this.stats.files++;
+  }
+
+  /**
+   * A run killed while replacing a file leaves its temporary beside it. Replacing is what a
+   * re-run over the same tree does, so the first time a run replaces a file in a directory it
+   * removes the regular files there named like our temporaries (a fresh unpack never lists).
+   */
+  private sweepStaleTemps(dir: string): void {
+    if (this.swept.has(dir)) return;
+    this.swept.add(dir);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (!STALE_TEMP.test(n)) continue;
+      const p = join(dir, n);
+      try {
+        if (fs.lstatSync(p).isFile()) {
+          fs.unlinkSync(p);
+          this.log?.debug(`removed ${p}, left by an interrupted run`);
+        }
+      } catch {
+        /* gone meanwhile */
+      }
+    }
   }
 
   private async writeData(fd: number, e: ArchiveEntry, where: string): Promise<void> {

@@ -20,9 +20,7 @@ test('wwgetfiles: 10 kills; no partial object, wrong mode/owner, stale lock or s
 test('wwgetvnfs --target: 2 kills; every re-run unpacks the image exactly', async () => {
   const f = await sweepVnfs({ kills: 2, files: 100, bigBytes: 512 << 10, seed: 4321 });
   assert.is(f.get('kills (SIGKILL at a random moment of an unpack)'), 2);
-  // Known gap (src/core/extract.ts): the .wwgetvnfs.PID.N temporary of a file being replaced when the kill
-  // came is not removed by the re-run; the full sweep reports it, this slice asserts the rest.
-  zero(f, ['stale temporaries']);
+  zero(f);
 });
 
 test.run();
