@@ -1,10 +1,10 @@
 // npm run demo: starts the test master on loopback with a sample node, runs the
 // BUILT executables against a scratch root, and shows what they did.
-import { lstatSync, mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleFixture, startMaster } from '../test/helpers/master.ts';
-import { bin, run } from '../test/helpers/exec.ts';
+import { ROOT, bin, run } from '../test/helpers/exec.ts';
 
 const HW = '00:11:22:33:44:55';
 const master = await startMaster(sampleFixture(), { privilegedPorts: process.getuid?.() === 0 });
@@ -43,5 +43,25 @@ await show('again: the mark says nothing is newer, nothing is written', 'wwgetfi
 await show('what would a full resync change? nothing', 'wwgetfiles', ['--no-delay', '--dry-run', '-F']);
 await show('unpack the node\'s VNFS image somewhere safe', 'wwgetvnfs', ['--target', join(work, 'vnfs')]);
 await show('an unknown node: clear error, exit 2', 'wwgetfiles', ['--no-delay'], { WWINIT_HWADDR: 'de:ad:be:ef:00:01' });
+
+// The bootstrap step, as the initramfs runs it after the VNFS is unpacked into NEWROOT.
+const shell = existsSync('/bin/busybox') ? ['/bin/busybox', 'sh'] : ['/bin/sh'];
+console.log(`\n$ NEWROOT=${root} ${shell.join(' ')} bootstrap/wwruntime-step    # install the runtime services`);
+const step = await run(shell[0], [...shell.slice(1), join(ROOT, 'bootstrap/wwruntime-step')], {
+  env: {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin', NEWROOT: root, WWMASTER: master.address, WWINIT_HWADDR: HW, WWNODENAME: 'n0000',
+    WWRUNTIME_SOURCE: join(ROOT, 'dist'), WWRUNTIME_HOSTROOT: sysroot,
+  },
+});
+process.stdout.write((step.stdout + step.stderr).replace(/^/gm, '  '));
+console.log(`  (exit ${step.code})`);
+for (const n of readdirSync(join(root, 'warewulf/bin')).sort()) {
+  const p = join(root, 'warewulf/bin', n);
+  console.log(`  warewulf/bin/${n}${lstatSync(p).isSymbolicLink() ? ` -> ${readlinkSync(p)}` : ` (${lstatSync(p).size} bytes)`}`);
+}
+console.log(`  etc/cron.d/wwrunscript:\n${readFileSync(join(root, 'etc/cron.d/wwrunscript'), 'utf8').replace(/^/gm, '    ')}`);
+const v = await run(join(root, 'warewulf/bin/wwgetscript'), ['--version']);
+console.log(`$ ${join(root, 'warewulf/bin/wwgetscript')} --version\n  ${v.stdout.trim()}`);
+
 await master.stop();
 console.log(`\n(scratch files left in ${work})`);
