@@ -124,8 +124,14 @@ test('a second instance exits 1; a SIGKILLed instance leaves no stale lock', asy
   const root = newRoot();
   m.options.fault = (req) => (req.path === '/WW/file' && !req.query.fileid ? { kind: 'delay', ms: 1500 } : undefined);
   try {
+    const listRequests = () => m.requests.filter((q) => q.path === '/WW/file' && !q.query.fileid).length;
+    // Wait until the first instance holds the lock and waits on its (delayed) list: no guessing at start-up time.
+    const untilListed = async (n: number) => {
+      for (let i = 0; i < 400 && listRequests() <= n; i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    let seen = listRequests();
     const first = wwgetfiles(root);
-    await new Promise((r) => setTimeout(r, 700));
+    await untilListed(seen);
     const second = await wwgetfiles(root);
     assert.is(second.code, 1);
     assert.match(second.stderr, /ERROR: wwgetfiles already running/);
@@ -133,8 +139,9 @@ test('a second instance exits 1; a SIGKILLed instance leaves no stale lock', asy
     assert.is(other.code, 0, 'another root is not blocked');
     assert.is((await first).code, 0);
     let pid = 0;
+    seen = listRequests();
     const killed = wwgetfiles(root, [], {}, { onSpawn: (p: number) => (pid = p) });
-    await new Promise((r) => setTimeout(r, 700));
+    await untilListed(seen);
     process.kill(pid, 'SIGKILL');
     assert.is((await killed).signal, 'SIGKILL');
   } finally {
