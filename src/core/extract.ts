@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { EXCLUSIVE_CREATE, isInside, safeComponents } from './confine.ts';
+import { findMknod } from './place.ts';
 import { WwError, describe } from './errors.ts';
 import type { ArchiveEntry } from './archive/types.ts';
 import type { Logger } from './log.ts';
@@ -56,7 +57,6 @@ interface DirMeta {
 /** Our temporaries: `.NAME.wwgetvnfs<16 hex>` (and the older `.wwgetvnfs.PID.N`). */
 const STALE_TEMP = /^(?:\..+\.wwgetvnfs[0-9a-f]{16}|\.wwgetvnfs\.\d+\.\d+)$/s;
 
-const MKNOD_PATHS = ['/usr/bin/mknod', '/bin/mknod', '/usr/sbin/mknod', '/sbin/mknod'];
 const DIR_OPEN = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 
 function errno(err: unknown): string | undefined {
@@ -351,11 +351,8 @@ export class Extractor {
   }
 
   private findMknod(): string {
-    if (this.mknodPath) return this.mknodPath;
-    const found = MKNOD_PATHS.find((p) => fs.existsSync(p));
-    if (!found) throw new WwError('io', `cannot create device nodes or FIFOs: no mknod program in ${MKNOD_PATHS.join(', ')}`);
-    this.mknodPath = found;
-    return found;
+    this.mknodPath ??= findMknod(); // the same lookup wwgetfiles uses
+    return this.mknodPath;
   }
 
   private node(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
