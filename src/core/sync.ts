@@ -302,7 +302,7 @@ async function installOne(
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
-    return installOne(e, rootReal, { ...o }, now, null, true);
+    return installOne(e, rootReal, o, now, null, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
