@@ -1,27 +1,35 @@
-// wwgetvnfs against the upstream pipeline (curl -s URL | gunzip | bsdtar -xpf -),
-// both fetching the same >= 1 GiB image from the test master in the same run.
-// The image (many small files, a few large ones; text/code-like content, about
-// 3:1 as real images; cpio newc, gzip -1) is made
-// once into dist/bench-cache/. Peak RSS of the tool: /proc/PID/status VmHWM
-// (a high-water mark, so polling it every 20 ms until exit misses nothing but the
-// last 20 ms), since /usr/bin/time is not installed and Node cannot read a
-// child's rusage.
-//   node bench/run.mjs vnfs        (WW_BENCH_REPS=N runs of each, best kept, default 2;
-//                                   WW_BENCH_DIR=/dev/shm to unpack on tmpfs and take the disk out;
-//                                   needs room for 3 x REPS unpacked trees, removed at the end)
-import { spawn, spawnSync } from 'node:child_process';
+// wwgetvnfs against the upstream pipeline, both fetching the same image from the
+// test master in the same run, unpacking into tmpfs and into a disk directory:
+//   curl -sfL URL | tee >(md5sum) | gunzip | bsdtar -xpf -   vs   wwgetvnfs --verify (and without --verify)
+// Two images:
+//   real       a Debian 12 root (debootstrap --variant=minbase --include=systemd,cron from the configured
+//              apt source), packed as the master packs a VNFS (cpio newc, gzip -6); built once and cached
+//              under /var/cache/wwruntime-bench/ (bench/lib/debian-image.ts);
+//   synthetic  >= 1 GiB of many small files and a few large ones, text/code-like content, cpio newc,
+//              gzip -1; made once into dist/bench-cache/.
+// Runs alternate (the order rotates each round), every run gets a fresh directory; best and median
+// of each. Peak RSS from wait4() (ru_maxrss; for the pipeline that is its largest process, as
+// /usr/bin/time reports it).
+//   node bench/run.mjs vnfs   WW_BENCH_REPS=N rounds (default 5), WW_BENCH_IMAGES=real,synthetic,
+//                             WW_BENCH_PLACES=tmpfs,disk (tmpfs: /dev/shm; disk: WW_BENCH_DISK or /var/tmp)
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { bin } from '../test/helpers/exec.ts';
 import { startMaster } from '../test/helpers/master.ts';
+import { debianImage } from './lib/debian-image.ts';
+import { measureOnce, median, type Measured } from './lib/measure.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'dist', 'bench-cache');
 const IMAGE = join(CACHE, 'vnfs-v2.cpio.gz'); // v2: realistic ~3:1 content (v1 was nearly incompressible)
 const META = `${IMAGE}.json`;
-const HW = '00:00:00:00:be:ef';
-const REPS = Number(process.env.WW_BENCH_REPS ?? 2);
+const REPS = Number(process.env.WW_BENCH_REPS ?? 5);
+const IMAGES = (process.env.WW_BENCH_IMAGES ?? 'real,synthetic').split(',');
+const PLACES = (process.env.WW_BENCH_PLACES ?? 'tmpfs,disk').split(',');
+const PLACE_DIR: Record<string, string> = { tmpfs: '/dev/shm', disk: process.env.WW_BENCH_DISK ?? '/var/tmp' };
 const MiB = 1 << 20;
 
 interface ImageMeta {
@@ -124,92 +132,131 @@ function makeImage(): ImageMeta {
   return meta;
 }
 
-interface Run {
-  seconds: number;
-  peakKiB?: number;
-  stderr: string;
-}
-
-function timed(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; rss?: boolean }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env: opts.env ?? {}, cwd: opts.cwd ?? '/', stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    let peak = 0;
-    const poll = () => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peak = Math.max(peak, Number(m[1]));
-      } catch {
-        /* exited */
-      }
-    };
-    const timer = opts.rss ? setInterval(poll, 20) : undefined;
-    child.on('error', reject);
-    child.on('exit', () => poll());
-    child.on('close', (code) => {
-      if (timer) clearInterval(timer);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}\n${stderr}`));
-      resolve({ seconds, peakKiB: opts.rss ? peak : undefined, stderr });
-    });
-  });
-}
-
 const fmt = (s: number) => `${s.toFixed(2)} s`;
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
+const KINDS = ['pipeline', 'verify', 'plain'] as const;
+type Kind = (typeof KINDS)[number];
+const LABEL: Record<Kind, string> = {
+  pipeline: 'curl | tee >(md5sum) | gunzip | bsdtar -xpf -',
+  verify: 'wwgetvnfs --verify (MD5)',
+  plain: 'wwgetvnfs',
+};
 
-async function main(): Promise<void> {
-  fs.mkdirSync(CACHE, { recursive: true });
-  const meta: ImageMeta = fs.existsSync(IMAGE) && fs.existsSync(META) ? JSON.parse(fs.readFileSync(META, 'utf8')) : makeImage();
-  const compressed = fs.statSync(IMAGE).size;
-  const m = await startMaster({ nodes: [{ hwaddr: HW, name: 'bench', vnfs: 'bench' }], files: [], vnfs: { bench: { image: IMAGE } } });
-  const md5 = await m.vnfsChecksum('bench'); // also warms the page cache with the image
-  const work = fs.mkdtempSync(join(process.env.WW_BENCH_DIR ?? '/tmp', 'ww-vnfs-bench-'));
-  const url = `${m.url}/WW/vnfs?hwaddr=${HW}`;
-  const results: Record<string, Run[]> = { upstream: [], ours: [], verify: [] };
+interface Subject {
+  name: string;
+  hwaddr: string;
+  image: string;
+  describe: string;
+  bytes: number;
+}
+
+async function runKind(kind: Kind, s: Subject, url: string, address: string, md5: string, target: string, sysroot: string): Promise<Measured> {
+  if (kind === 'pipeline') {
+    const sum = `${target}.md5`;
+    const r = await measureOnce(
+      ['/bin/bash', '-c', `set -o pipefail; curl -sfL '${url}' | tee >(md5sum > '${sum}') | gunzip | bsdtar -xpf -; st=$?; wait $!; exit $st`],
+      { cwd: target, env: { PATH: '/usr/bin:/bin' } },
+    );
+    if (r.code !== 0) throw new Error(`pipeline: exit ${r.code}: ${r.stderr}`);
+    const got = fs.readFileSync(sum, 'utf8').split(' ')[0];
+    if (got !== md5) throw new Error(`pipeline: md5 ${got}, expected ${md5}`);
+    return r;
+  }
+  const env: Record<string, string> = { WWMASTER: address, WWINIT_HWADDR: s.hwaddr };
+  if (kind === 'verify') Object.assign(env, { WWVALIDATE_VNFS: '1', WWVNFS_CHECKSUM: md5 });
+  const r = await measureOnce([bin('wwgetvnfs'), '--target', target, '--sysroot', sysroot], { env });
+  if (r.code !== 0) throw new Error(`${kind}: exit ${r.code}: ${r.stderr}`);
+  if (kind === 'verify' && !/verified/.test(r.stderr)) throw new Error(`not verified: ${r.stderr}`);
+  return r;
+}
+
+async function benchSubject(s: Subject, place: string, m: Awaited<ReturnType<typeof startMaster>>): Promise<void> {
+  const md5 = await m.vnfsChecksum(s.name); // also warms the page cache with the image
+  const url = `${m.url}/WW/vnfs?hwaddr=${s.hwaddr}`;
+  const work = fs.mkdtempSync(join(PLACE_DIR[place], 'ww-vnfs-bench-'));
+  const results: Record<Kind, Measured[]> = { pipeline: [], verify: [], plain: [] };
+  const load0 = loadavg()[0];
   try {
     for (let rep = 0; rep < REPS; rep++) {
-      // The order rotates so no tool always runs first; every run gets a fresh directory and nothing
-      // is deleted until the end: ext4 allocates inodes slowly right after tens of thousands were
-      // deleted (it skips recently deleted ones), which would penalise whichever run follows a removal.
-      const kinds = ['upstream', 'ours', 'verify'] as const;
-      for (let k = 0; k < kinds.length; k++) {
-        const kind = kinds[(k + rep) % kinds.length];
+      // The order rotates so no tool always runs first. Every run gets a fresh directory; on disk nothing
+      // is deleted until the end: ext4 allocates inodes slowly right after tens of thousands were deleted,
+      // which would penalise whichever run follows a removal. On tmpfs (RAM) each tree goes at once.
+      for (let k = 0; k < KINDS.length; k++) {
+        const kind = KINDS[(k + rep) % KINDS.length];
         const target = join(work, `${kind}-${rep}`);
         fs.mkdirSync(target);
-        sh('sync');
-        let r: Run;
-        if (kind === 'upstream') {
-          r = await timed('/bin/sh', ['-c', `curl -sfL '${url}' | gunzip | bsdtar -xpf -`], { cwd: target, env: { PATH: '/usr/bin:/bin' } });
-        } else {
-          const env: Record<string, string> = { WWMASTER: m.address, WWINIT_HWADDR: HW };
-          if (kind === 'verify') Object.assign(env, { WWVALIDATE_VNFS: '1', WWVNFS_CHECKSUM: md5 });
-          r = await timed(bin('wwgetvnfs'), ['--target', target, '--sysroot', work], { env, rss: true });
-          if (kind === 'verify' && !/verified/.test(r.stderr)) throw new Error(`not verified: ${r.stderr}`);
-        }
-        results[kind].push(r);
+        spawnSync('sync');
+        const r = await runKind(kind, s, url, m.address, md5, target, work);
         if (!fs.existsSync(join(target, 'sbin/init'))) throw new Error(`${kind}: no sbin/init`);
+        results[kind].push(r);
+        if (place === 'tmpfs') fs.rmSync(target, { recursive: true, force: true });
       }
     }
   } finally {
-    await m.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
-  const best = (k: string) => results[k].reduce((a, b) => (b.seconds < a.seconds ? b : a));
-  const up = best('upstream');
-  const ours = best('ours');
-  const ver = best('verify');
-  const summary = /unpacked (\d+) entries/.exec(ours.stderr);
-  console.log(`image: ${gib(meta.bytes)} of file data, ${summary?.[1] ?? meta.entries} entries, ${gib(compressed)} compressed (${(meta.bytes / compressed).toFixed(1)}:1; cpio newc, gzip -1); unpacked under ${work}; best of ${REPS}`);
-  const all = (k: string) => `  (runs: ${results[k].map((r) => r.seconds.toFixed(2)).join(', ')})`;
-  console.log(`upstream  curl -s URL | gunzip | bsdtar -xpf -   ${fmt(up.seconds)}${all('upstream')}`);
-  const line = (name: string, r: Run) =>
-    `${name}${fmt(r.seconds)}  ratio ${(r.seconds / up.seconds).toFixed(2)} x upstream  ` +
-    `${(meta.bytes / MiB / r.seconds).toFixed(0)} MiB/s unpacked  peak RSS ${((r.peakKiB ?? 0) / 1024).toFixed(0)} MiB`;
-  console.log(line('wwgetvnfs                                      ', ours) + all('ours'));
-  console.log(line('wwgetvnfs --verify (MD5)                       ', ver) + all('verify'));
+  const load1 = loadavg()[0];
+  const secs = (k: Kind) => results[k].map((r) => r.ms / 1000);
+  const best = (k: Kind) => Math.min(...secs(k));
+  const med = (k: Kind) => median(secs(k));
+  const rss = (k: Kind) => median(results[k].map((r) => r.rssKiB)) / 1024;
+  const rssMax = (k: Kind) => Math.max(...results[k].map((r) => r.rssKiB)) / 1024;
+  console.log(`\n${s.describe}; into ${place} (${work}); ${REPS} alternating rounds; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
+  console.log(`  ${''.padEnd(48)} ${'best'.padStart(7)} ${'median'.padStart(7)}  ${'ratio (median)'.padStart(14)}  ${'peak RSS median (max)'}`);
+  for (const k of KINDS) {
+    const ratio = k === 'pipeline' ? 'baseline' : `${(med(k) / med('pipeline')).toFixed(2)}x`;
+    console.log(
+      `  ${LABEL[k].padEnd(48)} ${fmt(best(k)).padStart(7)} ${fmt(med(k)).padStart(7)}  ${ratio.padStart(14)}  ` +
+        `${rss(k).toFixed(0).padStart(4)} MiB (${rssMax(k).toFixed(0)})` +
+        (k === 'pipeline' ? '' : `  ${(rss(k) / rss('pipeline')).toFixed(1)}x`) +
+        `   ${(s.bytes / MiB / med(k)).toFixed(0)} MiB/s unpacked   runs: ${secs(k).map((x) => x.toFixed(2)).join(', ')}`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const subjects: Subject[] = [];
+  if (IMAGES.includes('real')) {
+    const d = debianImage();
+    console.log(
+      d.cached
+        ? `real image: from the cache ${d.image} (it took ${d.buildSeconds.toFixed(0)} s to build from ${d.mirror})`
+        : `real image: built just now in ${d.buildSeconds.toFixed(0)} s from ${d.mirror}`,
+    );
+    subjects.push({
+      name: 'real',
+      hwaddr: '00:00:00:00:be:01',
+      image: d.image,
+      bytes: d.bytes,
+      describe: `real image (Debian 12 minbase + systemd + cron): ${mb(d.bytes)} of file data, ${d.entries} entries, ${mb(d.compressed)} compressed (${(d.bytes / d.compressed).toFixed(1)}:1; cpio newc, gzip -6)`,
+    });
+  }
+  if (IMAGES.includes('synthetic')) {
+    fs.mkdirSync(CACHE, { recursive: true });
+    const cached = fs.existsSync(IMAGE) && fs.existsSync(META);
+    const meta: ImageMeta = cached ? JSON.parse(fs.readFileSync(META, 'utf8')) : makeImage();
+    if (cached) console.log(`synthetic image: from the cache ${IMAGE}`);
+    const compressed = fs.statSync(IMAGE).size;
+    subjects.push({
+      name: 'synthetic',
+      hwaddr: '00:00:00:00:be:02',
+      image: IMAGE,
+      bytes: meta.bytes,
+      describe: `synthetic image: ${gib(meta.bytes)} of file data, ~${meta.entries} entries, ${gib(compressed)} compressed (${(meta.bytes / compressed).toFixed(1)}:1; cpio newc, gzip -1)`,
+    });
+  }
+  if (subjects.length === 0) throw new Error(`WW_BENCH_IMAGES=${IMAGES.join(',')}: expected real and/or synthetic`);
+  const m = await startMaster({
+    nodes: subjects.map((s) => ({ hwaddr: s.hwaddr, name: `bench-${s.name}`, vnfs: s.name })),
+    files: [],
+    vnfs: Object.fromEntries(subjects.map((s) => [s.name, { image: s.image }])),
+  });
+  try {
+    for (const s of subjects) for (const place of PLACES) await benchSubject(s, place, m);
+  } finally {
+    await m.stop();
+  }
 }
 
 await main();
