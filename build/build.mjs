@@ -72,9 +72,16 @@ async function bundle(name, entrySource) {
   return outfile;
 }
 
+const SEA_CONFIG = {
+  disableExperimentalSEAWarning: true,
+  useCodeCache: true, // V8 code cache in the blob: faster start, same pinned Node builds and runs it
+  // gc() for wwgetvnfs, which frees the HTTP layer's spent chunks every MiB (src/core/vnfs.ts).
+  execArgv: ['--expose-gc'],
+};
+
 async function makeExecutable(name, bundlePath, base) {
   const code = readFileSync(bundlePath);
-  const stamp = sha256(Buffer.concat([code, Buffer.from(base.version)]));
+  const stamp = sha256(Buffer.concat([code, Buffer.from(base.version), Buffer.from(JSON.stringify(SEA_CONFIG))]));
   const target = join(OUT, name);
   const stampFile = join(WORK, `${name}.stamp`);
   if (existsSync(target) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
@@ -83,14 +90,10 @@ async function makeExecutable(name, bundlePath, base) {
   }
   const blob = join(WORK, `${name}.blob`);
   const cfg = join(WORK, `${name}.sea.json`);
-  writeFileSync(cfg, JSON.stringify({
-    main: bundlePath,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true, // V8 code cache in the blob: faster start, same pinned Node builds and runs it
-  }));
+  writeFileSync(cfg, JSON.stringify({ main: bundlePath, output: blob, ...SEA_CONFIG }));
   // The blob must be made by the same Node that runs it.
-  run(baseNode, ['--experimental-sea-config', cfg]);
+  // With the flags of execArgv, or V8 rejects the code cache at start (its flag hash differs).
+  run(baseNode, [...SEA_CONFIG.execArgv, '--experimental-sea-config', cfg]);
   const tmp = `${target}.tmp${process.pid}`;
   copyFileSync(base.path, tmp);
   // postject as a child process: its ELF library prints harmless notes warnings we keep off the console.

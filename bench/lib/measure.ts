@@ -45,31 +45,5 @@ export function measureAsync(argv: string[], runs: number, env: Record<string, s
   });
 }
 
-export interface Measured {
-  ms: number;
-  /** ru_maxrss from wait4: the largest single process of the command's tree (as /usr/bin/time reports it). */
-  rssKiB: number;
-  code: number;
-  stderr: string;
-}
-
-const PY_ONE = `
-import json, os, subprocess, sys, tempfile, time
-spec = json.loads(sys.argv[1])
-err = tempfile.TemporaryFile()
-t0 = time.perf_counter()
-p = subprocess.Popen(spec["argv"], env=spec["env"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-_, status, ru = os.wait4(p.pid, 0)
-ms = (time.perf_counter() - t0) * 1000
-err.seek(0)
-print(json.dumps({"ms": ms, "rssKiB": ru.ru_maxrss, "code": os.waitstatus_to_exitcode(status), "stderr": err.read().decode("utf-8", "replace")}))
-`;
-
-/** One run of a longer command (wall time, peak RSS from wait4, exit code, stderr), without blocking the event loop. */
-export function measureOnce(argv: string[], o: { env?: Record<string, string>; cwd?: string } = {}): Promise<Measured> {
-  return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', PY_ONE, JSON.stringify({ argv, env: o.env ?? {}, cwd: o.cwd ?? '/' })], { encoding: 'utf8', maxBuffer: 1 << 26 }, (err, out) =>
-      err ? reject(err) : resolve(JSON.parse(out) as Measured),
-    );
-  });
-}
+// One longer run with wait4() RSS: shared with the tests.
+export { measureOnce, type Measured } from '../../test/helpers/rss.ts';

@@ -2,10 +2,10 @@
 // master, gunzip it and unpack it in the same pass (nothing held whole in memory
 // or on disk), optionally checking the MD5 of the compressed stream.
 //
-//   HTTP body --> [worker thread: MD5, gunzip] --> ByteReader --> cpio/tar reader --> Extractor
+//   HTTP body --> MD5, gunzip (InlineGunzip) --> ByteReader --> cpio/tar reader --> Extractor
 //
-// The HTTP body is fed with back-pressure (forEachChunk waits while the worker
-// has enough compressed data in hand), so a slow disk slows the download. A transient failure (503, cut
+// The HTTP body is fed with back-pressure (forEachChunk waits while the
+// decompressed data the extractor has not taken is at its bound), so a slow disk slows the download. A transient failure (503, cut
 // connection, truncation) re-runs the whole consume on the next master/round:
 // extraction starts over and replaces what the first attempt wrote.
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
@@ -16,7 +16,7 @@ import type { ArchiveFormat } from './archive/types.ts';
 import { realRoot } from './confine.ts';
 import { WwError, describe } from './errors.ts';
 import { Extractor, type ExtractStats } from './extract.ts';
-import { GunzipThread } from './gunzip-thread.ts';
+import { InlineGunzip } from './inflate.ts';
 import type { Logger } from './log.ts';
 import { forEachChunk, type MasterClient, type MasterResponse } from './master.ts';
 
@@ -92,6 +92,9 @@ export async function prepareTarget(
   return root;
 }
 
+/** Compressed bytes between two minor GCs (measured on the real image: 1 MiB: 72 MiB peak RSS; 4 MiB: 77; none: 97). */
+const GC_EVERY = 1 << 20;
+
 function gzipError(err: unknown, url: string): unknown {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
@@ -101,13 +104,14 @@ function gzipError(err: unknown, url: string): unknown {
 }
 
 async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number): Promise<VnfsResult> {
-  // MD5 and gunzip on their own thread: inflating goes on while this thread writes files.
-  const gunzip = new GunzipThread({ md5: o.expectedMd5 !== undefined });
+  const gunzip = new InlineGunzip({ md5: o.expectedMd5 !== undefined });
   const declared = res.headers['content-length'];
   const total = declared === undefined ? undefined : Number(declared);
   const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod });
   let received = 0;
   let feedError: unknown;
+  /** Inflating failed (bad gzip data): the reader sees that error; the feed just stops. */
+  let inflateFailed = false;
   let lastTick = 0;
   const tick = (force = false) => {
     if (!o.onProgress) return;
@@ -117,16 +121,27 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
     o.onProgress({ received, total, stats: ex.stats });
   };
 
+  // The HTTP layer hands each body chunk over in a fresh buffer whose memory lives outside V8's heap;
+  // V8 would free that garbage only every ~64 MiB. A minor GC per GC_EVERY bytes keeps RSS flat.
+  // gc is there in the executables (--expose-gc in their SEA execArgv); elsewhere this is skipped.
+  const gc = (globalThis as { gc?: (o?: { type?: 'minor' | 'major' }) => void }).gc;
+  let sinceGc = 0;
   const feed = forEachChunk(res, async (chunk) => {
+    if (inflateFailed) throw new Error('decompression failed'); // stops the feed; the reader reports why
     received += chunk.length;
+    sinceGc += chunk.length;
+    if (gc && sinceGc >= GC_EVERY) {
+      sinceGc = 0;
+      gc({ type: 'minor' });
+    }
     const wait = gunzip.write(chunk);
-    if (wait) await wait;
+    if (wait) await wait.catch(() => (inflateFailed = true));
   }).then(
     () => {
       gunzip.end();
     },
     (err) => {
-      feedError = err;
+      if (!inflateFailed) feedError = err;
       gunzip.destroy(err instanceof Error ? err : new Error(String(err)));
       throw err;
     },

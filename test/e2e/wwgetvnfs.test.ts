@@ -2,6 +2,7 @@
 // are made in the test by GNU cpio, bsdtar and GNU tar from a tree with every
 // entry type; the unpacked result is compared entry by entry with what bsdtar
 // itself unpacks from the same image.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, run } from '../helpers/exec.ts';
-import { makeCpio, startMaster, type Fixture, type NodeFixture, type RunningMaster } from '../helpers/master.ts';
+import { measureOnce } from '../helpers/rss.ts';
+import { makeCpio, startMaster, type CpioEntry, type Fixture, type NodeFixture, type RunningMaster } from '../helpers/master.ts';
 import { bsdtarExtract, diffSnapshots, makeArchive, makeTree, snapshot, type Maker } from '../helpers/vnfstree.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -54,6 +56,14 @@ addImage('hostile-absolute', cpio(INIT, newc(evilAbs, { data: 'pwned' })));
 addImage('hostile-dotdot', cpio(INIT, newc('etc/../../outside/secret', { data: 'pwned' })));
 addImage('hostile-symlink', cpio(INIT, newc('esc', { mode: 0o120777, data: '../outside' }), newc('esc/secret', { data: 'pwned' })));
 addImage('no-init', makeCpio([{ path: 'etc', type: 'dir' }, { path: 'etc/motd', content: 'hi\n' }]));
+// Issue 13: memory must not grow with the image. 128 MiB of hex text in 256 files (about 2:1 at gzip -1):
+// enough that garbage left to V8's own schedule (it frees buffers held outside its heap every ~64 MiB) shows.
+const LARGE_FILES = 256;
+{
+  const entries: CpioEntry[] = [{ path: 'sbin', type: 'dir' }, { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 }, { path: 'big', type: 'dir' }];
+  for (let i = 0; i < LARGE_FILES; i++) entries.push({ path: `big/f${i}`, content: randomBytes(256 * 1024).toString('hex') });
+  addImage('large', makeCpio(entries));
+}
 images['not-gzip'] = join(work, 'not-gzip.img');
 fs.writeFileSync(images['not-gzip'], makeCpio([{ path: 'sbin/init', content: 'x' }]));
 
@@ -229,6 +239,19 @@ test('an image that is not gzip: exit 2 with a clear message', async () => {
   const r = await vnfs('not-gzip', ['--target', fresh().target]);
   assert.is(r.code, 2);
   assert.match(r.stderr, /not valid gzip data/);
+});
+
+test('a 128 MiB image unpacks and verifies within 80 MiB peak RSS (issue 13)', async () => {
+  const { target } = fresh();
+  const r = await measureOnce([bin('wwgetvnfs'), '--sysroot', sysroot, '--target', target, '--verify'], {
+    env: env('large', { WWVNFS_CHECKSUM: await m.vnfsChecksum('large') }),
+  });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /verified/);
+  assert.is(fs.readdirSync(join(target, 'big')).length, LARGE_FILES);
+  assert.is(fs.statSync(join(target, 'big', `f${LARGE_FILES - 1}`)).size, 512 * 1024);
+  const mib = r.rssKiB / 1024;
+  assert.ok(mib <= 80, `peak RSS ${mib.toFixed(1)} MiB > 80 MiB`);
 });
 
 test('--help lists options, settings and exit codes', async () => {
