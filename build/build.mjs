@@ -75,8 +75,8 @@ async function bundle(name, entrySource) {
 const SEA_CONFIG = {
   disableExperimentalSEAWarning: true,
   useCodeCache: true, // V8 code cache in the blob: faster start, same pinned Node builds and runs it
-  // gc() for wwgetvnfs, which frees the HTTP layer's spent chunks every MiB (src/core/vnfs.ts).
-  execArgv: ['--expose-gc'],
+  // No execArgv: any V8 flag there (--expose-gc, heap sizes) changes V8's flag hash, so the code cache
+  // embedded for Node's own modules is rejected and they compile at every start (+5 ms CPU, measured).
 };
 
 async function makeExecutable(name, bundlePath, base) {
@@ -92,8 +92,7 @@ async function makeExecutable(name, bundlePath, base) {
   const cfg = join(WORK, `${name}.sea.json`);
   writeFileSync(cfg, JSON.stringify({ main: bundlePath, output: blob, ...SEA_CONFIG }));
   // The blob must be made by the same Node that runs it.
-  // With the flags of execArgv, or V8 rejects the code cache at start (its flag hash differs).
-  run(baseNode, [...SEA_CONFIG.execArgv, '--experimental-sea-config', cfg]);
+  run(baseNode, ['--experimental-sea-config', cfg]);
   const tmp = `${target}.tmp${process.pid}`;
   copyFileSync(base.path, tmp);
   // postject as a child process: its ELF library prints harmless notes warnings we keep off the console.

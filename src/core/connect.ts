@@ -4,9 +4,8 @@
 // sits in TIME_WAIT for ~60 s and there are only ~920 of them: PROTOCOL 2.7).
 // Connections are kept alive and reused so a large file set needs few ports.
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
-import tls from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { WwError } from './errors.ts';
 
 export type SourcePortMode = 'auto' | 'privileged' | 'any';
@@ -79,14 +78,19 @@ export async function openSocket(host: string, port: number, opts: ConnectOption
 
 type CreateCb = (err: Error | null, sock?: net.Socket) => void;
 
+// node:https and node:tls are loaded only when a master is reached over https: loading them
+// is most of what start-up spends on built-in modules (~10 ms), and most masters talk http.
+const tlsModule = () => process.getBuiltinModule('node:tls');
+
 /** Hands Node's Agent sockets opened by openSocket (asynchronously, through the callback form). */
 function agentConnect(opts: ConnectOptions, secure: boolean) {
-  return (o: http.ClientRequestArgs & tls.ConnectionOptions, cb: CreateCb) => {
+  return (o: http.ClientRequestArgs & ConnectionOptions, cb: CreateCb) => {
     const host = String(o.host ?? 'localhost');
     const port = Number(o.port ?? (secure ? 443 : 80));
     openSocket(host, port, opts).then(
       (sock) => {
         if (!secure) return cb(null, sock);
+        const tls = tlsModule();
         const t = tls.connect({
           socket: sock,
           servername: net.isIP(host) ? undefined : host,
@@ -113,7 +117,7 @@ function agentConnect(opts: ConnectOptions, secure: boolean) {
 /** A keep-alive agent whose sockets come from openSocket. */
 export function createAgent(secure: boolean, opts: ConnectOptions, maxSockets: number): http.Agent {
   const base = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
-  const agent = secure ? new https.Agent(base) : new http.Agent(base);
+  const agent = secure ? new (process.getBuiltinModule('node:https').Agent)(base) : new http.Agent(base);
   (agent as unknown as { createConnection: unknown }).createConnection = agentConnect(opts, secure);
   return agent;
 }

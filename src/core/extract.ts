@@ -13,10 +13,9 @@
 //
 // Metadata, as bsdtar -p does it as root: owner first, then mode (chown clears
 // setuid/setgid), then times; directories get theirs after their contents.
-import { spawnSync } from 'node:child_process';
 import { constants as C } from 'node:fs';
 import * as fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { lazyCrypto, lazyChildProcess } from './lazy.ts';
 import { basename, dirname, join } from 'node:path';
 import { EXCLUSIVE_CREATE, isInside, safeComponents } from './confine.ts';
 import { findMknod } from './place.ts';
@@ -245,7 +244,7 @@ export class Extractor {
       if (existing.isFile()) {
         // Write beside it and rename over it: a running program keeps its old inode.
         this.sweepStaleTemps(dirname(path));
-        target = join(dirname(path), `.${basename(path).slice(0, 200)}.wwgetvnfs${randomBytes(8).toString('hex')}`);
+        target = join(dirname(path), `.${basename(path).slice(0, 200)}.wwgetvnfs${lazyCrypto().randomBytes(8).toString('hex')}`);
       } else {
         this.clear(path, parts, shown);
       }
@@ -360,7 +359,7 @@ export class Extractor {
     const args = ['-m', '0600', path, e.type === 'fifo' ? 'p' : e.type === 'char' ? 'c' : 'b'];
     if (e.type !== 'fifo') args.push(String(e.rdevMajor), String(e.rdevMinor));
     // Node has no mknod(2): the system's mknod, by absolute path (the tools run with no PATH).
-    const r = spawnSync(this.findMknod(), args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
+    const r = lazyChildProcess().spawnSync(this.findMknod(), args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
     if (r.status !== 0) {
       const why = r.error ? describe(r.error) : (r.stderr?.toString().trim() || `exit ${r.status}`);
       throw new WwError('io', `cannot create ${e.type} ${path}: ${why}`);

@@ -16,8 +16,8 @@
 // compressed chunk that would inflate to more (a gzip bomb, a run of zeros)
 // is kept and inflated further as the reader takes batches, and write()'s
 // promise settles only when all of it has been inflated.
-import { createHash, type Hash } from 'node:crypto';
-import { constants as Z, createGunzip, type Gunzip } from 'node:zlib';
+import type { Hash } from 'node:crypto';
+import type { Gunzip } from 'node:zlib';
 
 const BATCH = 256 * 1024;
 const OUT_FLIGHT = 1 << 20;
@@ -50,6 +50,8 @@ function zlibError(message: string, errno: number, code: string): NodeJS.ErrnoEx
  */
 export class InlineGunzip implements AsyncIterable<Buffer> {
   private readonly stream: Gunzip;
+  private readonly flush: number;
+  private readonly finishFlush: number;
   private readonly handle: ZlibHandle;
   /** [avail_out, avail_in] after each writeSync, filled in by the handle. */
   private readonly state: Uint32Array;
@@ -73,7 +75,11 @@ export class InlineGunzip implements AsyncIterable<Buffer> {
   private wakeWriter?: () => void;
 
   constructor(o: GunzipOptions = {}) {
-    this.stream = createGunzip();
+    // Loaded here, not at start-up: only wwgetvnfs's unpacking needs them (lazy.ts).
+    const zlib = process.getBuiltinModule('node:zlib');
+    this.flush = zlib.constants.Z_NO_FLUSH;
+    this.finishFlush = zlib.constants.Z_FINISH;
+    this.stream = zlib.createGunzip();
     const s = this.stream as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
     if (!s._handle || typeof s._handle.writeSync !== 'function' || !(s._writeState instanceof Uint32Array)) {
       throw new Error('this Node.js has no zlib handle to inflate with (built for the pinned Node.js)');
@@ -84,7 +90,7 @@ export class InlineGunzip implements AsyncIterable<Buffer> {
     this.handle.onerror = (message, errno, code) => {
       this.zerr = zlibError(message, errno, code);
     };
-    if (o.md5) this.hash = createHash('md5');
+    if (o.md5) this.hash = process.getBuiltinModule('node:crypto').createHash('md5');
   }
 
   /** Takes a compressed chunk (kept, not copied, until inflated). A returned promise: wait for it before writing more. */
@@ -171,7 +177,7 @@ export class InlineGunzip implements AsyncIterable<Buffer> {
       const input = this.input ?? EMPTY;
       const inLen = input.length - this.inOff;
       const room = this.out.length - this.outLen;
-      this.handle.writeSync(finishing ? Z.Z_FINISH : Z.Z_NO_FLUSH, input, this.inOff, inLen, this.out, this.outLen, room);
+      this.handle.writeSync(finishing ? this.finishFlush : this.flush, input, this.inOff, inLen, this.out, this.outLen, room);
       if (this.zerr) {
         this.fail(this.zerr);
         break;

@@ -2,15 +2,15 @@
 // holder dies however it dies (upstream defect 6.5: a stale lock file stopped
 // wwgetfiles forever on many nodes). The lock is a listening Unix socket in the
 // Linux abstract namespace: no file on disk, freed with the process.
-import { createHash } from 'node:crypto';
 import net from 'node:net';
+import { lazyCrypto } from './lazy.ts';
 
 export interface Lock {
   release(): Promise<void>;
 }
 
 export function lockName(purpose: string, key: string): string {
-  const digest = createHash('sha256').update(key).digest('hex').slice(0, 32);
+  const digest = lazyCrypto().createHash('sha256').update(key).digest('hex').slice(0, 32);
   return `\0wwruntime/${purpose}/${digest}`;
 }
 

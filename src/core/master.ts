@@ -70,7 +70,7 @@ function hostPort(m: MasterAddress, scheme: string): string {
 
 export class MasterClient {
   readonly opts: MasterClientOptions;
-  private readonly agents: { http: http.Agent; https: http.Agent };
+  private readonly agents: { http: http.Agent; https?: http.Agent };
   private order: MasterAddress[];
   private readonly sleep: (ms: number) => Promise<void>;
   /** Requests sent, for summaries and benchmarks. */
@@ -79,9 +79,14 @@ export class MasterClient {
   constructor(opts: MasterClientOptions) {
     this.opts = opts;
     const n = opts.maxSockets ?? 4;
-    this.agents = { http: createAgent(false, opts.connect, n), https: createAgent(true, opts.connect, n) };
+    this.agents = { http: createAgent(false, opts.connect, n) }; // the https one when first needed (connect.ts)
     this.order = [...opts.masters];
     this.sleep = opts.sleep ?? defaultSleep;
+  }
+
+  private httpsAgent(): http.Agent {
+    this.agents.https ??= createAgent(true, this.opts.connect, this.opts.maxSockets ?? 4);
+    return this.agents.https;
   }
 
   url(master: MasterAddress, path: string, query: Record<string, string>): string {
@@ -160,7 +165,7 @@ export class MasterClient {
           port: u.port || (secure ? 443 : 80),
           path: u.pathname + u.search,
           method: 'GET',
-          agent: secure ? this.agents.https : this.agents.http,
+          agent: secure ? this.httpsAgent() : this.agents.http,
           headers: { 'User-Agent': this.opts.userAgent ?? 'wwruntime', Accept: '*/*' },
         },
         (res) => {
@@ -236,7 +241,7 @@ export class MasterClient {
 
   close(): void {
     this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.agents.https?.destroy();
   }
 }
 

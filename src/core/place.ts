@@ -5,13 +5,12 @@
 // only then renamed over the target. rename(2) replaces a symlink or file at the
 // target itself, so a link is never created inside a directory and a planted
 // symlink never redirects a write.
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { constants as C, existsSync } from 'node:fs';
 import { lchown, chmod, lstat, mkdir, open, rename, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WwError, describe } from './errors.ts';
 import { EXCLUSIVE_CREATE } from './confine.ts';
+import { lazyChildProcess, lazyCrypto } from './lazy.ts';
 
 export interface Ownership {
   uid: number;
@@ -27,7 +26,7 @@ export interface TempFile {
 
 /** `.NAME.wwRANDOM` beside the target: hidden, unique, and unguessable by another local user. */
 export function tempPath(dir: string, name: string): string {
-  return join(dir, `.${name.slice(0, 200)}.ww${randomBytes(8).toString('hex')}`);
+  return join(dir, `.${name.slice(0, 200)}.ww${lazyCrypto().randomBytes(8).toString('hex')}`);
 }
 
 export async function createTemp(dir: string, name: string): Promise<TempFile> {
@@ -146,7 +145,7 @@ export async function placeSpecial(
   if (kind !== 'fifo') args.push(String(dev.major), String(dev.minor));
   try {
     await new Promise<void>((resolve, reject) =>
-      execFile(mknod, args, { env: {} }, (err, _o, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve())),
+      lazyChildProcess().execFile(mknod, args, { env: {} }, (err, _o, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve())),
     );
     if (chownOk) await lchown(tmp, own.uid, own.gid);
     await chmod(tmp, own.mode);

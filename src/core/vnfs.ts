@@ -10,6 +10,8 @@
 // extraction starts over and replaces what the first attempt wrote.
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
@@ -95,6 +97,27 @@ export async function prepareTarget(
 /** Compressed bytes between two minor GCs (measured on the real image: 1 MiB: 72 MiB peak RSS; 4 MiB: 77; none: 97). */
 const GC_EVERY = 1 << 20;
 
+type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
+let gcCached: GcFunction | null | undefined;
+
+/**
+ * V8's gc(), switched on when first needed rather than with --expose-gc at start-up: any V8 flag
+ * given at start makes the code cache of Node's own modules unusable, which every tool would pay.
+ * Undefined where V8 does not allow it.
+ */
+function exposeGc(): GcFunction | undefined {
+  if (gcCached === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const f: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+      gcCached = typeof f === 'function' ? (f as GcFunction) : null;
+    } catch {
+      gcCached = null;
+    }
+  }
+  return gcCached ?? undefined;
+}
+
 function gzipError(err: unknown, url: string): unknown {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
@@ -123,8 +146,7 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
 
   // The HTTP layer hands each body chunk over in a fresh buffer whose memory lives outside V8's heap;
   // V8 would free that garbage only every ~64 MiB. A minor GC per GC_EVERY bytes keeps RSS flat.
-  // gc is there in the executables (--expose-gc in their SEA execArgv); elsewhere this is skipped.
-  const gc = (globalThis as { gc?: (o?: { type?: 'minor' | 'major' }) => void }).gc;
+  const gc = exposeGc();
   let sinceGc = 0;
   const feed = forEachChunk(res, async (chunk) => {
     if (inflateFailed) throw new Error('decompression failed'); // stops the feed; the reader reports why
