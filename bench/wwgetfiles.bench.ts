@@ -1,22 +1,28 @@
-// Issue 3's figures: sync 1,000 small files from the test master with the built
-// wwgetfiles, against the upstream pattern measured in the same run (one list
-// request, then one curl process per file), and a steady-state run.
-// The master waits BENCH_LATENCY_MS (default 4 ms, the real master's measured
-// cost per file request, PROTOCOL 2.7) before each answer.
+// Issue 3/13's figures: sync 1,000 small files from the test master with the built
+// wwgetfiles, against, in the same run:
+//   the floor   one curl process fetching the same 1,001 URLs (list + every object) over
+//               4 parallel keep-alive connections (curl --parallel --parallel-max 4), as
+//               wwgetfiles does: what the network and master alone cost;
+//   upstream    one list request, then one curl process per file (once; slow).
+// The master waits BENCH_LATENCY_MS (default 4 ms, the real master's measured cost per
+// file request, PROTOCOL 2.7) before each answer. Floor, full sync and -F runs alternate,
+// BENCH_REPS rounds (default 5); medians and ratios to the floor's median.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { bigFixture, startMaster } from '../test/helpers/master.ts';
 import { bin, run } from '../test/helpers/exec.ts';
-import { measureAsync } from './lib/measure.ts';
+import { measureAsync, median } from './lib/measure.ts';
 
 const FILES = Number(process.env.BENCH_FILES ?? 1000);
 const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 4);
+const REPS = Number(process.env.BENCH_REPS ?? 5);
 const fixture = bigFixture(1, FILES, 200);
 const HW = fixture.nodes[0].hwaddr;
 const m = await startMaster(fixture, { latencyMs: LATENCY, privilegedPorts: false });
 const sysroot = mkdtempSync(join(tmpdir(), 'bench-sys-'));
+const scratch = mkdtempSync(join(tmpdir(), 'bench-wwgetfiles-'));
 
 function sh(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((res) => {
@@ -42,33 +48,77 @@ async function upstreamWay(root: string): Promise<number> {
   return performance.now() - t0;
 }
 
+// The floor's URL list: the same requests wwgetfiles makes.
+const urls = [`${m.url}/WW/file?hwaddr=${HW}&timestamp=0`, ...fixture.files.map((f) => `${m.url}/WW/file?hwaddr=${HW}&fileid=${f.id}`)];
+const curlConfig = join(scratch, 'floor.curl');
+writeFileSync(curlConfig, urls.map((u) => `url = "${u}"\noutput = "/dev/null"\n`).join(''));
+
+async function floor(): Promise<{ ms: number; requests: number; connections: number }> {
+  const r0 = m.requests.length;
+  const c0 = m.connections;
+  const t0 = performance.now();
+  const r = await sh('curl', ['-sf', '--no-progress-meter', '--parallel', '--parallel-max', '4', '--config', curlConfig]);
+  const ms = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`curl --parallel: exit ${r.code}`);
+  return { ms, requests: m.requests.length - r0, connections: m.connections - c0 };
+}
+
 async function ours(root: string, args: string[] = []) {
   const before = m.requests.length;
+  const c0 = m.connections;
   const t0 = performance.now();
   const r = await run(bin('wwgetfiles'), ['--sysroot', sysroot, '--no-delay', ...args], {
     env: { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root },
   });
   const ms = performance.now() - t0;
   if (r.code !== 0) throw new Error(`wwgetfiles failed: ${r.stderr}`);
-  return { ms, requests: m.requests.length - before, summary: r.stderr.trim().split('\n').pop() };
+  return { ms, requests: m.requests.length - before, connections: m.connections - c0, summary: r.stderr.trim().split('\n').pop() };
 }
 
-console.log(`${FILES} files of 200 bytes, master latency ${LATENCY} ms per request, loopback`);
-const rootA = mkdtempSync(join(tmpdir(), 'bench-up-'));
-const up = await upstreamWay(rootA);
-const conBefore = m.connections;
-const rootB = mkdtempSync(join(tmpdir(), 'bench-ours-'));
-const full = await ours(rootB);
-const conns = m.connections - conBefore;
-const count = readdirSync(join(rootB, 'opt/bench')).reduce((n, d) => n + readdirSync(join(rootB, 'opt/bench', d)).length, 0);
-if (count !== FILES) throw new Error(`expected ${FILES} files, found ${count}`);
-const steady = await ours(rootB);
-const forced = await ours(rootB, ['-F']);
-console.log(`upstream way (list + 1 curl per file): ${(up / 1000).toFixed(2)} s`);
-console.log(`wwgetfiles full sync:                  ${(full.ms / 1000).toFixed(2)} s  (${full.requests} requests over ${conns} connection(s))  ratio ${(up / full.ms).toFixed(1)}x faster`);
-console.log(`wwgetfiles steady state (mark):        ${(steady.ms / 1000).toFixed(2)} s  (${steady.requests} request)`);
-console.log(`wwgetfiles -F with nothing changed:    ${(forced.ms / 1000).toFixed(2)} s  (${forced.requests} requests, nothing written)`);
-console.log(`  last summary: ${forced.summary}`);
+const forcedRoot = mkdtempSync(join(scratch, 'forced-'));
+await ours(forcedRoot); // the complete tree -F runs over
+const load0 = loadavg()[0];
+const floors: number[] = [];
+const fulls: number[] = [];
+const forceds: number[] = [];
+const steadies: number[] = [];
+let last: Awaited<ReturnType<typeof ours>> | undefined;
+let floorInfo: Awaited<ReturnType<typeof floor>> | undefined;
+let fullInfo: Awaited<ReturnType<typeof ours>> | undefined;
+for (let rep = 0; rep < REPS; rep++) {
+  // Rotate which runs first in each round.
+  const steps = ['floor', 'full', 'forced'];
+  for (let k = 0; k < steps.length; k++) {
+    const step = steps[(k + rep) % steps.length];
+    if (step === 'floor') {
+      floorInfo = await floor();
+      floors.push(floorInfo.ms);
+    } else if (step === 'full') {
+      const root = mkdtempSync(join(scratch, 'full-'));
+      fullInfo = await ours(root);
+      fulls.push(fullInfo.ms);
+      const count = readdirSync(join(root, 'opt/bench')).reduce((n, d) => n + readdirSync(join(root, 'opt/bench', d)).length, 0);
+      if (count !== FILES) throw new Error(`expected ${FILES} files, found ${count}`);
+      steadies.push((await ours(root)).ms); // nothing new: one request (the mark)
+    } else {
+      // -F over a complete tree: every object fetched again, nothing written.
+      last = await ours(forcedRoot, ['-F']);
+      forceds.push(last.ms);
+    }
+  }
+}
+const rootA = mkdtempSync(join(scratch, 'upstream-'));
+const up = process.env.BENCH_UPSTREAM === '0' ? undefined : await upstreamWay(rootA);
+const f = median(floors);
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const runs = (xs: number[]) => `runs: ${xs.map((x) => (x / 1000).toFixed(2)).join(', ')}`;
+console.log(`${FILES} files of 200 bytes, master latency ${LATENCY} ms per request, loopback; ${REPS} alternating rounds, medians; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
+console.log(`floor: curl --parallel-max 4, keep-alive: ${s(f)}  (${floorInfo!.requests} requests over ${floorInfo!.connections} connections; ${runs(floors)})`);
+console.log(`wwgetfiles full sync:                  ${s(median(fulls))}  ${(median(fulls) / f).toFixed(2)}x the floor  (${fullInfo!.requests} requests over ${fullInfo!.connections} connection(s); ${runs(fulls)})`);
+console.log(`wwgetfiles -F with nothing changed:    ${s(median(forceds))}  ${(median(forceds) / f).toFixed(2)}x the floor  (${last!.requests} requests, nothing written; ${runs(forceds)})`);
+console.log(`wwgetfiles steady state (mark):        ${s(median(steadies))}  (1 request; ${runs(steadies)})`);
+if (up !== undefined) console.log(`upstream way (list + 1 curl per file): ${s(up)}  ${(up / f).toFixed(1)}x the floor; wwgetfiles full sync ${(up / median(fulls)).toFixed(1)}x faster (one run)`);
+console.log(`  last -F summary: ${last!.summary}`);
 // Memory stays bounded for large files: one 512 MiB object, streamed to disk.
 const BIG = 512 * 1024 * 1024;
 m.fixture.files.push({ id: 999999, name: 'big', type: 'file', mode: 0o600, uid: 0, gid: 0, timestamp: 1800000000, path: '/opt/big.img', content: Buffer.alloc(BIG, 7) });
@@ -79,4 +129,4 @@ const big = await measureAsync([bin('wwgetfiles'), '--sysroot', sysroot, '--no-d
 console.log(`wwgetfiles one 512 MiB file:           ${(big.ms[0] / 1000).toFixed(2)} s, peak RSS ${(big.rssKiB[0] / 1024).toFixed(0)} MiB`);
 rmSync(rootC, { recursive: true, force: true });
 await m.stop();
-for (const d of [rootA, rootB, sysroot]) rmSync(d, { recursive: true, force: true });
+for (const d of [scratch, sysroot]) rmSync(d, { recursive: true, force: true });
