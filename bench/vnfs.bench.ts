@@ -11,6 +11,7 @@
 // of each. Peak RSS from wait4() (ru_maxrss; for the pipeline that is its largest process, as
 // /usr/bin/time reports it).
 //   node bench/run.mjs vnfs   WW_BENCH_REPS=N rounds (default 5), WW_BENCH_IMAGES=real,synthetic,
+//                             WW_BENCH_OTHER=PATH another wwgetvnfs build to compare (--verify),
 //                             WW_BENCH_PLACES=tmpfs,disk (tmpfs: /dev/shm; disk: WW_BENCH_DISK or /var/tmp)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -135,12 +136,15 @@ function makeImage(): ImageMeta {
 const fmt = (s: number) => `${s.toFixed(2)} s`;
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
 const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
-const KINDS = ['pipeline', 'verify', 'plain'] as const;
-type Kind = (typeof KINDS)[number];
+type Kind = 'pipeline' | 'verify' | 'plain' | 'other';
+/** WW_BENCH_OTHER=PATH: another wwgetvnfs build (say, the previous commit's) run --verify alongside, for before/after. */
+const OTHER = process.env.WW_BENCH_OTHER;
+const KINDS: Kind[] = ['pipeline', 'verify', 'plain', ...(OTHER ? (['other'] as const) : [])];
 const LABEL: Record<Kind, string> = {
   pipeline: 'curl | tee >(md5sum) | gunzip | bsdtar -xpf -',
   verify: 'wwgetvnfs --verify (MD5)',
   plain: 'wwgetvnfs',
+  other: `${OTHER} --verify`,
 };
 
 interface Subject {
@@ -167,11 +171,11 @@ async function runKind(kind: Kind, s: Subject, url: string, address: string, md5
     return r;
   }
   const env: Record<string, string> = { WWMASTER: address, WWINIT_HWADDR: s.hwaddr };
-  if (kind === 'verify') Object.assign(env, { WWVALIDATE_VNFS: '1', WWVNFS_CHECKSUM: md5 });
+  if (kind !== 'plain') Object.assign(env, { WWVALIDATE_VNFS: '1', WWVNFS_CHECKSUM: md5 });
   const args = ['--target', target, '--sysroot', sysroot, ...(s.hasInit ? [] : ['--no-init-check'])];
-  const r = await measureOnce([bin('wwgetvnfs'), ...args], { env });
+  const r = await measureOnce([kind === 'other' ? OTHER! : bin('wwgetvnfs'), ...args], { env });
   if (r.code !== 0) throw new Error(`${kind}: exit ${r.code}: ${r.stderr}`);
-  if (kind === 'verify' && !/verified/.test(r.stderr)) throw new Error(`not verified: ${r.stderr}`);
+  if (kind !== 'plain' && !/verified/.test(r.stderr)) throw new Error(`not verified: ${r.stderr}`);
   return r;
 }
 
@@ -179,7 +183,7 @@ async function benchSubject(s: Subject, place: string, m: Awaited<ReturnType<typ
   const md5 = await m.vnfsChecksum(s.name); // also warms the page cache with the image
   const url = `${m.url}/WW/vnfs?hwaddr=${s.hwaddr}`;
   const work = fs.mkdtempSync(join(PLACE_DIR[place], 'ww-vnfs-bench-'));
-  const results: Record<Kind, Measured[]> = { pipeline: [], verify: [], plain: [] };
+  const results: Record<Kind, Measured[]> = { pipeline: [], verify: [], plain: [], other: [] };
   const load0 = loadavg()[0];
   try {
     for (let rep = 0; rep < REPS; rep++) {
