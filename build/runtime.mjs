@@ -69,29 +69,34 @@ export function fetchDebs(arch, pins, say) {
   let todo = missing();
   if (todo.length === 0) return want.map((p) => p.file);
   const opts = aptOptions(state, debArch);
-  const download = () => {
-    const tmp = mkdtempSync(join(cache, '.dl-'));
-    try {
-      tool('apt-get', [...opts, 'download', ...todo.map((p) => `${p.package}:${debArch}=${p.version}`)], 'apt-get download', { cwd: tmp });
-      for (const p of todo) {
+  /** Downloads the packages one by one (apt-get download stops at the first it cannot find); returns those it could not. */
+  const download = (list) => {
+    const failed = [];
+    for (const p of list) {
+      const tmp = mkdtempSync(join(cache, '.dl-'));
+      try {
+        tool('apt-get', [...opts, 'download', `${p.package}:${debArch}=${p.version}`], 'apt-get download', { cwd: tmp });
         const got = readdirSync(tmp).find((n) => n.startsWith(`${p.package}_`) && n.endsWith(`_${debArch}.deb`));
         if (got) renameSync(join(tmp, got), p.file);
+        else failed.push(p);
+      } catch (err) {
+        if (!(err instanceof BuildError)) throw err;
+        failed.push(p);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
       }
-      return true;
-    } catch (err) {
-      if (!(err instanceof BuildError)) throw err;
-      return false;
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
     }
+    return failed;
   };
   say(`fetching ${todo.map((p) => `${p.package}=${p.version}`).join(' ')} (${debArch})`);
-  if (!download()) {
+  let failed = download(todo);
+  if (failed.length) {
     // The private package lists are missing or stale: refresh them from the configured sources.
     tool('apt-get', [...opts, 'update'], `apt-get update (${debArch} package lists)`);
-    if (!download()) {
+    failed = download(failed);
+    if (failed.length) {
       throw new BuildError(
-        `cannot fetch ${todo.map((p) => `${p.package}:${debArch}=${p.version}`).join(' ')} from the configured apt sources: ` +
+        `cannot fetch ${failed.map((p) => `${p.package}:${debArch}=${p.version}`).join(' ')} from the configured apt sources: ` +
           'a Debian point release may have replaced the pinned version; see build/runtime-packages.json',
       );
     }
