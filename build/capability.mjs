@@ -6,6 +6,9 @@
 //     rootfs/warewulf/wwruntime/wwruntime-install     the image builder's installer
 //     rootfs/warewulf/wwruntime/ARCH/bin/wwruntime    the multi-call executable, per arch
 //     rootfs/warewulf/wwruntime/ARCH/lib/*            its C runtime (loader, libc, libstdc++, ...)
+//     rootfs/warewulf/wwruntime/ARCH/wwruntime        the launcher: runs bin/wwruntime in the initramfs
+//                                                     itself (bin/ names /warewulf/lib/LOADER, which is
+//                                                     only there in NEWROOT after the step)
 //     rootfs/warewulf/wwruntime/ARCH/NOTICE           bundled components and licences
 //     rootfs/warewulf/wwruntime/ARCH/SHA256SUMS       of the files above (the step checks lib/)
 //     provision-wwruntime.ARCH.cpio                   rootfs as a newc archive, one per arch: the
@@ -96,7 +99,7 @@ export function assembleCapability(opts = {}) {
   for (const a of archs) {
     const to = join(rootfs, 'warewulf/wwruntime', a);
     rmSync(to, { recursive: true, force: true }); // nothing left from an older build or layout
-    const files = ['bin/wwruntime', ...readdirSync(join(dist, a, 'lib')).sort().map((l) => `lib/${l}`), 'NOTICE'];
+    const files = ['bin/wwruntime', ...readdirSync(join(dist, a, 'lib')).sort().map((l) => `lib/${l}`), 'wwruntime', 'NOTICE'];
     for (const f of files) copy(join(dist, a, f), join(to, f), f === 'NOTICE' ? 0o644 : 0o755);
     const sums = files.map((f) => `${createHash('sha256').update(readFileSync(join(to, f))).digest('hex')}  ${f}\n`).join('');
     put(join(to, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));

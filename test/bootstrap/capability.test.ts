@@ -24,7 +24,7 @@ test('assembles rootfs and one newc cpio per arch; the step runs from the unpack
       const a = `warewulf/wwruntime/${arch}`;
       assert.equal(list.stdout.trim().split('\n').sort(), [
         'warewulf', 'warewulf/provision', 'warewulf/provision/65-wwruntime', 'warewulf/wwruntime', a,
-        `${a}/NOTICE`, `${a}/SHA256SUMS`, `${a}/bin`, `${a}/bin/wwruntime`, `${a}/lib`, ...distLibs(arch).map((l) => `${a}/lib/${l}`),
+        `${a}/NOTICE`, `${a}/SHA256SUMS`, `${a}/wwruntime`, `${a}/bin`, `${a}/bin/wwruntime`, `${a}/lib`, ...distLibs(arch).map((l) => `${a}/lib/${l}`),
         'warewulf/wwruntime/wwruntime-install', 'warewulf/wwruntime/wwruntime-lib.sh',
       ].sort());
     }
@@ -40,6 +40,9 @@ test('assembles rootfs and one newc cpio per arch; the step runs from the unpack
     for (const t of TOOLS) assert.is(readlinkSync(join(s.root, 'warewulf/bin', t)), 'wwruntime');
     const v = runIn(s.root, '/warewulf/bin/wwgetscript', ['--version']);
     assert.ok(v.stdout.startsWith('wwgetscript'), v.stdout);
+    // inside the initramfs itself, before switch_root, through the capability's launcher
+    const l = spawnSync(join(home, 'linux-x64/wwruntime'), ['wwgetvnfs', '--version'], { encoding: 'utf8', env: {} });
+    assert.ok(l.stdout.startsWith('wwgetvnfs '), l.stderr);
   } finally {
     s.cleanup();
   }

@@ -143,6 +143,21 @@ test('linux-x64 in a chroot with no libc at all (only the bundle, /tmp, /proc), 
   }
 });
 
+test('why the run path is absolute: with $ORIGIN the loader needs /proc to find the executable', async () => {
+  const c = bundleChroot('linux-x64');
+  try {
+    execFileSync('patchelf', ['--set-rpath', '$ORIGIN/../lib', join(c.root, 'warewulf/bin/wwruntime')]);
+    const bare = await c.run('/warewulf/bin/wwruntime', ['--version']);
+    assert.is(bare.code, 127);
+    assert.match(bare.stderr, /error while loading shared libraries: \S+: cannot open shared object file/);
+    c.mountProc();
+    const withProc = await c.run('/warewulf/bin/wwruntime', ['--version']);
+    assert.is(withProc.code, 0, withProc.stderr);
+  } finally {
+    c.cleanup();
+  }
+});
+
 test("linux-x64 in a chroot whose only C library is musl (Debian's musl package)", async () => {
   const c = bundleChroot('linux-x64');
   try {
