@@ -111,4 +111,17 @@ test('wwgetfiles with its stderr closed early still installs everything and exit
   }
 });
 
+test('wwgetvnfs with its stderr closed early still unpacks the whole image and exits 0', async () => {
+  m.options.latencyMs = 100; // the summary line comes long after head has read the first line and left
+  try {
+    const target = join(mkdtempSync(join(tmpdir(), 'vnfs-')), 'target');
+    const r = await piped('wwgetvnfs', ['--sysroot', sysroot, '-v', '--target', target], env(), '2>&1 >/dev/null', 'head -1 >/dev/null');
+    assert.is(r.status, 0);
+    assert.is(readFileSync(join(target, 'sbin/init'), 'utf8'), '#!/bin/sh\necho init\n');
+    assert.is(readlinkSync(join(target, 'etc/motd')), 'os-release');
+  } finally {
+    m.options.latencyMs = 0;
+  }
+});
+
 test.run();
