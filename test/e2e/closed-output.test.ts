@@ -33,7 +33,11 @@ async function piped(
   const status = join(scratch, `status.${n}`);
   const errfile = join(scratch, `stderr.${n}`);
   const assigns = Object.entries(envs).map(([k, v]) => `${k}=${q(v)}`).join(' ');
-  const cmd = `{ ${reader === 'true' ? 'sleep 0.3; ' : ''}/usr/bin/env -i ${assigns} ${q(bin(tool))} ${args.map(q).join(' ')} ${redirects.replace('ERRFILE', q(errfile))}; ` +
+  // 'closed': a reader that closes its end before the tool starts (it says so with a file, the tool waits for it).
+  const gone = join(scratch, `gone.${n}`);
+  const wait = reader === 'closed' ? `i=0; while [ ! -e ${q(gone)} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; ` : '';
+  if (reader === 'closed') reader = `sh -c ${q(`exec 0<&-; : >${q(gone)}`)}`;
+  const cmd = `{ ${wait}/usr/bin/env -i ${assigns} ${q(bin(tool))} ${args.map(q).join(' ')} ${redirects.replace('ERRFILE', q(errfile))}; ` +
     `echo $? >${q(status)}; } | ${reader}`;
   const r = await run('/bin/sh', ['-c', cmd], { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 60_000 });
   assert.ok(existsSync(status), `no status recorded: ${r.stderr}`);
@@ -75,8 +79,8 @@ test('the multi-call executable: wwruntime wwgetscript | head -c 10: exit 2, qui
 
 test('--help and --version into a reader that already left: exit 2 (not 0, not 1), nothing on stderr', async () => {
   for (const [tool, arg] of [['wwgetscript', '--help'], ['wwruntime', '--help'], ['wwruntime', '--version']]) {
-    // `true` has exited long before the tool starts writing: its first write meets a closed pipe.
-    const r = await piped(tool, [arg], {}, '2>ERRFILE', 'true');
+    // The reader has closed its end before the tool starts: its first write meets a closed pipe.
+    const r = await piped(tool, [arg], {}, '2>ERRFILE', 'closed');
     assert.is(r.errfile, '', `${tool} ${arg}`);
     assert.is(r.status, 2, `${tool} ${arg}`);
   }
