@@ -89,7 +89,7 @@ test('the runtime set must be closed: a missing library, a library lacking a sym
     throwsBuild(() => rt.assembleRuntime('linux-x64', base, make('nostdcxx', ['libstdc++.so.6']), join(dir, 'out1')),
       /^linux-x64: the base binary needs libstdc\+\+\.so\.6, which none of the pinned packages provides/);
     // musl's libc.so: the right machine, none of glibc's symbol versions
-    const musl = '/usr/lib/x86_64-linux-musl/libc.so';
+    const musl = '/lib/x86_64-linux-musl/libc.so';
     throwsBuild(() => rt.assembleRuntime('linux-x64', base, make('musl', [], { 'libm.so.6': musl }), join(dir, 'out2')),
       /^linux-x64: .* needs GLIBC_[\d.]+ from libm\.so\.6; the bundled libm\.so\.6 does not define it$/);
     const arm = join(ROOT, 'dist/linux-arm64/lib/libgcc_s.so.1');
