@@ -179,7 +179,8 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
 /** Fetches and unpacks the node's VNFS into o.root. */
 export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
   const started = Date.now();
-  const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, (res) => unpackOnce(res, o, started));
+  // image: a rate bound instead of --max-time's fixed deadline (a slow link is not a dead one).
+  const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, (res) => unpackOnce(res, o, started), undefined, { image: true });
   if (o.requireInit !== false) {
     const init = join(o.root, 'sbin', 'init');
     let found = false;
