@@ -154,7 +154,8 @@ export class MasterClient {
       for (const master of [...this.order]) {
         if (deadline !== undefined && this.now() >= deadline) {
           const last = failures[failures.length - 1];
-          throw new WwError('transient', `${RUN_LIMIT} after ${round - (last ? 0 : 1)} attempt(s)${last ? `: ${last.message}` : ''}`);
+          const tried = round - (last ? 0 : 1);
+          throw new WwError('transient', `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`);
         }
         try {
           const bound = this.bound(limits);
