@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMaster, type Fixture } from '../helpers/master.ts';
+import { sampleFixture, startMaster, type Fixture } from '../helpers/master.ts';
 import { bin, run } from '../helpers/exec.ts';
 import { makeCa } from '../helpers/certs.ts';
 
@@ -82,6 +82,28 @@ test('wwgetscript against a trickling master: --max-time per request, then the n
     assert.is(r.stdout, '');
     assert.match(r.stderr, /gave up after 2 attempt\(s\).*--max-time/);
     assert.ok(took >= 4 && took < 8, `took ${took} s; formula 4 s`);
+  } finally {
+    await m.stop();
+  }
+});
+
+test('wwgetvnfs: the image is bounded by the speed limit (a slow one completes, a dead one ends)', async () => {
+  // The cache answer (the image itself) trickles; the /WW/vnfs redirect answers at once.
+  let everyMs = 50;
+  let bytes = 32; // 640 B/s: the sample image takes ~0.6 s
+  const m = await startMaster(sampleFixture(), { fault: (r) => (r.path.startsWith('/WW/vnfs_cache/') ? { kind: 'trickle', everyMs, bytes } : undefined) });
+  const vnfs = () => run(bin('wwgetvnfs'), ['--target', mkdtempSync(join(tmpdir(), 'vnfs-rate-')), '--source-port', 'any', '--no-owners',
+    '--speed-limit', '100', '--speed-time', '0.5', '--attempts', '1'], { env: { WWMASTER: m.address, WWINIT_HWADDR: '00:11:22:33:44:55' }, timeoutMs: 30_000 });
+  try {
+    const slow = await vnfs();
+    assert.is(slow.code, 0, slow.stderr);
+    everyMs = 100;
+    bytes = 1; // 10 B/s
+    const t0 = Date.now();
+    const dead = await vnfs();
+    assert.is(dead.code, 2);
+    assert.match(dead.stderr, /slower than 100 bytes\/s over 0\.5 s/);
+    assert.ok(secs(t0) < 5);
   } finally {
     await m.stop();
   }

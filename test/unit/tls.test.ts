@@ -150,6 +150,18 @@ test('IP master: a certificate for IP:127.0.0.1 only is accepted', async () => {
   }
 });
 
+test('IPv6 master: a certificate for IP:::1 only is accepted for [::1]', async () => {
+  const srv = await tlsServer(ca.leaf('ip6-only', 'IP:::1'), '::1');
+  const { c } = client(`[::1]:${srv.port}`, { ca: ca.cert });
+  try {
+    assert.is(await bounded(get(c), 5000, 'https to an IPv6 master'), 'WWNAME="tls"\n');
+    assert.equal(srv.sni, [false]);
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
 test('IP master: a certificate for DNS:localhost only is refused (definitive, names the address)', async () => {
   const srv = await tlsServer(ca.leaf('localhost-only', 'DNS:localhost'));
   const { c, sleeps } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert, attempts: 3 });
