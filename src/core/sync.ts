@@ -267,17 +267,27 @@ async function installOne(
   const verb = st ? 'replace' : 'create';
   // Only where this run will write: the temporaries of a directory object's path are left alone (placeDirectory makes none).
   if (temps && parent && !o.dryRun && e.type !== 'dir') await temps.sweep(parent.dir, parent.name, own);
-  const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
+  // Owners are set only as root; otherwise say what the object really got (the running user,
+  // or the owner an existing directory kept), not the listed owner it did not get.
+  const describeAs = (owner: string) => `${e.path} (${e.type} ${octal(e.mode)} ${owner})`;
+  const desc = describeAs(o.chown ? `${e.uid}:${e.gid}` : `owner ${e.uid}:${e.gid} not set: not root`);
+  const placed = async () => {
+    if (o.chown || !target) return desc;
+    const got = await lstat(target).catch(() => null);
+    return got ? describeAs(`${got.uid}:${got.gid}`) : desc;
+  };
 
   if (e.type === 'dir') {
     if (st?.isDirectory() && sameOwner(st, own, o.chown)) return ['unchanged'];
     if (o.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
     const moved = await placeDirectory(parent.dir, parent.name, own, o.chown, now);
-    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${desc}`];
+    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${await placed()}`];
   }
 
   if (e.type === 'link') {
-    const linkTarget = await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts);
+    // Trailing newlines are dropped, as upstream's `$(cat)` drops them: the real master sends none, so one
+    // is an editing accident in the stored object, and a link to 'target\n' would dangle on every node.
+    const linkTarget = (await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts)).replace(/\n+$/, '');
     if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
       return ['unchanged'];
@@ -285,7 +295,7 @@ async function installOne(
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
     await placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown);
-    return ['installed', `${verb}d ${desc} -> ${linkTarget}`];
+    return ['installed', `${verb}d ${await placed()} -> ${linkTarget}`];
   }
 
   if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
@@ -297,7 +307,7 @@ async function installOne(
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
     await placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod());
-    return ['installed', `${verb}d ${desc}`];
+    return ['installed', `${verb}d ${await placed()}`];
   }
 
   // Regular file: download beside the target, then compare before replacing anything.
@@ -312,7 +322,7 @@ async function installOne(
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
-  return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
+  return ['installed', `${verb}d ${await placed()}, ${dl.size} bytes`];
 }
 
 /** Runs tasks with at most `limit` in flight; objects at the same path stay in list order. */

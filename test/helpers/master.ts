@@ -107,7 +107,10 @@ export type Fault =
   /** Addition: the whole answer, status line and headers included, `bytes` (1) every `everyMs` (1000): never silent, never done. */
   | { kind: 'trickle'; everyMs?: number; bytes?: number }
   | { kind: 'reset' }
-  | { kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number }
+  | {
+    kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number;
+    /** Addition: extra headers, e.g. an unrequested Content-Encoding. */ headers?: Record<string, string>;
+  }
   | { kind: 'redirect'; location: string; status?: number };
 
 export interface RunningMaster {
@@ -420,6 +423,7 @@ class Master {
         const headers = { ...answer.headers };
         delete headers.Location;
         headers['Content-Type'] = fault.contentType ?? answer.headers['Content-Type'] ?? 'text/html; charset=UTF-8';
+        Object.assign(headers, fault.headers);
         return this.send(res, { status: fault.status ?? 200, headers, body: toBuffer(fault.body), chunked: answer.chunked }, info);
       }
       case 'cut':
