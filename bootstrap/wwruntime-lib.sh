@@ -363,6 +363,8 @@ wwrt_job_settings() {
         *[!0-9]* | 0) wwrt_say "WWRUNTIME_MAX_RUN='$WWRUNTIME_MAX_RUN' invalid, using $WWRT_MAXRUN" ;;
         *) WWRT_MAXRUN=$((WWRUNTIME_MAX_RUN + 0)) ;;
     esac
+    [ "$WWRT_SPLAY" -lt "$WWRT_MAXRUN" ] ||
+        wwrt_say "WWGETFILES_INTERVAL=$WWRT_SPLAY is not below WWRUNTIME_MAX_RUN=$WWRT_MAXRUN: a run whose start delay outlasts its bound contacts no master"
     WWRT_MAXRUN_TIMER=$((WWRT_MAXRUN - WWRT_SPLAY))
     [ "$WWRT_MAXRUN_TIMER" -ge 30 ] || WWRT_MAXRUN_TIMER=30
 }

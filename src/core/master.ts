@@ -312,9 +312,9 @@ export class MasterClient {
         lateError ??= networkError(err, url);
         if (!res0?.complete) res0?.destroy(lateError);
       });
-      if (bound.end !== Infinity) {
-        timers.push(setTimeout(() => abort(new WwError('transient', `${url}: ${bound.why}`)), Math.max(0, bound.end - this.now())));
-      }
+      const left = bound.end - this.now();
+      // Beyond setTimeout's range (24.8 days) Node would fire at once; a bound that far is no bound.
+      if (left < 2 ** 31 - 1) timers.push(setTimeout(() => abort(new WwError('transient', `${url}: ${bound.why}`)), Math.max(0, left)));
       if (bound.speed) {
         const { bytesPerSec, windowMs } = bound.speed;
         const started = this.now();
