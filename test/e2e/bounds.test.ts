@@ -3,7 +3,7 @@
 // computed from the options, and a cron-style wwgetfiles run releases its lock.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleFixture, startMaster, type Fixture } from '../helpers/master.ts';
@@ -132,6 +132,7 @@ test('https master stalling the handshake: --connect-timeout covers it; a refuse
     const r = await run(bin('wwgetnodeconfig'), ['--https', '--ca-file', other.certPath, '--source-port', 'any'], {
       env: { WWMASTER: good.address, WWINIT_HWADDR: HW }, timeoutMs: 30_000,
     });
+    rmSync(other.dir, { recursive: true, force: true });
     assert.is(r.code, 2);
     assert.match(r.stderr, /--ca-file/);
     assert.not.match(r.stderr, /use-system-ca/);
@@ -142,6 +143,7 @@ test('https master stalling the handshake: --connect-timeout covers it; a refuse
     assert.match(ok.stdout, /WWNAME="n1"/);
   } finally {
     await good.stop();
+    rmSync(ca.dir, { recursive: true, force: true });
   }
 });
 

@@ -558,6 +558,7 @@ test('tls: an https master; handshakeStall holds the chosen connections silent',
     assert.match(body, /WWNAME="n0000"/);
     assert.is(m.connections, 2);
   });
+  rmSync(ca.dir, { recursive: true, force: true });
 });
 
 test('fault cut: exactly N body bytes with the real Content-Length, then the connection drops', async () => {

@@ -3,6 +3,7 @@
 // Certificates come from a private CA made with openssl at test time.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -16,6 +17,9 @@ import { makeCa } from '../helpers/certs.ts';
 
 const ca = makeCa();
 const other = makeCa('some other CA');
+test.after(() => {
+  for (const d of [ca.dir, other.dir]) rmSync(d, { recursive: true, force: true });
+});
 
 /** Accepts TCP connections and never says a word: a master whose TLS never answers the ClientHello. */
 async function silentServer() {
