@@ -16,6 +16,8 @@
 #   WWRUNTIME_SCHEDULE     cron time fields of both jobs (default "*/5 * * * *")
 #   WWRUNTIME_ONCALENDAR   systemd OnCalendar= of both timers (default "*:0/5")
 #   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds (default 180, 0 = none)
+#   WWRUNTIME_MAX_RUN      seconds after the tick by which a scheduled run ends (default 280:
+#                          the 5-minute tick less 20 s; the start delay counts): --max-run
 #   WWRUNTIME_ARCH         executable flavour (default from uname -m: x86_64 -> linux-x64,
 #                          aarch64 -> linux-arm64)
 #   WWRUNTIME_SOURCE       folder holding ARCH/{bin,lib,SHA256SUMS,NOTICE}, or one such ARCH folder
@@ -446,10 +448,28 @@ wwrt_job_settings() {
         *[!0-9]*) wwrt_say "WWGETFILES_INTERVAL='$WWGETFILES_INTERVAL' invalid, using $WWRT_SPLAY" ;;
         *) WWRT_SPLAY=$((WWGETFILES_INTERVAL + 0)) ;;
     esac
+    # A scheduled run must end before the next tick (the next tick retries; meanwhile the lock
+    # makes it exit 1). cron starts the tool at the tick and its own start delay counts toward
+    # --max-run; a systemd timer sleeps RandomizedDelaySec before starting it, so the service
+    # gets what the delay leaves (at least 30 s).
+    WWRT_MAXRUN=280
+    case ${WWRUNTIME_MAX_RUN:-} in
+        '') ;;
+        *[!0-9]* | 0) wwrt_say "WWRUNTIME_MAX_RUN='$WWRUNTIME_MAX_RUN' invalid, using $WWRT_MAXRUN" ;;
+        *) WWRT_MAXRUN=$((WWRUNTIME_MAX_RUN + 0)) ;;
+    esac
+    [ "$WWRT_SPLAY" -lt "$WWRT_MAXRUN" ] ||
+        wwrt_say "WWGETFILES_INTERVAL=$WWRT_SPLAY is not below WWRUNTIME_MAX_RUN=$WWRT_MAXRUN: a run whose start delay outlasts its bound contacts no master"
+    WWRT_MAXRUN_TIMER=$((WWRT_MAXRUN - WWRT_SPLAY))
+    [ "$WWRT_MAXRUN_TIMER" -ge 30 ] || WWRT_MAXRUN_TIMER=30
 }
 
-WWRT_CMD_FILES="mkdir -p $WWRT_LOGDIR; exec /warewulf/bin/wwgetfiles >$WWRT_LOGDIR/wwgetfiles.log 2>&1"
-WWRT_CMD_SCRIPT="mkdir -p $WWRT_LOGDIR; test -r /warewulf/config && . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>$WWRT_LOGDIR/wwrunscript.log | /bin/sh"
+wwrt_cmd_files() { # MAXRUN
+    echo "mkdir -p $WWRT_LOGDIR; exec /warewulf/bin/wwgetfiles --max-run $1 >$WWRT_LOGDIR/wwgetfiles.log 2>&1"
+}
+wwrt_cmd_script() { # MAXRUN
+    echo "mkdir -p $WWRT_LOGDIR; test -r /warewulf/config && . /warewulf/config; /warewulf/bin/wwgetscript runtime --max-run $1 2>$WWRT_LOGDIR/wwrunscript.log | /bin/sh"
+}
 
 wwrt_cron_file() { # NAME WHAT COMMAND
     printf '# %s: written by the Warewulf runtime-services step (wwruntime); edits are lost\n' "$WWRT_MARK"
@@ -461,10 +481,10 @@ wwrt_cron_file() { # NAME WHAT COMMAND
 wwrt_install_cron() {
     wwrt_mkdir etc/cron.d || return 1
     wwrt_cron_file wwupdatefiles "$WWRT_DESC_FILES" \
-        "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
+        "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles --max-run $WWRT_MAXRUN >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
         wwrt_put etc/cron.d/wwupdatefiles 0644 || return 1
     wwrt_track "f etc/cron.d/wwupdatefiles"
-    wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$WWRT_CMD_SCRIPT" |
+    wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$(wwrt_cmd_script "$WWRT_MAXRUN")" |
         wwrt_put etc/cron.d/wwrunscript 0644 || return 1
     wwrt_track "f etc/cron.d/wwrunscript"
 }
@@ -490,10 +510,10 @@ wwrt_unit_timer() { # SERVICE DELAY
 wwrt_install_systemd() {
     _u=etc/systemd/system
     wwrt_mkdir "$_u/timers.target.wants" || return 1
-    wwrt_unit_service "$WWRT_DESC_FILES" /warewulf/bin/wwgetfiles WWGETFILES_INTERVAL=0 "$WWRT_CMD_FILES" |
+    wwrt_unit_service "$WWRT_DESC_FILES" /warewulf/bin/wwgetfiles WWGETFILES_INTERVAL=0 "$(wwrt_cmd_files "$WWRT_MAXRUN_TIMER")" |
         wwrt_put "$_u/wwupdatefiles.service" 0644 || return 1
     wwrt_unit_timer wwupdatefiles.service "$WWRT_SPLAY" | wwrt_put "$_u/wwupdatefiles.timer" 0644 || return 1
-    wwrt_unit_service "$WWRT_DESC_SCRIPT" /warewulf/bin/wwgetscript '' "$WWRT_CMD_SCRIPT" |
+    wwrt_unit_service "$WWRT_DESC_SCRIPT" /warewulf/bin/wwgetscript '' "$(wwrt_cmd_script "$WWRT_MAXRUN")" |
         wwrt_put "$_u/wwrunscript.service" 0644 || return 1
     wwrt_unit_timer wwrunscript.service 0 | wwrt_put "$_u/wwrunscript.timer" 0644 || return 1
     for _n in wwupdatefiles.service wwupdatefiles.timer wwrunscript.service wwrunscript.timer; do

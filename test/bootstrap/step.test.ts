@@ -30,9 +30,9 @@ for (const shell of SHELLS) {
       assert.is(mode(join(s.root, 'etc/cron.d/wwrunscript')), '644');
       assert.ok(lstatSync(join(s.root, 'var/log/warewulf')).isDirectory());
       const files = read(join(s.root, 'etc/cron.d/wwupdatefiles'));
-      assert.match(files, /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 \/warewulf\/bin\/wwgetfiles >\/var\/log\/warewulf\/wwgetfiles\.log 2>&1\n$/m);
+      assert.match(files, /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 \/warewulf\/bin\/wwgetfiles --max-run 280 >\/var\/log\/warewulf\/wwgetfiles\.log 2>&1\n$/m);
       const script = read(join(s.root, 'etc/cron.d/wwrunscript'));
-      assert.match(script, /root .*\. \/warewulf\/config; \/warewulf\/bin\/wwgetscript runtime 2>\/var\/log\/warewulf\/wwrunscript\.log \| \/bin\/sh\n$/m);
+      assert.match(script, /root .*\. \/warewulf\/config; \/warewulf\/bin\/wwgetscript runtime --max-run 280 2>\/var\/log\/warewulf\/wwrunscript\.log \| \/bin\/sh\n$/m);
       assert.not.match(script, /wwgetfiles\.log/); // upstream sent the runtime script's errors there
       const cfg = parseShellVars(read(join(s.root, 'warewulf/config')));
       assert.is(cfg.vars.get('WWMASTER'), '10.0.0.1'); // from wwmaster= on the kernel command line
@@ -159,6 +159,9 @@ for (const shell of SHELLS) {
       assert.is(readlinkSync(join(u, 'timers.target.wants/wwrunscript.timer')), '/etc/systemd/system/wwrunscript.timer');
       assert.match(read(join(u, 'wwupdatefiles.timer')), /^RandomizedDelaySec=180$/m);
       assert.match(read(join(u, 'wwupdatefiles.service')), /^Environment=WWGETFILES_INTERVAL=0$/m);
+      // The timer's random delay (180 s) precedes the start: the run gets what is left of 280 s.
+      assert.match(read(join(u, 'wwupdatefiles.service')), /wwgetfiles --max-run 100 /);
+      assert.match(read(join(u, 'wwrunscript.service')), /wwgetscript runtime --max-run 280 /);
       assert.not.ok(existsSync(join(s.root, 'etc/cron.d')));
       // re-run is identical; removal restores the image
       const first = tree(s.root);
