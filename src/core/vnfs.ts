@@ -10,14 +10,13 @@
 // extraction starts over and replaces what the first attempt wrote.
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
 import { realRoot } from './confine.ts';
 import { WwError, describe } from './errors.ts';
 import { Extractor, type ExtractStats } from './extract.ts';
+import { GcPacer } from './gc.ts';
 import { InlineGunzip } from './inflate.ts';
 import type { Logger } from './log.ts';
 import { forEachChunk, type MasterClient, type MasterResponse } from './master.ts';
@@ -109,27 +108,6 @@ async function createRoot(target: string): Promise<string> {
 /** Compressed bytes between two minor GCs (measured on the real image: 1 MiB: 72 MiB peak RSS; 4 MiB: 77; none: 97). */
 const GC_EVERY = 1 << 20;
 
-type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
-let gcCached: GcFunction | null | undefined;
-
-/**
- * V8's gc(), switched on when first needed rather than with --expose-gc at start-up: any V8 flag
- * given at start makes the code cache of Node's own modules unusable, which every tool would pay.
- * Undefined where V8 does not allow it.
- */
-function exposeGc(): GcFunction | undefined {
-  if (gcCached === undefined) {
-    try {
-      setFlagsFromString('--expose-gc');
-      const f: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
-      gcCached = typeof f === 'function' ? (f as GcFunction) : null;
-    } catch {
-      gcCached = null;
-    }
-  }
-  return gcCached ?? undefined;
-}
-
 function gzipError(err: unknown, url: string): unknown {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
@@ -156,18 +134,11 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string }
     o.onProgress({ received, total, stats: ex.stats });
   };
 
-  // The HTTP layer hands each body chunk over in a fresh buffer whose memory lives outside V8's heap;
-  // V8 would free that garbage only every ~64 MiB. A minor GC per GC_EVERY bytes keeps RSS flat.
-  const gc = exposeGc();
-  let sinceGc = 0;
+  const pacer = new GcPacer(GC_EVERY); // frees the HTTP layer's spent chunks (gc.ts)
   const feed = forEachChunk(res, async (chunk) => {
     if (inflateFailed) throw new Error('decompression failed'); // stops the feed; the reader reports why
     received += chunk.length;
-    sinceGc += chunk.length;
-    if (gc && sinceGc >= GC_EVERY) {
-      sinceGc = 0;
-      gc({ type: 'minor' });
-    }
+    pacer.add(chunk.length);
     const wait = gunzip.write(chunk);
     if (wait) await wait.catch(() => (inflateFailed = true));
   }).then(
