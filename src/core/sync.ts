@@ -3,6 +3,7 @@
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
 import { lstat, open, readFile, readdir, readlink, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
@@ -245,10 +246,68 @@ function sameOwner(st: { uid: number; gid: number; mode: number }, own: Ownershi
 
 const octal = (m: number) => m.toString(8).padStart(4, '0');
 
+/**
+ * What was fetched for an object before its turn (see inListOrder): a link target or
+ * device number, or a regular file's content already downloaded beside its target.
+ */
+interface Ahead {
+  small?: string;
+  file?: { dl: Downloaded; dir: string; basis: string; used: boolean };
+  /** The download failed (after the client's retries): the object fails at its turn. */
+  error?: unknown;
+}
+
+/**
+ * What a download beside the target assumed: the directory it went into and the entry it
+ * was compared with. At the object's turn both must be the same, else an earlier object
+ * changed the place (a link, a directory, the same path) and the download is done again.
+ */
+async function basisOf(dir: string, st: Stats | null): Promise<string> {
+  const d = await lstat(dir);
+  const t = st ? `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none';
+  return `${d.dev}:${d.ino} ${t}`;
+}
+
+/**
+ * Fetches what an object needs before its turn, touching nothing visible: a small
+ * content into memory, or a regular file's content into a private temporary beside an
+ * existing target. Returns null when that is not possible yet (a parent directory is
+ * missing, or a directory is in the way): the object then fetches at its turn, when
+ * every earlier object has been applied.
+ */
+async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps: StaleTemps): Promise<Ahead | null> {
+  if (e.type === 'link' || e.type === 'block' || e.type === 'char') {
+    return downloadSmall(o.client, o.hwaddr, e.id).then((small) => ({ small }), (error) => ({ error }));
+  }
+  if (e.type !== 'file') return null;
+  const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
+  let dir: string, name: string, st: Stats | null, basis: string;
+  try {
+    const parent = await resolveParent(rootReal, safeComponents(e.path, { requireAbsolute: true }), false);
+    if (!parent) return null;
+    ({ dir, name } = parent);
+    st = await lstat(join(dir, name)).catch(() => null);
+    if (st?.isDirectory()) return null;
+    basis = await basisOf(dir, st);
+    if (!o.dryRun) await temps.sweep(dir, name, own);
+  } catch {
+    return null; // reported, if it still holds, at the object's turn
+  }
+  const candidate = st?.isFile() && sameOwner(st, own, o.chown) ? join(dir, name) : null;
+  try {
+    const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : dir, name, candidate);
+    await dl.temp?.fh.sync(); // here, overlapped, rather than in list order at the rename
+    return { file: { dl, dir, basis, used: false } };
+  } catch (error) {
+    return { error };
+  }
+}
+
 /** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
 async function installOne(
-  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, noCompare = false,
+  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, ahead: Ahead | null, noCompare = false,
 ): Promise<[Outcome, string?]> {
+  if (ahead?.error !== undefined) throw ahead.error;
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
   const parts = safeComponents(e.path, { requireAbsolute: true });
   if (e.type === 'socket') {
@@ -271,7 +330,7 @@ async function installOne(
   }
 
   if (e.type === 'link') {
-    const linkTarget = await downloadSmall(o.client, o.hwaddr, e.id);
+    const linkTarget = ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id);
     if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
       return ['unchanged'];
@@ -283,7 +342,7 @@ async function installOne(
   }
 
   if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
-    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(await downloadSmall(o.client, o.hwaddr, e.id), e.path);
+    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id), e.path);
     const kindOk = st && (e.type === 'fifo' ? st.isFIFO() : e.type === 'block' ? st.isBlockDevice() : st.isCharacterDevice());
     if (kindOk && (e.type === 'fifo' || st!.rdev === makedev(dev.major, dev.minor)) && sameOwner(st!, own, o.chown)) {
       return ['unchanged'];
@@ -297,32 +356,94 @@ async function installOne(
   // Regular file: download beside the target, then compare before replacing anything.
   if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
-  const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
-  const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
+  let dl: Downloaded | null = null;
+  const early = ahead?.file;
+  if (early && parent && early.dir === parent.dir && early.basis === (await basisOf(parent.dir, st))) {
+    early.used = true;
+    dl = early.dl;
+  }
+  if (!dl) {
+    const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
+    dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
+  }
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
-    return installOne(e, rootReal, o, now, null, true);
+    return installOne(e, rootReal, o, now, null, null, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
   return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
 }
 
-/** Runs tasks with at most `limit` in flight; objects at the same path stay in list order. */
-async function pool<T>(items: T[], limit: number, key: (t: T) => string, run: (t: T) => Promise<void>): Promise<void> {
-  const chains = new Map<string, Promise<void>>();
-  const queue = [...items];
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-      const k = key(item);
-      const prev = chains.get(k) ?? Promise.resolve();
-      const mine = prev.then(() => run(item!));
-      chains.set(k, mine);
-      await mine;
+/**
+ * Applies items one by one in list order, as upstream does, while fetching ahead:
+ * at most `limit` fetches in flight, none more than `window` items past the one being
+ * applied (a slow object holds back a bounded number of finished downloads and open
+ * temporaries). A fetch never waits for an apply and the item being applied waits only
+ * for its own fetch, already in flight, so there is no deadlock. An item whose fetch
+ * could not be done ahead (null) is tried again after each apply, and at its turn is
+ * applied with null (it fetches for itself then).
+ */
+export async function inListOrder<T, F>(
+  items: T[], limit: number, window: number, fetch: (t: T) => Promise<F | null>, apply: (t: T, ahead: F | null) => Promise<void>,
+): Promise<void> {
+  type State = 'new' | 'fetching' | 'later' | 'ready' | 'taken';
+  const state: State[] = items.map(() => 'new');
+  const laterAt: number[] = [];
+  const got: (F | null)[] = [];
+  const inFlight: Promise<void>[] = [];
+  let done = 0;
+  let wake = () => {};
+  let changed = new Promise<void>((r) => (wake = r));
+  const notify = () => {
+    const w = wake;
+    changed = new Promise<void>((r) => (wake = r));
+    w();
+  };
+  const pick = () => {
+    for (let i = done; i < Math.min(items.length, done + window); i++) {
+      if (state[i] === 'new' || (state[i] === 'later' && laterAt[i] < done)) return i;
     }
-  });
+    return -1;
+  };
+  const worker = async () => {
+    while (done < items.length) {
+      const i = pick();
+      if (i < 0) {
+        await changed;
+        continue;
+      }
+      state[i] = 'fetching';
+      inFlight[i] = fetch(items[i]).then((f) => {
+        if (state[i] !== 'fetching') return;
+        if (f === null) [state[i], laterAt[i]] = ['later', done];
+        else [state[i], got[i]] = ['ready', f];
+      });
+      await inFlight[i];
+      notify();
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
+  for (let i = 0; i < items.length; i++) {
+    while (state[i] === 'fetching') await inFlight[i];
+    const ahead = state[i] === 'ready' ? got[i] : null;
+    state[i] = 'taken';
+    got[i] = null;
+    await apply(items[i], ahead);
+    done++;
+    notify();
+  }
   await Promise.all(workers);
+}
+
+/** An object's path as placed ('//etc/./x' and '/etc/x' are one), or null for a path that is refused anyway. */
+function placeKey(path: string): string | null {
+  try {
+    return safeComponents(path, { requireAbsolute: true }).join('/');
+  } catch {
+    return null;
+  }
 }
 
 const MARK_OWNER: Ownership = { uid: 0, gid: 0, mode: 0o644 };
@@ -341,11 +462,22 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   };
   const results: { entry: FileEntry; outcome: Outcome }[] = [];
   const temps = new StaleTemps(o.log);
-  const handle = async (e: FileEntry) => {
+  // The same path listed twice: the later line wins (upstream applies both, the later last). The earlier is
+  // skipped, so a file-then-directory pair neither moves a file aside on every -F run nor fails on the second.
+  const keys = entries.map((e) => placeKey(e.path));
+  const lastAt = new Map(keys.map((k, i) => [k, i]));
+  const superseded = (i: number) => keys[i] !== null && lastAt.get(keys[i])! > i;
+  const handle = async (i: number, ahead: Ahead | null) => {
+    const e = entries[i];
     let outcome: Outcome;
     try {
-      const [out, change] = await installOne(e, rootReal, o, now, temps);
-      outcome = out;
+      let change: string | undefined;
+      if (superseded(i)) {
+        o.log.debug(`${e.path}: listed again later at the same path; this one skipped`);
+        outcome = 'skipped';
+      } else {
+        [outcome, change] = await installOne(e, rootReal, o, now, temps, ahead);
+      }
       if (change) {
         report.changes.push(change);
         o.log.info(o.dryRun ? `would ${change}` : change);
@@ -355,13 +487,20 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
       const msg = `${e.path.length > 200 ? `${e.path.slice(0, 200)}...` : e.path}: ${describe(err)}`;
       report.errors.push(msg);
       o.log.error(msg);
+    } finally {
+      // A download done ahead that was not installed (the place changed, or the object failed): remove it.
+      if (ahead?.file?.dl.temp && !ahead.file.used) await discardTemp(ahead.file.dl.temp);
     }
     report[outcome]++;
     results.push({ entry: e, outcome });
   };
-  // Directories first, in list order (they need no download and may hold later objects), then the rest in parallel.
-  for (const e of entries.filter((x) => x.type === 'dir')) await handle(e);
-  await pool(entries.filter((x) => x.type !== 'dir'), o.concurrency, (e) => e.path, handle);
+  // In list order, as if one by one (a link such as /lib -> usr/lib before the files under it), with the
+  // downloads of up to 4 x concurrency later objects done ahead, `concurrency` at a time.
+  await inListOrder(
+    entries.map((_, i) => i), o.concurrency, Math.max(16, 4 * o.concurrency),
+    (i) => (superseded(i) ? Promise.resolve(null) : fetchAhead(entries[i], rootReal, o, temps)),
+    handle,
+  );
 
   report.markAfter = nextMark(markBefore, results);
   if (!o.dryRun && report.markAfter !== stored && report.markAfter > 0) {
