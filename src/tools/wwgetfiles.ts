@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { tryLock } from '../core/lock.ts';
+import { lockDir, tryLock } from '../core/lock.ts';
 import { realRoot } from '../core/confine.ts';
 import { secondsSetting } from '../core/settings.ts';
 import { startDelaySeconds, syncFiles } from '../core/sync.ts';
@@ -62,7 +62,8 @@ export const wwgetfiles: Tool = {
       const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
       const rootReal = await realRoot(root);
 
-      const lock = await tryLock(NAME, rootReal);
+      const uid = process.getuid?.() ?? 0;
+      const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
       if (!lock) throw new WwError('locked', 'wwgetfiles already running');
       try {
         const ctx = connectContext(io, values, log, settings);
