@@ -101,7 +101,7 @@ function diskSig(full: string, st: fs.Stats): string {
 class Model {
   readonly byPath = new Map<string, FileObject>();
   readonly history = new Map<string, Set<string>>();
-  readonly implicitDirs = new Set<string>(['tmp']);
+  readonly implicitDirs = new Set<string>(['var', 'var/lib', 'var/lib/wwruntime']);
   clock: number;
   constructor(readonly objs: FileObject[]) {
     this.clock = Math.max(...objs.map((o) => o.timestamp));
@@ -198,7 +198,7 @@ function checkTree(root: string, model: Model, final: boolean): TreeCheck {
       if (!st.isDirectory()) res.other.push(`${rel}: parent directory is not a directory`);
       continue;
     }
-    if (rel === 'tmp/.wwgetfiles_timestamp') {
+    if (rel === 'var/lib/wwruntime/wwgetfiles_timestamp') {
       const text = fs.readFileSync(full, 'utf8');
       if (!/^\d+\n$/.test(text) || (st.mode & 0o7777) !== 0o644 || st.uid !== 0) res.other.push(`mark: ${JSON.stringify(text)} mode ${(st.mode & 0o777).toString(8)}`);
       else if (final && Number(text) !== model.mark) res.other.push(`mark ${text.trim()} != ${model.mark}`);

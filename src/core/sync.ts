@@ -2,8 +2,8 @@
 // 2.3, 3) into the root, safely. Lifecycle: read the mark -> fetch the list ->
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
-import { lstat, open, readFile, readdir, readlink, unlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, unlink } from 'node:fs/promises';
+import { constants as C, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
@@ -15,7 +15,14 @@ import {
   writeSmallFile, type Ownership, type TempFile,
 } from './place.ts';
 
-export const MARK_FILE = 'tmp/.wwgetfiles_timestamp';
+/**
+ * The newest-seen mark. Not in /tmp, where upstream keeps it: systemd empties /tmp at boot, so
+ * the mark the initramfs run left was gone and the first run on the booted node fetched every
+ * object again; and a mark in a world-writable directory is one a local user can plant.
+ */
+export const MARK_FILE = 'var/lib/wwruntime/wwgetfiles_timestamp';
+/** Upstream's mark (and this tool's before): read only when MARK_FILE is missing, then removed. */
+export const LEGACY_MARK_FILE = 'tmp/.wwgetfiles_timestamp';
 
 /** place.ts tempPath(): `.NAME.ww` + 16 hex digits, NAME cut to 200 characters. */
 const TEMP_NAME = /^\.(.+)\.ww[0-9a-f]{16}$/s;
@@ -118,14 +125,53 @@ export interface SyncReport {
   markAfter: number;
 }
 
-/** The mark as stored, or 0 when absent or unreadable (then everything is fetched). */
-export async function readMark(rootReal: string): Promise<number> {
+export interface StoredMark {
+  /** 0 when absent or not trusted (then everything is fetched). */
+  value: number;
+  /** The file it came from, relative to the root; null when there is none. */
+  file: string | null;
+  /** Why a mark that is there is not trusted. */
+  distrust?: string;
+}
+
+/** Reads one mark file, trusting it only as the tool's own user (`uid`) leaves it. */
+async function readMarkFile(rootReal: string, file: string, uid: number): Promise<StoredMark | null> {
+  let fh;
   try {
-    const text = (await readFile(join(rootReal, MARK_FILE), 'utf8')).trim();
-    return /^\d{1,15}$/.test(text) ? Number(text) : 0;
-  } catch {
-    return 0;
+    const parent = await resolveParent(rootReal, safeComponents(`/${file}`), false);
+    if (!parent) return null;
+    fh = await open(join(parent.dir, parent.name), C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    return { value: 0, file, distrust: code === 'ELOOP' ? 'a symbolic link' : describe(err) };
   }
+  try {
+    // Checked on the open file, so nothing can be swapped in between.
+    const st = await fh.stat();
+    const distrust = !st.isFile() ? 'not a regular file'
+      : st.uid !== uid ? `owned by uid ${st.uid}, not ${uid}`
+      : (st.mode & 0o022) !== 0 ? `writable by group or others (mode ${octal(st.mode & 0o7777)})`
+      : st.nlink !== 1 ? `a file with ${st.nlink} names (hard links)`
+      : null;
+    if (distrust) return { value: 0, file, distrust };
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString('latin1').trim();
+    if (!/^\d{1,15}$/.test(text)) return { value: 0, file, distrust: 'not a number' };
+    return { value: Number(text), file };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The stored mark. Trusted only when it is what this tool writes: a regular file owned by
+ * the tool's user (`uid`), writable by no one else, with a single name. Anyone else's file
+ * there (a user who wrote 9999999999 would make every run ask for nothing) is not a mark.
+ */
+export async function readMark(rootReal: string, uid: number): Promise<StoredMark> {
+  return (await readMarkFile(rootReal, MARK_FILE, uid)) ?? (await readMarkFile(rootReal, LEGACY_MARK_FILE, uid)) ?? { value: 0, file: null };
 }
 
 /**
@@ -452,8 +498,11 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   const now = (o.now ?? (() => new Date()))();
   const rootReal = await realRoot(o.root);
   // -F ignores the stored mark (upstream deletes it first; the effect is the same, and an unchanged mark is not rewritten).
-  const stored = await readMark(rootReal);
-  const markBefore = o.useMark && !o.forceFull ? stored : 0;
+  const stored = await readMark(rootReal, process.getuid?.() ?? 0);
+  if (stored.distrust && o.useMark && !o.forceFull) {
+    o.log.warn(`ignoring the mark ${join(rootReal, stored.file!)}: ${stored.distrust}; fetching every object`);
+  }
+  const markBefore = o.useMark && !o.forceFull ? stored.value : 0;
   const entries = await fetchFileList(o.client, o.hwaddr, markBefore);
   o.log.debug(`${entries.length} file object(s) listed newer than ${markBefore}`);
 
@@ -503,10 +552,17 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   );
 
   report.markAfter = nextMark(markBefore, results);
-  if (!o.dryRun && report.markAfter !== stored && report.markAfter > 0) {
+  const current = stored.file === MARK_FILE && !stored.distrust && report.markAfter === stored.value;
+  if (!o.dryRun && report.markAfter > 0 && !current) {
+    // Renamed over whatever is there (a planted file or link is replaced, never followed).
     const parent = await resolveParent(rootReal, safeComponents(`/${MARK_FILE}`), true);
     await temps.sweep(parent!.dir, parent!.name, MARK_OWNER);
     await writeSmallFile(parent!.dir, parent!.name, `${report.markAfter}\n`, MARK_OWNER, false);
+    if (stored.file === LEGACY_MARK_FILE && !stored.distrust) {
+      // Carried over; ours, so no one else can have put another file there meanwhile (/tmp is sticky).
+      const legacy = await resolveParent(rootReal, safeComponents(`/${LEGACY_MARK_FILE}`), false);
+      if (legacy) await unlink(join(legacy.dir, legacy.name)).catch(() => {});
+    }
   }
   return report;
 }
