@@ -11,7 +11,7 @@ import { parseFileList, type FileEntry } from './filelist.ts';
 import type { Logger } from './log.ts';
 import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from './master.ts';
 import {
-  commitFile, createTemp, discardTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
+  commitFile, createTemp, discardTemp, renameSealed, sealTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
   writeSmallFile, type Ownership, type TempFile,
 } from './place.ts';
 
@@ -294,14 +294,47 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 
 /**
  * What was fetched for an object before its turn (see inListOrder): a link target or
- * device number, or a regular file's content already downloaded beside its target.
+ * device number, or a regular file's content downloaded and sealed (owner, mode) beside
+ * its target, with what that assumed.
  */
 interface Ahead {
   small?: string;
-  file?: { dl: Downloaded; dir: string; basis: string; used: boolean };
+  file?: {
+    dl: Downloaded;
+    dir: string;
+    name: string;
+    /** The target entry it was compared with (signature), and its directory with it. */
+    target: string;
+    basis: string;
+    /** Shape.changes when the fetch began. */
+    shape: number;
+    used: boolean;
+  };
   /** The download failed (after the client's retries): the object fails at its turn. */
   error?: unknown;
 }
+
+/**
+ * Counts applied objects that may change how a path resolves: a directory placed (a
+ * non-directory moved aside), a link placed, or anything placed over a link. Parent
+ * directories made on the way never change an existing path, and nothing removes or
+ * replaces a directory. While the count has not moved, a download done ahead still sits
+ * in the directory its path leads to, and only its target entry needs checking.
+ */
+interface Shape {
+  changes: number;
+}
+
+/** Counts a placement that may change paths once it is over (done or failed): a fetch that began before sees an older count. */
+async function reshaping<T>(shape: Shape, reshapes: boolean, placing: Promise<T>): Promise<T> {
+  try {
+    return await placing;
+  } finally {
+    if (reshapes) shape.changes++;
+  }
+}
+
+const signature = (st: Stats | null) => (st ? `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none');
 
 /**
  * What a download beside the target assumed: the directory it went into and the entry it
@@ -310,8 +343,7 @@ interface Ahead {
  */
 async function basisOf(dir: string, st: Stats | null): Promise<string> {
   const d = await lstat(dir);
-  const t = st ? `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none';
-  return `${d.dev}:${d.ino} ${t}`;
+  return `${d.dev}:${d.ino} ${signature(st)}`;
 }
 
 /**
@@ -321,12 +353,13 @@ async function basisOf(dir: string, st: Stats | null): Promise<string> {
  * missing, or a directory is in the way): the object then fetches at its turn, when
  * every earlier object has been applied.
  */
-async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps: StaleTemps): Promise<Ahead | null> {
+async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps: StaleTemps, shape: Shape): Promise<Ahead | null> {
   if (e.type === 'link' || e.type === 'block' || e.type === 'char') {
     return downloadSmall(o.client, o.hwaddr, e.id).then((small) => ({ small }), (error) => ({ error }));
   }
   if (e.type !== 'file') return null;
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
+  const began = shape.changes;
   let dir: string, name: string, st: Stats | null, basis: string;
   try {
     const parent = await resolveParent(rootReal, safeComponents(e.path, { requireAbsolute: true }), false);
@@ -342,8 +375,9 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
   const candidate = st?.isFile() && sameOwner(st, own, o.chown) ? join(dir, name) : null;
   try {
     const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : dir, name, candidate);
-    await dl.temp?.fh.sync(); // here, overlapped, rather than in list order at the rename
-    return { file: { dl, dir, basis, used: false } };
+    // Done here, overlapped, rather than in list order: at its turn only the rename is left.
+    if (dl.temp) await sealTemp(dl.temp, join(dir, name), own, o.chown);
+    return { file: { dl, dir, name, target: signature(st), basis, shape: began, used: false } };
   } catch (error) {
     return { error };
   }
@@ -351,10 +385,26 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
 
 /** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
 async function installOne(
-  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, ahead: Ahead | null, noCompare = false,
+  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, ahead: Ahead | null, shape: Shape,
+  noCompare = false,
 ): Promise<[Outcome, string?]> {
   if (ahead?.error !== undefined) throw ahead.error;
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
+  const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
+  const early = ahead?.file;
+  if (early && early.shape === shape.changes) {
+    // Fast path: no path can have changed since the download began; its target entry is checked.
+    const st = await lstat(join(early.dir, early.name)).catch(() => null);
+    const dl = early.dl;
+    if (signature(st) === early.target && !(dl.identical && dl.temp === null && st && st.size !== dl.size)) {
+      early.used = true;
+      const verb = st ? 'replace' : 'create';
+      if (dl.identical && st?.size === dl.size) return ['unchanged'];
+      if (!dl.temp) return ['installed', `${verb} ${desc}, ${dl.size} bytes`]; // dry run
+      await reshaping(shape, !!st?.isSymbolicLink(), renameSealed(dl.temp, early.dir, early.name));
+      return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
+    }
+  }
   const parts = safeComponents(e.path, { requireAbsolute: true });
   if (e.type === 'socket') {
     o.log.warn(`${e.path}: socket objects are not supported; skipped`);
@@ -366,12 +416,11 @@ async function installOne(
   const verb = st ? 'replace' : 'create';
   // Only where this run will write: the temporaries of a directory object's path are left alone (placeDirectory makes none).
   if (temps && parent && !o.dryRun && e.type !== 'dir') await temps.sweep(parent.dir, parent.name, own);
-  const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
 
   if (e.type === 'dir') {
     if (st?.isDirectory() && sameOwner(st, own, o.chown)) return ['unchanged'];
     if (o.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
-    const moved = await placeDirectory(parent.dir, parent.name, own, o.chown, now);
+    const moved = await reshaping(shape, true, placeDirectory(parent.dir, parent.name, own, o.chown, now));
     return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${desc}`];
   }
 
@@ -383,7 +432,7 @@ async function installOne(
     }
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
-    await placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown);
+    await reshaping(shape, true, placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown));
     return ['installed', `${verb}d ${desc} -> ${linkTarget}`];
   }
 
@@ -395,30 +444,26 @@ async function installOne(
     }
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
-    await placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod());
+    await reshaping(shape, !!st?.isSymbolicLink(), placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod()));
     return ['installed', `${verb}d ${desc}`];
   }
 
   // Regular file: download beside the target, then compare before replacing anything.
   if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
+  // A download done ahead counts only if its directory and the entry it was compared with are still the same.
+  const usable = early && !early.used && parent && early.dir === parent.dir && early.basis === (await basisOf(parent.dir, st));
+  if (usable) early.used = true;
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
-  let dl: Downloaded | null = null;
-  const early = ahead?.file;
-  if (early && parent && early.dir === parent.dir && early.basis === (await basisOf(parent.dir, st))) {
-    early.used = true;
-    dl = early.dl;
-  }
-  if (!dl) {
-    const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
-    dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
-  }
+  const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
+  const dl = usable ? early.dl : await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
-    return installOne(e, rootReal, o, now, null, null, true);
+    return installOne(e, rootReal, o, now, null, null, shape, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
-  await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
+  const placing = usable ? renameSealed(dl.temp, parent.dir, parent.name) : commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
+  await reshaping(shape, !!st?.isSymbolicLink(), placing);
   return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
 }
 
@@ -516,6 +561,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   const keys = entries.map((e) => placeKey(e.path));
   const lastAt = new Map(keys.map((k, i) => [k, i]));
   const superseded = (i: number) => keys[i] !== null && lastAt.get(keys[i])! > i;
+  const shape: Shape = { changes: 0 };
   const handle = async (i: number, ahead: Ahead | null) => {
     const e = entries[i];
     let outcome: Outcome;
@@ -525,7 +571,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
         o.log.debug(`${e.path}: listed again later at the same path; this one skipped`);
         outcome = 'skipped';
       } else {
-        [outcome, change] = await installOne(e, rootReal, o, now, temps, ahead);
+        [outcome, change] = await installOne(e, rootReal, o, now, temps, ahead, shape);
       }
       if (change) {
         report.changes.push(change);
@@ -547,7 +593,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   // downloads of up to 4 x concurrency later objects done ahead, `concurrency` at a time.
   await inListOrder(
     entries.map((_, i) => i), o.concurrency, Math.max(16, 4 * o.concurrency),
-    (i) => (superseded(i) ? Promise.resolve(null) : fetchAhead(entries[i], rootReal, o, temps)),
+    (i) => (superseded(i) ? Promise.resolve(null) : fetchAhead(entries[i], rootReal, o, temps, shape)),
     handle,
   );
 
