@@ -2,9 +2,9 @@
 // 2.3, 3) into the root, safely. Lifecycle: read the mark -> fetch the list ->
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
-import { lstat, open, readdir, readlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, unlink } from 'node:fs/promises';
 import { constants as C, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
 import { parseFileList, type FileEntry } from './filelist.ts';
@@ -323,6 +323,8 @@ interface Ahead {
  */
 interface Shape {
   changes: number;
+  /** Makes a missing parent directory: as the directory object listed at that path, if there is one, else 0755. */
+  makeDir(path: string, leading: string[]): Promise<unknown>;
 }
 
 /** Counts a placement that may change paths once it is over (done or failed): a fetch that began before sees an older count. */
@@ -410,7 +412,7 @@ async function installOne(
     o.log.warn(`${e.path}: socket objects are not supported; skipped`);
     return ['skipped'];
   }
-  const parent = await resolveParent(rootReal, parts, !o.dryRun);
+  const parent = await resolveParent(rootReal, parts, !o.dryRun, shape.makeDir);
   const target = parent ? join(parent.dir, parent.name) : null;
   const st = target ? await lstat(target).catch(() => null) : null;
   const verb = st ? 'replace' : 'create';
@@ -561,7 +563,16 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   const keys = entries.map((e) => placeKey(e.path));
   const lastAt = new Map(keys.map((k, i) => [k, i]));
   const superseded = (i: number) => keys[i] !== null && lastAt.get(keys[i])! > i;
-  const shape: Shape = { changes: 0 };
+  // A directory listed after objects inside it: made with its own owner and mode when the first of them needs it
+  // (as upstream, mkdir -p would make it 0755 until its turn: a private directory open meanwhile).
+  const listedDirs = new Map(entries.flatMap((e, i) => (e.type === 'dir' && !superseded(i) && keys[i] !== null ? [[keys[i]!, e]] : [])));
+  const shape: Shape = {
+    changes: 0,
+    makeDir: (path, leading) => {
+      const d = listedDirs.get(leading.join('/'));
+      return d ? placeDirectory(dirname(path), basename(path), { uid: d.uid, gid: d.gid, mode: d.mode }, o.chown, now) : mkdir(path, { mode: 0o755 });
+    },
+  };
   const handle = async (i: number, ahead: Ahead | null) => {
     const e = entries[i];
     let outcome: Outcome;

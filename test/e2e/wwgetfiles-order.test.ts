@@ -145,6 +145,30 @@ test('the same path twice: the later line wins, and -F runs converge', async () 
   }
 });
 
+test('a directory listed after a file inside it is made with its own mode, never 0755 meanwhile', async () => {
+  publish([
+    obj({ id: 1, type: 'file', mode: 0o600, timestamp: 500, path: '/p/q/secret', content: 'S' }),
+    obj({ id: 2, type: 'dir', mode: 0o700, timestamp: 501, path: '/p/q' }),
+  ]);
+  m.options.fault = (req) => (req.query.fileid === '1' ? { kind: 'delay', ms: 800 } : undefined);
+  const root = newRoot();
+  const seen = new Set<string>();
+  const poll = setInterval(() => {
+    try {
+      seen.add((lstatSync(join(root, 'p/q')).mode & 0o777).toString(8));
+    } catch { /* not there yet */ }
+  }, 5);
+  try {
+    const r = await wwgetfiles(root);
+    assert.is(r.code, 0, r.stderr);
+  } finally {
+    clearInterval(poll);
+    m.options.fault = undefined;
+  }
+  assert.equal([...seen], ['700'], 'the directory only ever had its own mode');
+  assert.is(readFileSync(join(root, 'p/q/secret'), 'utf8'), 'S');
+});
+
 test('a slow first object does not stall or reorder a long list (no deadlock at any concurrency)', async () => {
   const files: FileObject[] = [
     obj({ id: 1, type: 'file', mode: 0o644, timestamp: 300, path: '/big/first', content: 'first' }),
