@@ -185,6 +185,12 @@ export class MasterClient {
             return this.once(master, next.href, consume, redirects + 1, discard).then(resolve, reject);
           }
           if (status !== 200) return fail(this.statusError(url, status));
+          // We never send Accept-Encoding, so an encoded body (mod_deflate, a proxy) is not the bytes to
+          // install or print: refuse it rather than place compressed content under the object's name.
+          const encoding = res.headers['content-encoding'];
+          if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+            return fail(new WwError('refused', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`));
+          }
           consuming = true;
           res0 = res;
           consume({ master, url, status, headers: res.headers, body: res }).then(

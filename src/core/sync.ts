@@ -392,7 +392,15 @@ async function installOne(
 ): Promise<[Outcome, string?]> {
   if (ahead?.error !== undefined) throw ahead.error;
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
-  const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
+  // Owners are set only as root; otherwise say what the object really got (the running user,
+  // or the owner an existing directory kept), not the listed owner it did not get.
+  const describeAs = (owner: string) => `${e.path} (${e.type} ${octal(e.mode)} ${owner})`;
+  const desc = describeAs(o.chown ? `${e.uid}:${e.gid}` : `owner ${e.uid}:${e.gid} not set: not root`);
+  const placed = async (at: string | null) => {
+    if (o.chown || !at) return desc;
+    const got = await lstat(at).catch(() => null);
+    return got ? describeAs(`${got.uid}:${got.gid}`) : desc;
+  };
   const early = ahead?.file;
   if (early && early.shape === shape.changes) {
     // Fast path: no path can have changed since the download began; its target entry is checked.
@@ -404,7 +412,7 @@ async function installOne(
       if (dl.identical && st?.size === dl.size) return ['unchanged'];
       if (!dl.temp) return ['installed', `${verb} ${desc}, ${dl.size} bytes`]; // dry run
       await reshaping(shape, !!st?.isSymbolicLink(), renameSealed(dl.temp, early.dir, early.name));
-      return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
+      return ['installed', `${verb}d ${await placed(join(early.dir, early.name))}, ${dl.size} bytes`];
     }
   }
   const parts = safeComponents(e.path, { requireAbsolute: true });
@@ -423,11 +431,13 @@ async function installOne(
     if (st?.isDirectory() && sameOwner(st, own, o.chown)) return ['unchanged'];
     if (o.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
     const moved = await reshaping(shape, true, placeDirectory(parent.dir, parent.name, own, o.chown, now));
-    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${desc}`];
+    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${await placed(target)}`];
   }
 
   if (e.type === 'link') {
-    const linkTarget = ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id);
+    // Trailing newlines are dropped, as upstream's `$(cat)` drops them: the real master sends none, so one
+    // is an editing accident in the stored object, and a link to 'target\n' would dangle on every node.
+    const linkTarget = (ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id)).replace(/\n+$/, '');
     if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
       return ['unchanged'];
@@ -435,7 +445,7 @@ async function installOne(
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
     await reshaping(shape, true, placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown));
-    return ['installed', `${verb}d ${desc} -> ${linkTarget}`];
+    return ['installed', `${verb}d ${await placed(target)} -> ${linkTarget}`];
   }
 
   if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
@@ -447,7 +457,7 @@ async function installOne(
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
     await reshaping(shape, !!st?.isSymbolicLink(), placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod()));
-    return ['installed', `${verb}d ${desc}`];
+    return ['installed', `${verb}d ${await placed(target)}`];
   }
 
   // Regular file: download beside the target, then compare before replacing anything.
@@ -466,7 +476,7 @@ async function installOne(
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   const placing = usable ? renameSealed(dl.temp, parent.dir, parent.name) : commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
   await reshaping(shape, !!st?.isSymbolicLink(), placing);
-  return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
+  return ['installed', `${verb}d ${await placed(target)}, ${dl.size} bytes`];
 }
 
 /**

@@ -12,12 +12,17 @@ import {
   loadSettings, parseMasterList, resolveHwaddr, resolveMasters, resolveScheme, type Settings,
 } from '../core/settings.ts';
 import { versionLine } from '../version.ts';
+import type { Output } from './output.ts';
+
+export { writeAll } from './output.ts';
 
 export interface ToolIO {
   argv: string[];
   env: Record<string, string | undefined>;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  /** The product (scripts, node configuration, --help); see output.ts for a closed one. */
+  stdout: Output;
+  /** The log. */
+  stderr: Output;
 }
 
 export interface Tool {
@@ -69,7 +74,9 @@ export const SETTINGS_HELP = `Settings (first found wins: environment, /warewulf
 export const EXIT_HELP = `Exit codes:
   0  success
   1  another instance holds the lock (wwgetfiles)
-  2  failure: no master, master refused or gave up, bad answer, local error, bad usage`;
+  2  failure: no master, master refused or gave up, bad answer, local error, bad usage;
+     also, without a message, when stdout's reader went away before the output was whole (| head)
+  A closed stderr only silences the log: the tool carries on and exits as it would have.`;
 
 export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>;
 
@@ -165,6 +172,8 @@ export async function guarded(io: ToolIO, name: string, body: () => Promise<numb
   try {
     return await body();
   } catch (err) {
+    // A reader that stopped reading is not an error to report: `| head` wanted no more.
+    if (err instanceof WwError && err.kind === 'output-closed') return err.exitCode;
     const msg = describe(err);
     io.stderr.write(`${name}: ERROR: ${msg}\n`);
     if (err instanceof WwError) {
@@ -173,11 +182,4 @@ export async function guarded(io: ToolIO, name: string, body: () => Promise<numb
     }
     return EXIT.FAILED;
   }
-}
-
-/** Writes everything and waits until it is flushed (stdout may be a pipe). */
-export function writeAll(stream: NodeJS.WritableStream, data: Buffer | string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(data, (err) => (err ? reject(new WwError('io', `cannot write output: ${describe(err)}`)) : resolve()));
-  });
 }

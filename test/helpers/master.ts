@@ -100,7 +100,10 @@ export type Fault =
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'length'; declared: number }
   | { kind: 'reset' }
-  | { kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number }
+  | {
+    kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number;
+    /** Addition: extra headers, e.g. an unrequested Content-Encoding. */ headers?: Record<string, string>;
+  }
   | { kind: 'redirect'; location: string; status?: number };
 
 export interface RunningMaster {
@@ -389,6 +392,7 @@ class Master {
         const headers = { ...answer.headers };
         delete headers.Location;
         headers['Content-Type'] = fault.contentType ?? answer.headers['Content-Type'] ?? 'text/html; charset=UTF-8';
+        Object.assign(headers, fault.headers);
         return this.send(res, { status: fault.status ?? 200, headers, body: toBuffer(fault.body), chunked: answer.chunked }, info);
       }
       case 'cut':
