@@ -50,32 +50,33 @@ export async function discardTemp(t: TempFile): Promise<void> {
 
 /** sync, chown, chmod, close, rename over dir/name. The temp is removed on any failure. */
 export async function commitFile(t: TempFile, dir: string, name: string, own: Ownership, chownOk: boolean): Promise<void> {
-  await sealTemp(t, join(dir, name), own, chownOk);
-  await renameSealed(t, dir, name);
+  await readyTemp(t, join(dir, name), own, chownOk);
+  await finishTemp(t, dir, name, own);
 }
 
 /**
- * commitFile's steps before the rename: sync, chown, then chmod (chown clears setuid), close.
- * A file downloaded ahead of its turn waits like this, ready to be renamed into place.
+ * commitFile's first steps: sync, then chown (as root). A file downloaded ahead of its
+ * turn waits like this: still mode 0600 and open, so a run killed meanwhile leaves no
+ * copy with the final mode (a setuid one) under a hidden name.
  */
-export async function sealTemp(t: TempFile, target: string, own: Ownership, chownOk: boolean): Promise<void> {
+export async function readyTemp(t: TempFile, target: string, own: Ownership, chownOk: boolean): Promise<void> {
   try {
     await t.fh.sync();
     if (chownOk) await t.fh.chown(own.uid, own.gid);
-    await t.fh.chmod(own.mode);
-    await t.fh.close();
   } catch (err) {
     await discardTemp(t);
     throw new WwError('io', `cannot install ${target}: ${describe(err)}`);
   }
 }
 
-/** The last step of commitFile: rename a sealed temporary over dir/name (removed if that fails). */
-export async function renameSealed(t: TempFile, dir: string, name: string): Promise<void> {
+/** commitFile's last steps: chmod (after chown, which clears setuid), close, rename over dir/name. */
+export async function finishTemp(t: TempFile, dir: string, name: string, own: Ownership): Promise<void> {
   try {
+    await t.fh.chmod(own.mode);
+    await t.fh.close();
     await rename(t.path, join(dir, name));
   } catch (err) {
-    await unlink(t.path).catch(() => {});
+    await discardTemp(t);
     throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
   }
 }

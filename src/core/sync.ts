@@ -11,7 +11,7 @@ import { parseFileList, type FileEntry } from './filelist.ts';
 import type { Logger } from './log.ts';
 import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from './master.ts';
 import {
-  commitFile, createTemp, discardTemp, renameSealed, sealTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
+  commitFile, createTemp, discardTemp, finishTemp, readyTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
   writeSmallFile, type Ownership, type TempFile,
 } from './place.ts';
 
@@ -294,8 +294,8 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 
 /**
  * What was fetched for an object before its turn (see inListOrder): a link target or
- * device number, or a regular file's content downloaded and sealed (owner, mode) beside
- * its target, with what that assumed.
+ * device number, or a regular file's content downloaded beside its target (synced, given
+ * its owner, still private and open), with what that assumed.
  */
 interface Ahead {
   small?: string;
@@ -377,8 +377,8 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
   const candidate = st?.isFile() && sameOwner(st, own, o.chown) ? join(dir, name) : null;
   try {
     const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : dir, name, candidate);
-    // Done here, overlapped, rather than in list order: at its turn only the rename is left.
-    if (dl.temp) await sealTemp(dl.temp, join(dir, name), own, o.chown);
+    // Done here, overlapped, rather than in list order: at its turn only chmod, close and rename are left.
+    if (dl.temp) await readyTemp(dl.temp, join(dir, name), own, o.chown);
     return { file: { dl, dir, name, target: signature(st), basis, shape: began, used: false } };
   } catch (error) {
     return { error };
@@ -411,7 +411,7 @@ async function installOne(
       const verb = st ? 'replace' : 'create';
       if (dl.identical && st?.size === dl.size) return ['unchanged'];
       if (!dl.temp) return ['installed', `${verb} ${desc}, ${dl.size} bytes`]; // dry run
-      await reshaping(shape, !!st?.isSymbolicLink(), renameSealed(dl.temp, early.dir, early.name));
+      await reshaping(shape, !!st?.isSymbolicLink(), finishTemp(dl.temp, early.dir, early.name, own));
       return ['installed', `${verb}d ${await placed(join(early.dir, early.name))}, ${dl.size} bytes`];
     }
   }
@@ -474,7 +474,7 @@ async function installOne(
     return installOne(e, rootReal, o, now, null, null, shape, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
-  const placing = usable ? renameSealed(dl.temp, parent.dir, parent.name) : commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
+  const placing = usable ? finishTemp(dl.temp, parent.dir, parent.name, own) : commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
   await reshaping(shape, !!st?.isSymbolicLink(), placing);
   return ['installed', `${verb}d ${await placed(target)}, ${dl.size} bytes`];
 }
@@ -611,9 +611,10 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
     results.push({ entry: e, outcome });
   };
   // In list order, as if one by one (a link such as /lib -> usr/lib before the files under it), with the
-  // downloads of up to 4 x concurrency later objects done ahead, `concurrency` at a time.
+  // downloads of later objects done ahead, `concurrency` at a time, up to 4 x concurrency places ahead
+  // (16 to 64: each waiting download is an open file).
   await inListOrder(
-    entries.map((_, i) => i), o.concurrency, Math.max(16, 4 * o.concurrency),
+    entries.map((_, i) => i), o.concurrency, Math.min(64, Math.max(16, 4 * o.concurrency)),
     (i) => (superseded(i) ? Promise.resolve(null) : fetchAhead(entries[i], rootReal, o, temps, shape)),
     handle,
   );
