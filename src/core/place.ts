@@ -55,17 +55,31 @@ export async function commitFile(t: TempFile, dir: string, name: string, own: Ow
 }
 
 /**
- * commitFile's first steps: sync, then chown (as root). A file downloaded ahead of its
- * turn waits like this: still mode 0600 and open, so a run killed meanwhile leaves no
- * copy with the final mode (a setuid one) under a hidden name.
+ * commitFile's first steps: sync, then chown (as root), and with `seal` also chmod and
+ * close, leaving only the rename (renameTemp). A file downloaded ahead of its turn waits
+ * like this; unsealed it stays mode 0600 and open for finishTemp.
  */
-export async function readyTemp(t: TempFile, target: string, own: Ownership, chownOk: boolean): Promise<void> {
+export async function readyTemp(t: TempFile, target: string, own: Ownership, chownOk: boolean, seal = false): Promise<void> {
   try {
     await t.fh.sync();
     if (chownOk) await t.fh.chown(own.uid, own.gid);
+    if (seal) {
+      await t.fh.chmod(own.mode);
+      await t.fh.close();
+    }
   } catch (err) {
     await discardTemp(t);
     throw new WwError('io', `cannot install ${target}: ${describe(err)}`);
+  }
+}
+
+/** The last step for a sealed temporary: rename it over dir/name (removed if that fails). */
+export async function renameTemp(t: TempFile, dir: string, name: string): Promise<void> {
+  try {
+    await rename(t.path, join(dir, name));
+  } catch (err) {
+    await unlink(t.path).catch(() => {});
+    throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
   }
 }
 

@@ -11,7 +11,7 @@ import { parseFileList, type FileEntry } from './filelist.ts';
 import type { Logger } from './log.ts';
 import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from './master.ts';
 import {
-  commitFile, createTemp, discardTemp, finishTemp, readyTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
+  commitFile, createTemp, discardTemp, finishTemp, readyTemp, renameTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
   writeSmallFile, type Ownership, type TempFile,
 } from './place.ts';
 
@@ -294,8 +294,11 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 
 /**
  * What was fetched for an object before its turn (see inListOrder): a link target or
- * device number, or a regular file's content downloaded beside its target (synced, given
- * its owner, still private and open), with what that assumed.
+ * device number, or a regular file's content downloaded beside its target, with what
+ * that assumed. The file is synced and given its owner; unless its mode has setuid or
+ * setgid bits it is also given its mode and closed (sealed), so only the rename is left
+ * for its turn. A setuid or setgid one stays mode 0600 and open until then: a run killed
+ * meanwhile leaves no such copy under a hidden name.
  */
 interface Ahead {
   small?: string;
@@ -303,11 +306,12 @@ interface Ahead {
     dl: Downloaded;
     dir: string;
     name: string;
-    /** The target entry it was compared with (signature), and its directory with it. */
-    target: string;
+    /** The target entry it was compared with, and a signature of it with its directory. */
+    st: Stats | null;
     basis: string;
-    /** Shape.changes when the fetch began. */
-    shape: number;
+    /** Changes.now() when the fetch began. */
+    began: { reshapes: number; seq: number };
+    sealed: boolean;
     used: boolean;
   };
   /** The download failed (after the client's retries): the object fails at its turn. */
@@ -315,25 +319,44 @@ interface Ahead {
 }
 
 /**
- * Counts applied objects that may change how a path resolves: a directory placed (a
- * non-directory moved aside), a link placed, or anything placed over a link. Parent
- * directories made on the way never change an existing path, and nothing removes or
- * replaces a directory. While the count has not moved, a download done ahead still sits
- * in the directory its path leads to, and only its target entry needs checking.
+ * What this run's placements changed, so a download done ahead can tell whether it still
+ * holds at its turn. `reshapes` counts placements that may change how a path resolves: a
+ * directory placed (a non-directory moved aside), a link placed, anything placed over a
+ * link. Parent directories made on the way never change an existing path, and nothing
+ * removes or replaces a directory. So while that count has not moved, a download done
+ * ahead still sits in the directory its path leads to, and if no placement since it began
+ * was at its own target (same real path), that entry is as it was compared.
  */
-interface Shape {
-  changes: number;
-  /** Makes a missing parent directory: as the directory object listed at that path, if there is one, else 0755. */
-  makeDir(path: string, leading: string[]): Promise<unknown>;
-}
+class Changes {
+  reshapes = 0;
+  private seq = 0;
+  private readonly last = new Map<string, number>();
 
-/** Counts a placement that may change paths once it is over (done or failed): a fetch that began before sees an older count. */
-async function reshaping<T>(shape: Shape, reshapes: boolean, placing: Promise<T>): Promise<T> {
-  try {
-    return await placing;
-  } finally {
-    if (reshapes) shape.changes++;
+  now(): { reshapes: number; seq: number } {
+    return { reshapes: this.reshapes, seq: this.seq };
   }
+
+  /** Nothing since `began` can have changed the directory of `path` or `path` itself. */
+  unchangedSince(began: { reshapes: number; seq: number }, path: string): boolean {
+    return began.reshapes === this.reshapes && (this.last.get(path) ?? 0) <= began.seq;
+  }
+
+  /** Records a placement at `path` once it is over (done or failed): a fetch that began before sees older counts. */
+  async placing<T>(path: string, reshapes: boolean, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } finally {
+      this.last.set(path, ++this.seq);
+      if (reshapes) this.reshapes++;
+    }
+  }
+
+  constructor(
+    /** Makes a missing parent directory: as the directory object listed at that path, if there is one, else 0755. */
+    private readonly make: (path: string, leading: string[]) => Promise<unknown>,
+  ) {}
+
+  makeDir = (path: string, leading: string[]): Promise<unknown> => this.placing(path, false, this.make(path, leading));
 }
 
 const signature = (st: Stats | null) => (st ? `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none');
@@ -355,13 +378,13 @@ async function basisOf(dir: string, st: Stats | null): Promise<string> {
  * missing, or a directory is in the way): the object then fetches at its turn, when
  * every earlier object has been applied.
  */
-async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps: StaleTemps, shape: Shape): Promise<Ahead | null> {
+async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps: StaleTemps, changes: Changes): Promise<Ahead | null> {
   if (e.type === 'link' || e.type === 'block' || e.type === 'char') {
     return downloadSmall(o.client, o.hwaddr, e.id).then((small) => ({ small }), (error) => ({ error }));
   }
   if (e.type !== 'file') return null;
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
-  const began = shape.changes;
+  const began = changes.now();
   let dir: string, name: string, st: Stats | null, basis: string;
   try {
     const parent = await resolveParent(rootReal, safeComponents(e.path, { requireAbsolute: true }), false);
@@ -377,9 +400,10 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
   const candidate = st?.isFile() && sameOwner(st, own, o.chown) ? join(dir, name) : null;
   try {
     const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : dir, name, candidate);
-    // Done here, overlapped, rather than in list order: at its turn only chmod, close and rename are left.
-    if (dl.temp) await readyTemp(dl.temp, join(dir, name), own, o.chown);
-    return { file: { dl, dir, name, target: signature(st), basis, shape: began, used: false } };
+    // Done here, overlapped, rather than in list order at its turn.
+    const sealed = (own.mode & 0o6000) === 0;
+    if (dl.temp) await readyTemp(dl.temp, join(dir, name), own, o.chown, sealed);
+    return { file: { dl, dir, name, st, basis, began, sealed, used: false } };
   } catch (error) {
     return { error };
   }
@@ -387,7 +411,7 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
 
 /** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
 async function installOne(
-  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, ahead: Ahead | null, shape: Shape,
+  e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, ahead: Ahead | null, changes: Changes,
   noCompare = false,
 ): Promise<[Outcome, string?]> {
   if (ahead?.error !== undefined) throw ahead.error;
@@ -402,17 +426,18 @@ async function installOne(
     return got ? describeAs(`${got.uid}:${got.gid}`) : desc;
   };
   const early = ahead?.file;
-  if (early && early.shape === shape.changes) {
-    // Fast path: no path can have changed since the download began; its target entry is checked.
-    const st = await lstat(join(early.dir, early.name)).catch(() => null);
-    const dl = early.dl;
-    if (signature(st) === early.target && !(dl.identical && dl.temp === null && st && st.size !== dl.size)) {
+  const finish = (f: NonNullable<Ahead['file']>, t: TempFile) => (f.sealed ? renameTemp(t, f.dir, f.name) : finishTemp(t, f.dir, f.name, own));
+  if (early && changes.unchangedSince(early.began, join(early.dir, early.name))) {
+    // Fast path: nothing this run placed since the download began can have moved its directory or its target.
+    const { st, dl } = early;
+    if (!(dl.identical && dl.temp === null && st && st.size !== dl.size)) {
       early.used = true;
       const verb = st ? 'replace' : 'create';
       if (dl.identical && st?.size === dl.size) return ['unchanged'];
       if (!dl.temp) return ['installed', `${verb} ${desc}, ${dl.size} bytes`]; // dry run
-      await reshaping(shape, !!st?.isSymbolicLink(), finishTemp(dl.temp, early.dir, early.name, own));
-      return ['installed', `${verb}d ${await placed(join(early.dir, early.name))}, ${dl.size} bytes`];
+      const at = join(early.dir, early.name);
+      await changes.placing(at, !!st?.isSymbolicLink(), finish(early, dl.temp));
+      return ['installed', `${verb}d ${await placed(at)}, ${dl.size} bytes`];
     }
   }
   const parts = safeComponents(e.path, { requireAbsolute: true });
@@ -420,7 +445,7 @@ async function installOne(
     o.log.warn(`${e.path}: socket objects are not supported; skipped`);
     return ['skipped'];
   }
-  const parent = await resolveParent(rootReal, parts, !o.dryRun, shape.makeDir);
+  const parent = await resolveParent(rootReal, parts, !o.dryRun, changes.makeDir);
   const target = parent ? join(parent.dir, parent.name) : null;
   const st = target ? await lstat(target).catch(() => null) : null;
   const verb = st ? 'replace' : 'create';
@@ -430,7 +455,7 @@ async function installOne(
   if (e.type === 'dir') {
     if (st?.isDirectory() && sameOwner(st, own, o.chown)) return ['unchanged'];
     if (o.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
-    const moved = await reshaping(shape, true, placeDirectory(parent.dir, parent.name, own, o.chown, now));
+    const moved = await changes.placing(target!, true, placeDirectory(parent.dir, parent.name, own, o.chown, now));
     return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${await placed(target)}`];
   }
 
@@ -444,7 +469,7 @@ async function installOne(
     }
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
-    await reshaping(shape, true, placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown));
+    await changes.placing(target!, true, placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown));
     return ['installed', `${verb}d ${await placed(target)} -> ${linkTarget}`];
   }
 
@@ -456,7 +481,7 @@ async function installOne(
     }
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
-    await reshaping(shape, !!st?.isSymbolicLink(), placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod()));
+    await changes.placing(target!, !!st?.isSymbolicLink(), placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod()));
     return ['installed', `${verb}d ${await placed(target)}`];
   }
 
@@ -471,11 +496,11 @@ async function installOne(
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
-    return installOne(e, rootReal, o, now, null, null, shape, true);
+    return installOne(e, rootReal, o, now, null, null, changes, true);
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
-  const placing = usable ? finishTemp(dl.temp, parent.dir, parent.name, own) : commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
-  await reshaping(shape, !!st?.isSymbolicLink(), placing);
+  const placing = usable ? finish(early, dl.temp) : commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
+  await changes.placing(target!, !!st?.isSymbolicLink(), placing);
   return ['installed', `${verb}d ${await placed(target)}, ${dl.size} bytes`];
 }
 
@@ -576,13 +601,10 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   // A directory listed after objects inside it: made with its own owner and mode when the first of them needs it
   // (as upstream, mkdir -p would make it 0755 until its turn: a private directory open meanwhile).
   const listedDirs = new Map(entries.flatMap((e, i) => (e.type === 'dir' && !superseded(i) && keys[i] !== null ? [[keys[i]!, e]] : [])));
-  const shape: Shape = {
-    changes: 0,
-    makeDir: (path, leading) => {
-      const d = listedDirs.get(leading.join('/'));
-      return d ? placeDirectory(dirname(path), basename(path), { uid: d.uid, gid: d.gid, mode: d.mode }, o.chown, now) : mkdir(path, { mode: 0o755 });
-    },
-  };
+  const changes = new Changes((path, leading) => {
+    const d = listedDirs.get(leading.join('/'));
+    return d ? placeDirectory(dirname(path), basename(path), { uid: d.uid, gid: d.gid, mode: d.mode }, o.chown, now) : mkdir(path, { mode: 0o755 });
+  });
   const handle = async (i: number, ahead: Ahead | null) => {
     const e = entries[i];
     let outcome: Outcome;
@@ -592,7 +614,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
         o.log.debug(`${e.path}: listed again later at the same path; this one skipped`);
         outcome = 'skipped';
       } else {
-        [outcome, change] = await installOne(e, rootReal, o, now, temps, ahead, shape);
+        [outcome, change] = await installOne(e, rootReal, o, now, temps, ahead, changes);
       }
       if (change) {
         report.changes.push(change);
@@ -615,7 +637,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   // (16 to 64: each waiting download is an open file).
   await inListOrder(
     entries.map((_, i) => i), o.concurrency, Math.min(64, Math.max(16, 4 * o.concurrency)),
-    (i) => (superseded(i) ? Promise.resolve(null) : fetchAhead(entries[i], rootReal, o, temps, shape)),
+    (i) => (superseded(i) ? Promise.resolve(null) : fetchAhead(entries[i], rootReal, o, temps, changes)),
     handle,
   );
 
