@@ -106,6 +106,12 @@ export interface SyncOptions {
   concurrency: number;
   /** Set owners (root only; otherwise owners are left as the running user). */
   chown: boolean;
+  /**
+   * Rounds for one object's content (default: the client's). On a running node a
+   * download that keeps failing must not hold the run (and the lock) through the
+   * whole back-off: it fails, the mark stays below it, the next run asks again.
+   */
+  objectAttempts?: number;
   now?: () => Date;
   mknodPath?: string;
 }
@@ -211,7 +217,7 @@ interface Downloaded {
  * even a temporary name, and memory stays at one chunk.
  */
 function downloadFile(
-  client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string, same: string | null,
+  client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string, same: string | null, attempts?: number,
 ): Promise<Downloaded> {
   return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
     let temp: TempFile | null = null;
@@ -267,17 +273,17 @@ function downloadFile(
   }, async (dl) => {
     // The exchange failed after the body arrived (e.g. more data than Content-Length): drop what was written.
     if (dl.temp) await discardTemp(dl.temp);
-  });
+  }, { attempts });
 }
 
 /** Small contents: link targets and device numbers. */
-function downloadSmall(client: MasterClient, hwaddr: string, id: number): Promise<string> {
+function downloadSmall(client: MasterClient, hwaddr: string, id: number, attempts?: number): Promise<string> {
   return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
     const body = await readBody(res, 64 * 1024);
     const status = embeddedStatus(body);
     if (status !== null) throw embeddedStatusError(res.url, status);
     return body.toString('utf8');
-  });
+  }, undefined, { attempts });
 }
 
 function parseDevice(text: string, path: string): { major: number; minor: number } {
@@ -380,7 +386,7 @@ async function basisOf(dir: string, st: Stats | null): Promise<string> {
  */
 async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps: StaleTemps, changes: Changes): Promise<Ahead | null> {
   if (e.type === 'link' || e.type === 'block' || e.type === 'char') {
-    return downloadSmall(o.client, o.hwaddr, e.id).then((small) => ({ small }), (error) => ({ error }));
+    return downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts).then((small) => ({ small }), (error) => ({ error }));
   }
   if (e.type !== 'file') return null;
   const own: Ownership = { uid: e.uid, gid: e.gid, mode: e.mode };
@@ -399,7 +405,7 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
   }
   const candidate = st?.isFile() && sameOwner(st, own, o.chown) ? join(dir, name) : null;
   try {
-    const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : dir, name, candidate);
+    const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : dir, name, candidate, o.objectAttempts);
     // Done here, overlapped, rather than in list order at its turn.
     const sealed = (own.mode & 0o6000) === 0;
     if (dl.temp) await readyTemp(dl.temp, join(dir, name), own, o.chown, sealed);
@@ -462,7 +468,7 @@ async function installOne(
   if (e.type === 'link') {
     // Trailing newlines are dropped, as upstream's `$(cat)` drops them: the real master sends none, so one
     // is an editing accident in the stored object, and a link to 'target\n' would dangle on every node.
-    const linkTarget = (ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id)).replace(/\n+$/, '');
+    const linkTarget = (ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts)).replace(/\n+$/, '');
     if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
       return ['unchanged'];
@@ -474,7 +480,7 @@ async function installOne(
   }
 
   if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
-    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id), e.path);
+    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts), e.path);
     const kindOk = st && (e.type === 'fifo' ? st.isFIFO() : e.type === 'block' ? st.isBlockDevice() : st.isCharacterDevice());
     if (kindOk && (e.type === 'fifo' || st!.rdev === makedev(dev.major, dev.minor)) && sameOwner(st!, own, o.chown)) {
       return ['unchanged'];
@@ -492,7 +498,7 @@ async function installOne(
   if (usable) early.used = true;
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
   const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
-  const dl = usable ? early.dl : await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
+  const dl = usable ? early.dl : await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate, o.objectAttempts);
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.

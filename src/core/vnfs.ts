@@ -193,10 +193,11 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string }
 export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
   const started = Date.now();
   let root = o.createRoot ? undefined : o.root;
+  // image: a rate bound instead of --max-time's fixed deadline (a slow link is not a dead one).
   const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, async (res) => {
     root ??= await createRoot(o.root);
     return unpackOnce(res, { ...o, root }, started);
-  });
+  }, undefined, { image: true });
   if (o.requireInit !== false) {
     const init = join(result.root, 'sbin', 'init');
     let found = false;
