@@ -274,7 +274,9 @@ for (const arch of ARCHS) {
     const stub = join(TMP, `stub-${arch}`);
     mkdirSync(stub);
     writeFileSync(join(stub, 'wwbootstrap'), `#!/bin/sh\ntouch ${stub}/ran\n`, { mode: 0o755 });
-    const r = sh('/bin/sh', ['-c', body.join('\n')], { env: { PATH: `${stub}:${PATH}` } });
+    writeFileSync(join(stub, 'post.sh'), body.join('\n'));
+    ok(sh('shellcheck', ['--shell=sh', join(stub, 'post.sh')]), 'shellcheck of %post');
+    const r = sh('/bin/sh', [join(stub, 'post.sh')], { env: { PATH: `${stub}:${PATH}` } });
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stdout, /re-run\s+wwbootstrap/);
     assert.ok(r.stdout.includes(capDir(arch)), r.stdout);
@@ -291,6 +293,7 @@ for (const arch of ARCHS) {
     assert.is(verify.stdout, '', 'rpm -V: every file as packaged');
     assert.is(sha(join(s.root, capDir(arch), 'provision-wwruntime')), sha(join(DIST, `capability/provision-wwruntime.${arch}.cpio`)));
 
+    ok(sh('shellcheck', ['--shell=sh', join(s.root, 'usr/sbin/wwruntime-install')]), 'shellcheck of the wrapper');
     // as the admin calls it: from the PATH (the wrapper finds the package's folder)
     const help = sh('/bin/sh', ['-c', 'wwruntime-install --help'], { env: { PATH: `${join(s.root, 'usr/sbin')}:${PATH}` } });
     assert.is(help.status, 0, help.stderr);
