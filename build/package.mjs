@@ -13,7 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -104,6 +104,22 @@ function stage(root, a, top) {
   for (const f of ['wwruntime-install', 'wwruntime-step']) chmodSync(join(top, 'bootstrap', f), 0o755);
 }
 
+/** Removes OUT.workPID and OUT.tmpPID folders of runs that no longer exist. */
+function sweepStale(out) {
+  const parent = dirname(out);
+  if (!existsSync(parent)) return;
+  const re = new RegExp(`^${basename(out).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(work|tmp)(\\d+)$`);
+  for (const n of readdirSync(parent)) {
+    const m = re.exec(n);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch (err) {
+      if (err.code === 'ESRCH') rmSync(join(parent, n), { recursive: true, force: true });
+    }
+  }
+}
+
 /**
  * Writes the release packages.
  * @param {{ root?: string, dist?: string, out?: string, epoch?: number, say?: (m: string) => void }} [opts]
@@ -116,9 +132,11 @@ export function packageRelease(opts = {}) {
   const say = opts.say ?? (() => {});
   const epoch = opts.epoch ?? sourceDateEpoch(root);
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-  const archs = builtArchs(dist);
   // Everything is made beside the output and renamed into place at the end: an interrupted
-  // run leaves the previous release (or none), never a partial one.
+  // run leaves the previous release (or none), never a partial one; what a killed run left
+  // beside it goes now (a running one's folders stay).
+  sweepStale(out);
+  const archs = builtArchs(dist);
   const work = `${out}.work${process.pid}`;
   const next = `${out}.tmp${process.pid}`;
   rmSync(work, { recursive: true, force: true });

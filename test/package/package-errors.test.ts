@@ -25,8 +25,8 @@ function scratch() {
 const refused = (s: ReturnType<typeof scratch>, re: RegExp) => {
   assert.throws(() => packageRelease({ root: ROOT, dist: s.dist, out: s.out, epoch: 1 }), re);
   assert.is(readFileSync(join(s.out, 'SHA256SUMS'), 'utf8'), 'the previous release\n');
-  // no work or temporary folder left beside it
-  assert.equal(readdirSync(s.dir).filter((n) => n !== 'dist' && n !== 'release'), []);
+  // no work or temporary folder of this run left beside it
+  assert.equal(readdirSync(s.dir).filter((n) => /^release\.(work|tmp)\d+$/.test(n) && n !== `release.work${process.pid}`), []);
 };
 
 test('no build: asks for npm run build, keeps the previous release', () => {
@@ -55,6 +55,20 @@ test('a runtime folder that does not match its SHA256SUMS, or an unknown archite
     writeFileSync(join(s.dist, 'linux-x64/SHA256SUMS'), sum);
     mkdirSync(join(s.dist, 'linux-riscv64'));
     refused(s, /linux-riscv64: unknown architecture/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("a killed run's leftovers beside the release are removed; a running one's are kept", () => {
+  const s = scratch();
+  try {
+    const dead = 99_999_999; // above any pid_max: no such process
+    for (const n of [`release.work${dead}`, `release.tmp${dead}`, `release.work${process.pid}`, 'release.keep']) {
+      mkdirSync(join(s.dir, n, 'x'), { recursive: true });
+    }
+    refused(s, /run npm run build first/);
+    assert.equal(readdirSync(s.dir).sort(), ['release', 'release.keep', `release.work${process.pid}`]);
   } finally {
     s.cleanup();
   }
