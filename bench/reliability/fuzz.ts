@@ -22,7 +22,7 @@ import { WwError } from '../../src/core/errors.ts';
 import { Extractor } from '../../src/core/extract.ts';
 import { parseFileList } from '../../src/core/filelist.ts';
 import { parseNodeConfig } from '../../src/core/nodeconfig.ts';
-import { createTemp } from '../../src/core/place.ts';
+import { createTemp, writeTemp } from '../../src/core/place.ts';
 import { loadSettings, resolveHwaddr, resolveMasters, resolveScheme, secondsSetting } from '../../src/core/settings.ts';
 import { parseShellVars, shellQuote } from '../../src/core/shellvars.ts';
 import { startDelaySeconds } from '../../src/core/sync.ts';
@@ -183,8 +183,8 @@ async function fuzzFileList(rng: Rng, inputs: number, box: Sandbox): Promise<Res
           fs.mkdirSync(join(parent.dir, parent.name), { recursive: false, mode: 0o755 });
         } else {
           const t = await createTemp(parent.dir, parent.name);
-          await t.fh.writeFile(`${e.id}\n`);
-          await t.fh.close();
+          writeTemp(t, Buffer.from(`${e.id}\n`));
+          fs.closeSync(t.fd);
           await rename(t.path, join(parent.dir, parent.name));
         }
         r.extra.placed++;

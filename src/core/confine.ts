@@ -4,8 +4,8 @@
 // directories are created, symbolic links are followed only when they resolve
 // inside the root. The caller then writes with *at-style care: a temporary name
 // in that real directory, then rename.
-import { constants as C } from 'node:fs';
-import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
+import { constants as C, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { WwError } from './errors.ts';
 
@@ -54,6 +54,9 @@ export interface ParentDir {
  * `makeDir`, given the real path and the components leading to it) unless
  * `create` is false, in which case null is returned for a missing one.
  */
+// lstat/mkdir/realpath run synchronously here: a few microseconds each in the
+// dentry cache, against a thread-pool round trip per call (wwgetfiles walks
+// every object's parent, one call per component).
 export async function resolveParent(
   rootReal: string, parts: string[], create = true, makeDir?: (path: string, leading: string[]) => Promise<unknown>,
 ): Promise<ParentDir | null> {
@@ -62,28 +65,29 @@ export async function resolveParent(
     const p = join(cur, part);
     let st;
     try {
-      st = await lstat(p);
+      st = lstatSync(p);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       if (!create) return null;
       try {
-        await (makeDir ? makeDir(p, parts.slice(0, i + 1)) : mkdir(p, { mode: 0o755 }));
+        if (makeDir) await makeDir(p, parts.slice(0, i + 1));
+        else mkdirSync(p, { mode: 0o755 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
-      st = await lstat(p);
+      st = lstatSync(p);
     }
     if (st.isSymbolicLink()) {
       let real: string;
       try {
-        real = await realpath(p);
+        real = realpathSync(p);
       } catch {
         throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} is a dangling symbolic link`);
       }
       if (!isInside(rootReal, real)) {
         throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} is a symbolic link leading outside ${rootReal}`);
       }
-      if (!(await stat(real)).isDirectory()) {
+      if (!statSync(real).isDirectory()) {
         throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} does not lead to a directory`);
       }
       cur = real;

@@ -3,7 +3,7 @@
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
 import { lstat, mkdir, open, readdir, readlink, unlink } from 'node:fs/promises';
-import { constants as C, type Stats } from 'node:fs';
+import { constants as C, closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from './confine.ts';
 import { WwError, describe } from './errors.ts';
@@ -12,7 +12,7 @@ import type { Logger } from './log.ts';
 import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from './master.ts';
 import {
   commitFile, createTemp, discardTemp, finishTemp, readyTemp, renameTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
-  writeSmallFile, type Ownership, type TempFile,
+  writeSmallFile, writeTemp, type Ownership, type TempFile,
 } from './place.ts';
 
 /**
@@ -221,16 +221,15 @@ function downloadFile(
 ): Promise<Downloaded> {
   return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
     let temp: TempFile | null = null;
-    const existing = same ? await open(same, 'r') : null;
+    // Synchronous reads of the existing file (page cache, microseconds; see place.ts). O_NONBLOCK:
+    // should a FIFO have replaced the file since it was looked at, opening it must not wait.
+    const existing = same ? openSync(same, C.O_RDONLY | C.O_NONBLOCK) : null;
     let matching = existing !== null;
     try {
       const head: Buffer[] = [];
       let headLen = 0;
       let offset = 0;
-      const write = async (buf: Buffer) => {
-        let off = 0;
-        while (off < buf.length) off += (await temp!.fh.write(buf, off, buf.length - off)).bytesWritten;
-      };
+      const write = async (buf: Buffer) => writeTemp(temp!, buf);
       const size = await forEachChunk(res, async (chunk) => {
         if (headLen < 1024) {
           head.push(chunk.subarray(0, 1024 - headLen));
@@ -238,7 +237,7 @@ function downloadFile(
         }
         if (matching) {
           const mine = Buffer.alloc(chunk.length);
-          const { bytesRead } = await existing!.read(mine, 0, chunk.length, offset);
+          const bytesRead = readSync(existing!, mine, 0, chunk.length, offset);
           if (bytesRead === chunk.length && mine.equals(chunk)) {
             offset += chunk.length;
             return;
@@ -248,7 +247,7 @@ function downloadFile(
           temp = await createTemp(dir, name);
           for (let copied = 0; copied < offset;) {
             const part = Buffer.alloc(Math.min(1 << 20, offset - copied));
-            const { bytesRead: n } = await existing!.read(part, 0, part.length, copied);
+            const n = readSync(existing!, part, 0, part.length, copied);
             if (n === 0) throw new WwError('io', `${same} shrank while being compared`);
             await write(part.subarray(0, n));
             copied += n;
@@ -268,7 +267,7 @@ function downloadFile(
       if (temp) await discardTemp(temp);
       throw err;
     } finally {
-      await existing?.close();
+      if (existing !== null) closeSync(existing);
     }
   }, async (dl) => {
     // The exchange failed after the body arrived (e.g. more data than Content-Length): drop what was written.
@@ -373,7 +372,7 @@ const signature = (st: Stats | null) => (st ? `${st.dev}:${st.ino}:${st.mode}:${
  * changed the place (a link, a directory, the same path) and the download is done again.
  */
 async function basisOf(dir: string, st: Stats | null): Promise<string> {
-  const d = await lstat(dir);
+  const d = lstatSync(dir);
   return `${d.dev}:${d.ino} ${signature(st)}`;
 }
 
@@ -396,7 +395,7 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
     const parent = await resolveParent(rootReal, safeComponents(e.path, { requireAbsolute: true }), false);
     if (!parent) return null;
     ({ dir, name } = parent);
-    st = await lstat(join(dir, name)).catch(() => null);
+    st = lstatOrNull(join(dir, name));
     if (st?.isDirectory()) return null;
     basis = await basisOf(dir, st);
     if (!o.dryRun) await temps.sweep(dir, name, own);
@@ -415,6 +414,15 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
   }
 }
 
+/** lstat, synchronously (a thread-pool round trip costs more than the call); null when it fails. */
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** Installs (or, in a dry run, assesses) one object. Returns its outcome and a change line. */
 async function installOne(
   e: FileEntry, rootReal: string, o: SyncOptions, now: Date, temps: StaleTemps | null, ahead: Ahead | null, changes: Changes,
@@ -428,7 +436,7 @@ async function installOne(
   const desc = describeAs(o.chown ? `${e.uid}:${e.gid}` : `owner ${e.uid}:${e.gid} not set: not root`);
   const placed = async (at: string | null) => {
     if (o.chown || !at) return desc;
-    const got = await lstat(at).catch(() => null);
+    const got = lstatOrNull(at);
     return got ? describeAs(`${got.uid}:${got.gid}`) : desc;
   };
   const early = ahead?.file;
@@ -453,7 +461,7 @@ async function installOne(
   }
   const parent = await resolveParent(rootReal, parts, !o.dryRun, changes.makeDir);
   const target = parent ? join(parent.dir, parent.name) : null;
-  const st = target ? await lstat(target).catch(() => null) : null;
+  const st = target ? lstatOrNull(target) : null;
   const verb = st ? 'replace' : 'create';
   // Only where this run will write: the temporaries of a directory object's path are left alone (placeDirectory makes none).
   if (temps && parent && !o.dryRun && e.type !== 'dir') await temps.sweep(parent.dir, parent.name, own);

@@ -4,7 +4,7 @@ import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlin
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  asideName, commitFile, createTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
+  asideName, commitFile, createTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink, writeTemp,
 } from '../../src/core/place.ts';
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'place-'));
@@ -15,7 +15,7 @@ test('temp file is created 0600, exclusive, and committed with owner then mode',
   const t = await createTemp(d, 'shadow');
   assert.is(lstatSync(t.path).mode & 0o777, 0o600);
   assert.match(t.path, /\/\.shadow\.ww[0-9a-f]{16}$/);
-  await t.fh.writeFile('secret');
+  writeTemp(t, Buffer.from('secret'));
   await commitFile(t, d, 'shadow', { uid: 0, gid: 0, mode: 0o4750 }, isRoot);
   const st = lstatSync(join(d, 'shadow'));
   assert.is(st.mode & 0o7777, 0o4750, 'setuid kept: chown came before chmod');
@@ -29,7 +29,7 @@ test('a planted symlink at the target is replaced, not followed', async () => {
   writeFileSync(victim, 'keep');
   symlinkSync(victim, join(d, 'hosts'));
   const t = await createTemp(d, 'hosts');
-  await t.fh.writeFile('new');
+  writeTemp(t, Buffer.from('new'));
   await commitFile(t, d, 'hosts', { uid: 0, gid: 0, mode: 0o644 }, false);
   assert.is(readFileSync(victim, 'utf8'), 'keep');
   assert.ok(lstatSync(join(d, 'hosts')).isFile());
