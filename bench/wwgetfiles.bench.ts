@@ -6,7 +6,8 @@
 //   upstream    one list request, then one curl process per file (once; slow).
 // The master waits BENCH_LATENCY_MS (default 4 ms, the real master's measured cost per
 // file request, PROTOCOL 2.7) before each answer. Floor, full sync and -F runs alternate,
-// BENCH_REPS rounds (default 5); medians and ratios to the floor's median.
+// BENCH_REPS rounds (default 5); medians and ratios to the floor's median. BENCH_UPSTREAM=0
+// leaves out the upstream pattern; BENCH_OTHER=PATH runs another build alongside.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -18,6 +19,8 @@ import { measureAsync, median } from './lib/measure.ts';
 const FILES = Number(process.env.BENCH_FILES ?? 1000);
 const LATENCY = Number(process.env.BENCH_LATENCY_MS ?? 4);
 const REPS = Number(process.env.BENCH_REPS ?? 5);
+/** BENCH_OTHER=PATH: another wwgetfiles build (say, the previous commit's) run alongside, for before/after. */
+const OTHER = process.env.BENCH_OTHER;
 const fixture = bigFixture(1, FILES, 200);
 const HW = fixture.nodes[0].hwaddr;
 const m = await startMaster(fixture, { latencyMs: LATENCY, privilegedPorts: false });
@@ -63,11 +66,11 @@ async function floor(): Promise<{ ms: number; requests: number; connections: num
   return { ms, requests: m.requests.length - r0, connections: m.connections - c0 };
 }
 
-async function ours(root: string, args: string[] = []) {
+async function ours(root: string, args: string[] = [], exe = bin('wwgetfiles')) {
   const before = m.requests.length;
   const c0 = m.connections;
   const t0 = performance.now();
-  const r = await run(bin('wwgetfiles'), ['--sysroot', sysroot, '--no-delay', ...args], {
+  const r = await run(exe, ['--sysroot', sysroot, '--no-delay', ...args], {
     env: { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root },
   });
   const ms = performance.now() - t0;
@@ -77,6 +80,8 @@ async function ours(root: string, args: string[] = []) {
 
 const forcedRoot = mkdtempSync(join(scratch, 'forced-'));
 await ours(forcedRoot); // the complete tree -F runs over
+const otherFull: number[] = [];
+const otherForced: number[] = [];
 const load0 = loadavg()[0];
 const floors: number[] = [];
 const fulls: number[] = [];
@@ -87,7 +92,7 @@ let floorInfo: Awaited<ReturnType<typeof floor>> | undefined;
 let fullInfo: Awaited<ReturnType<typeof ours>> | undefined;
 for (let rep = 0; rep < REPS; rep++) {
   // Rotate which runs first in each round.
-  const steps = ['floor', 'full', 'forced'];
+  const steps = ['floor', 'full', 'forced', ...(OTHER ? ['otherFull', 'otherForced'] : [])];
   for (let k = 0; k < steps.length; k++) {
     const step = steps[(k + rep) % steps.length];
     if (step === 'floor') {
@@ -100,10 +105,14 @@ for (let rep = 0; rep < REPS; rep++) {
       const count = readdirSync(join(root, 'opt/bench')).reduce((n, d) => n + readdirSync(join(root, 'opt/bench', d)).length, 0);
       if (count !== FILES) throw new Error(`expected ${FILES} files, found ${count}`);
       steadies.push((await ours(root)).ms); // nothing new: one request (the mark)
-    } else {
+    } else if (step === 'forced') {
       // -F over a complete tree: every object fetched again, nothing written.
       last = await ours(forcedRoot, ['-F']);
       forceds.push(last.ms);
+    } else if (step === 'otherFull') {
+      otherFull.push((await ours(mkdtempSync(join(scratch, 'other-')), [], OTHER)).ms);
+    } else {
+      otherForced.push((await ours(forcedRoot, ['-F'], OTHER)).ms);
     }
   }
 }
@@ -116,6 +125,10 @@ console.log(`${FILES} files of 200 bytes, master latency ${LATENCY} ms per reque
 console.log(`floor: curl --parallel-max 4, keep-alive: ${s(f)}  (${floorInfo!.requests} requests over ${floorInfo!.connections} connections; ${runs(floors)})`);
 console.log(`wwgetfiles full sync:                  ${s(median(fulls))}  ${(median(fulls) / f).toFixed(2)}x the floor  (${fullInfo!.requests} requests over ${fullInfo!.connections} connection(s); ${runs(fulls)})`);
 console.log(`wwgetfiles -F with nothing changed:    ${s(median(forceds))}  ${(median(forceds) / f).toFixed(2)}x the floor  (${last!.requests} requests, nothing written; ${runs(forceds)})`);
+if (OTHER) {
+  console.log(`${OTHER} full sync: ${s(median(otherFull))}  ${(median(otherFull) / f).toFixed(2)}x the floor  (${runs(otherFull)})`);
+  console.log(`${OTHER} -F:        ${s(median(otherForced))}  ${(median(otherForced) / f).toFixed(2)}x the floor  (${runs(otherForced)})`);
+}
 console.log(`wwgetfiles steady state (mark):        ${s(median(steadies))}  (1 request; ${runs(steadies)})`);
 if (up !== undefined) console.log(`upstream way (list + 1 curl per file): ${s(up)}  ${(up / f).toFixed(1)}x the floor; wwgetfiles full sync ${(up / median(fulls)).toFixed(1)}x faster (one run)`);
 console.log(`  last -F summary: ${last!.summary}`);
