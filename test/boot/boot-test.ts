@@ -33,6 +33,7 @@ r=$NEWROOT
 echo "WWPOST ran"
 echo "WWLAYOUT warewulf=$(cd $r/warewulf 2>/dev/null && find . | sort | tr '\\n' ' ')"
 echo "WWLAYOUT kib=$(du -sk $r/warewulf | cut -f1)"
+echo "WWLAYOUT links=$(for t in wwgetfiles wwgetscript wwgetvnfs wwgetnodeconfig; do printf '%s->%s ' $t "$(readlink $r/warewulf/bin/$t)"; done)"
 echo "WWLAYOUT crond=$(ls $r/etc/cron.d 2>/dev/null | grep ww | tr '\\n' ' ')"
 for f in $r/etc/cron.d/ww*; do [ -f "$f" ] && echo "WWCRON \${f##*/}: $(grep -v '^#' $f | grep -v '^[A-Z]*=' | head -n 1)"; done
 echo "WWLAYOUT timers=$(ls $r/etc/systemd/system/timers.target.wants 2>/dev/null | grep ww | tr '\\n' ' ')"
@@ -80,6 +81,8 @@ interface Scenario {
   periodic: number;
   /** file object 4 fails while the node is in the initramfs */
   brokenAtBoot?: boolean;
+  /** the tools were baked into the VNFS with wwruntime-install; upstream capabilities only */
+  baked?: boolean;
 }
 
 interface Outcome {
@@ -185,7 +188,7 @@ function verify(o: Outcome): void {
   check(text(/^WWPRE ran/).length === 1 && text(/^WWPOST ran/).length === 1, 'the pre and post scripts ran once each');
 
   const layout = (k: string) => text(new RegExp(`^WWLAYOUT ${k}=`))[0]?.text.replace(/^WWLAYOUT [a-z]+=/, '') ?? '';
-  if (!s.config?.NORUNTIMESERVICES) {
+  if (!s.config?.NORUNTIMESERVICES && !s.baked) {
     const kib = Number(layout('kib'));
     o.figures['NEWROOT/warewulf KiB'] = kib;
     if (ours) {
@@ -201,6 +204,21 @@ function verify(o: Outcome): void {
       }
     }
   }
+  if (s.baked) {
+    // What such a node ends with (README, "Tools baked into the VNFS"): our executable and links
+    // (upstream's ln -s fails on them), upstream's cron lines calling them every 5 minutes,
+    // upstream's config lines appended after ours, and an unused copy of its transport.
+    const links = layout('links');
+    check(/wwgetfiles->wwruntime wwgetscript->wwruntime/.test(links), `baked: our links survive 60-runtimesupport (${links.trim()})`);
+    const kib = Number(layout('kib'));
+    o.figures['NEWROOT/warewulf KiB'] = kib;
+    check(kib > 90 * 1024 && kib < 130 * 1024, `baked: one runtime in NEWROOT/warewulf (${(kib / 1024).toFixed(0)} MiB)`);
+    check(/\.\/transports\/http\/wwgetfiles/.test(layout('warewulf')), 'baked: the documented limit: an unused copy of the http transport in /warewulf/transports');
+    const cron = text(/^WWCRON /).map((l) => l.text);
+    check(cron.length === 2 && cron.every((c) => /: 0,5,10,15,20,25,30,35,40,45,50,55 \* \* \* \* root .*\/warewulf\/bin\/wwget/.test(c)),
+      `baked: the documented limit: upstream's cron lines (every 5 min) calling our tools (${cron.join(' | ')})`);
+    o.figures['config lines'] = Number(layout('configlines'));
+  }
   if (s.brokenAtBoot) {
     check(text(/wwgetfiles: WARNING: 1 file object\(s\) failed/).length >= 1, 'the broken file object at boot: WARNING line on the console, step files status 0');
     check(/late=\[\]/.test(text(/^WWLAYOUT file=/)[0]?.text ?? ''), 'the broken object is absent at boot, the others in place');
@@ -211,7 +229,9 @@ function verify(o: Outcome): void {
   const lists = after.filter((r) => r.path === '/WW/file' && !r.query.fileid);
   const scripts = after.filter((r) => r.path === '/WW/script' && r.query.type === 'runtime');
   const ran = text(/^WWRUNTIME ran/).filter((l) => l.at > swAt);
-  if (s.periodic > 0) {
+  if (s.periodic < 0) {
+    // not watched
+  } else if (s.periodic > 0) {
     check(lists.length >= s.periodic, `periodic wwgetfiles ran ${lists.length} times after switch_root (>= ${s.periodic})`);
     check(scripts.length >= s.periodic, `periodic runtime script fetched ${scripts.length} times (>= ${s.periodic})`);
     check(ran.length >= s.periodic && ran.every((l) => /content=\[hello from the master\] mode=640 link=\.\.\/wwboot-test\.conf/.test(l.text)),
@@ -229,6 +249,19 @@ function verify(o: Outcome): void {
   if (vs !== undefined && ve !== undefined) o.figures['VNFS download+unpack s'] = +((ve - vs) / 1000).toFixed(1);
 }
 
+// ---- the route without our capability: tools baked into the VNFS at image-build time
+
+function bakedImage(from: Image): Image {
+  const dir = resolveWork('image-baked');
+  const root = join(dir, 'root');
+  execFileSync('/bin/sh', ['-c', `rm -rf '${dir}' && mkdir -p '${dir}' && cp -a '${from.root}' '${root}'`]);
+  execFileSync(join(ROOT, 'bootstrap/wwruntime-install'), ['--into', root, '--from', join(ROOT, 'dist'), '--schedule', '* * * * *', '--splay', '0'], { stdio: 'inherit' });
+  const file = join(dir, 'image.cpio.gz');
+  packImage(root, file);
+  execFileSync('rm', ['-rf', root]);
+  return { name: 'debian-cron-baked', file, root, seconds: 0, cached: false };
+}
+
 // ---- main
 
 async function main(): Promise<number> {
@@ -243,12 +276,14 @@ async function main(): Promise<number> {
   const initramfs = new Map<string, string>();
   initramfs.set('ours', assembleInitramfs({ work: resolveWork('initramfs-ours'), kernel: k, busybox, capability }));
   initramfs.set('upstream', assembleInitramfs({ work: resolveWork('initramfs-upstream'), kernel: k, busybox }));
+  const baked = bakedImage(cron);
   process.stdout.write(`# initramfs assembled (${((Date.now() - t0) / 1000).toFixed(0)} s so far)\n`);
 
   const scenarios: Scenario[] = [
     { name: 'cron-wwruntime', image: cron, transport: 'wwruntime', capability: true, watch: 200, periodic: 2, brokenAtBoot: true },
     { name: 'cron-http', image: cron, transport: 'http', capability: true, watch: 200, periodic: 2 },
     { name: 'systemd-wwruntime', image: systemd, transport: 'wwruntime', capability: true, watch: 200, periodic: 2 },
+    { name: 'baked-upstream-http', image: baked, transport: 'http', capability: false, watch: 0, periodic: -1, baked: true },
     { name: 'cron-noruntimeservices', image: cron, transport: 'wwruntime', capability: true, watch: 150, periodic: 0, config: { NORUNTIMESERVICES: '1' } },
   ];
   const outcomes: Outcome[] = [];
@@ -263,7 +298,6 @@ async function main(): Promise<number> {
   const failures = outcomes.flatMap((o) => o.failures);
   process.stdout.write(`\n# boot test: ${outcomes.length} boots, ${failures.length} failed checks, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   for (const f of failures) process.stdout.write(`FAIL ${f}\n`);
-  void packImage; void execFileSync;
   return failures.length ? 1 : 0;
 }
 
