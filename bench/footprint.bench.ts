@@ -1,13 +1,14 @@
-// Installed footprint on a node: bytes under NEWROOT/warewulf after the runtime-services step,
-// default (one multi-call executable + symlinks) and standalone (four executables), next to
-// the stripped base Node binary every executable is made from.
+// Installed footprint on a node, per architecture: bytes under NEWROOT/warewulf after the installer
+// (the bootstrap step's code) put in the default set (one multi-call executable + symlinks + its
+// own C runtime in /warewulf/lib + the notice) and the standalone set, next to the stripped base
+// Node binary every executable is made from; and the capability archives.
 import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const STEP = join(ROOT, 'bootstrap/wwruntime-step');
+const INSTALL = join(ROOT, 'bootstrap/wwruntime-install');
 
 function bytes(p: string): number {
   const st = lstatSync(p);
@@ -15,41 +16,34 @@ function bytes(p: string): number {
   return st.size;
 }
 
-function install(standalone: boolean): number {
+function install(arch: string, standalone: boolean): { total: number; lib: number } {
   const dir = mkdtempSync(join(tmpdir(), 'wwrt-bench-'));
   try {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/bin', NEWROOT: dir, WWMASTER: '10.0.0.1', WWINIT_HWADDR: 'aa:bb:cc:dd:ee:ff', WWRUNTIME_SOURCE: join(ROOT, 'dist'), WWRUNTIME_HOSTROOT: join(dir, 'nohost') };
-    if (standalone) env.WWRUNTIME_STANDALONE = '1';
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync('/bin/busybox', ['sh', STEP], { env, encoding: 'utf8' });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status !== 0) throw new Error(`step failed: ${r.stderr}`);
-    const n = bytes(join(dir, 'warewulf'));
-    console.log(`${standalone ? 'standalone' : 'default (multi-call)'} install: ${n} bytes under NEWROOT/warewulf (${(n / 1048576).toFixed(1)} MiB), step took ${ms.toFixed(0)} ms`);
-    return n;
+    const args = ['--into', dir, '--from', join(ROOT, 'dist'), '--arch', arch, ...(standalone ? ['--standalone'] : [])];
+    const r = spawnSync('/bin/busybox', ['sh', INSTALL, ...args], { env: { PATH: process.env.PATH ?? '/bin' }, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`install failed: ${r.stderr}`);
+    return { total: bytes(join(dir, 'warewulf')), lib: bytes(join(dir, 'warewulf/lib')) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const work = join(ROOT, 'dist/work');
-const base = readdirSync(work).find((n) => /^node-v.*-stripped$/.test(n));
-const baseSize = base ? statSync(join(work, base)).size : 0;
-console.log(`stripped base binary ${base ?? '(missing)'}: ${baseSize} bytes (${(baseSize / 1048576).toFixed(1)} MiB)`);
-const def = install(false);
-const sa = install(true);
-if (baseSize) {
-  console.log(`default install / base binary: ${(def / baseSize).toFixed(3)}`);
-  console.log(`standalone install / base binary: ${(sa / baseSize).toFixed(3)}`);
+const MB = (n: number) => `${n} bytes (${(n / 1048576).toFixed(1)} MiB)`;
+for (const arch of ['linux-x64', 'linux-arm64']) {
+  const work = join(ROOT, 'dist/work', arch);
+  const base = readdirSync(work).find((n) => /^node-v.*-stripped$/.test(n));
+  if (!base) throw new Error(`no stripped base binary in ${work}: run the build`);
+  const baseSize = statSync(join(work, base)).size;
+  const def = install(arch, false);
+  const sa = install(arch, true);
+  console.log(`${arch}: stripped base binary ${MB(baseSize)}`);
+  console.log(`  default install (wwruntime + 4 symlinks + lib/ + NOTICE): ${MB(def.total)}, ${(def.total / baseSize).toFixed(4)}x the base binary (goal <= 1.06)`);
+  console.log(`    of which the C runtime and notice (warewulf/lib): ${MB(def.lib)}, ${((def.lib / baseSize) * 100).toFixed(2)}% of the base binary`);
+  console.log(`  standalone install (4 executables + lib/): ${MB(sa.total)}, ${(sa.total / baseSize).toFixed(3)}x`);
 }
-const cpio = join(ROOT, 'dist/capability');
-try {
-  for (const f of readdirSync(cpio).filter((n) => n.endsWith('.cpio'))) {
-    const n = statSync(join(cpio, f)).size;
-    const gz = spawnSync('gzip', ['-c', '-6', join(cpio, f)], { maxBuffer: 1 << 30 });
-    const z = gz.status === 0 ? gz.stdout.length : NaN;
-    console.log(`capability ${f}: ${n} bytes, gzip -6 ${z} bytes (added to every node's bootstrap initramfs)`);
-  }
-} catch {
-  console.log('capability: dist/capability missing (run the build)');
+const cap = join(ROOT, 'dist/capability');
+for (const f of readdirSync(cap).filter((n) => n.endsWith('.cpio')).sort()) {
+  const n = statSync(join(cap, f)).size;
+  const gz = spawnSync('gzip', ['-c', '-6', join(cap, f)], { maxBuffer: 1 << 30 });
+  console.log(`capability ${f}: ${n} bytes, gzip -6 ${gz.status === 0 ? gz.stdout.length : NaN} bytes (added to every node's bootstrap initramfs)`);
 }

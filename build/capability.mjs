@@ -4,7 +4,13 @@
 //     rootfs/warewulf/wwruntime/wwruntime-lib.sh      its library (outside provision/: the
 //                                                     provision handler runs every file there)
 //     rootfs/warewulf/wwruntime/wwruntime-install     the image builder's installer
-//     rootfs/warewulf/wwruntime/ARCH/wwruntime        the multi-call executable, per arch
+//     rootfs/warewulf/wwruntime/ARCH/bin/wwruntime    the multi-call executable, per arch
+//     rootfs/warewulf/wwruntime/ARCH/lib/*            its C runtime (loader, libc, libstdc++, ...)
+//     rootfs/warewulf/wwruntime/ARCH/wwruntime        the launcher: runs bin/wwruntime in the initramfs
+//                                                     itself (bin/ names /warewulf/lib/LOADER, which is
+//                                                     only there in NEWROOT after the step)
+//     rootfs/warewulf/wwruntime/ARCH/NOTICE           bundled components and licences
+//     rootfs/warewulf/wwruntime/ARCH/SHA256SUMS       of the files above (the step checks lib/)
 //     rootfs/warewulf/transports/wwruntime/           the "wwruntime" transport: register + the four
 //                                                     tool names (bootstrap/wwruntime-transport)
 //     provision-wwruntime.ARCH.cpio                   rootfs as a newc archive, one per arch: the
@@ -12,7 +18,8 @@
 // Only the multi-call executable goes in: every byte of the capability is in every node's
 // initramfs. A node asked for standalone tools gets four copies of it (it picks its tool
 // from its own name). Every file is written to a temporary name and renamed (concurrent builds).
-import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,8 +91,8 @@ export function assembleCapability(opts = {}) {
   const dist = opts.dist ?? join(root, 'dist');
   const out = opts.out ?? join(dist, 'capability');
   const rootfs = join(out, 'rootfs');
-  const archs = readdirSync(dist).filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'wwruntime'))).sort();
-  if (archs.length === 0) throw new Error(`capability: no ${dist}/linux-*/wwruntime`);
+  const archs = readdirSync(dist).filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'bin/wwruntime'))).sort();
+  if (archs.length === 0) throw new Error(`capability: no ${dist}/linux-*/bin/wwruntime`);
   const copy = (from, to, mode) => put(to, (tmp) => {
     copyFileSync(from, tmp);
     chmodSync(tmp, mode);
@@ -93,12 +100,19 @@ export function assembleCapability(opts = {}) {
   copy(join(root, 'bootstrap/wwruntime-step'), join(rootfs, 'warewulf/provision', STEP_NAME), 0o755);
   copy(join(root, 'bootstrap/wwruntime-lib.sh'), join(rootfs, 'warewulf/wwruntime/wwruntime-lib.sh'), 0o644);
   copy(join(root, 'bootstrap/wwruntime-install'), join(rootfs, 'warewulf/wwruntime/wwruntime-install'), 0o755);
-  for (const a of archs) copy(join(dist, a, 'wwruntime'), join(rootfs, 'warewulf/wwruntime', a, 'wwruntime'), 0o755);
+  for (const a of archs) {
+    const to = join(rootfs, 'warewulf/wwruntime', a);
+    rmSync(to, { recursive: true, force: true }); // nothing left from an older build or layout
+    const files = ['bin/wwruntime', ...readdirSync(join(dist, a, 'lib')).sort().map((l) => `lib/${l}`), 'wwruntime', 'NOTICE'];
+    for (const f of files) copy(join(dist, a, f), join(to, f), f === 'NOTICE' ? 0o644 : 0o755);
+    const sums = files.map((f) => `${createHash('sha256').update(readFileSync(join(to, f))).digest('hex')}  ${f}\n`).join('');
+    put(join(to, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
+  }
   // The transport: the dispatcher execs /warewulf/transports/$WWTRANSPORT/TOOL when `register` exists.
   put(join(rootfs, TRANSPORT_DIR, 'register'), (tmp) => writeFileSync(tmp, ''));
   chmodSync(join(rootfs, TRANSPORT_DIR, 'register'), 0o644);
   for (const t of TOOLS) copy(join(root, 'bootstrap/wwruntime-transport'), join(rootfs, TRANSPORT_DIR, t), 0o755);
-  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', 'warewulf/transports', TRANSPORT_DIR, ...archs.map((a) => `warewulf/wwruntime/${a}`)]) {
+  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', 'warewulf/transports', TRANSPORT_DIR, ...archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`])]) {
     chmodSync(join(rootfs, d), 0o755);
   }
   // One archive per architecture: Warewulf keeps capabilities per machine (initramfs/MACHINE/capabilities).
@@ -131,7 +145,10 @@ It adds /warewulf/provision/${STEP_NAME} to the bootstrap's initramfs: the provi
 runs it after the VNFS is unpacked (30-getvnfs, 50-config) and after upstream's
 60-runtimesupport, whose work it replaces.
 
-Architectures in this build: ${archs.join(', ')}.
+Architectures in this build: ${archs.join(', ')}. Each carries its own C runtime
+(rootfs/warewulf/wwruntime/ARCH/lib: loader, glibc, libstdc++, libgcc_s from Debian 12), so the
+tools run whatever C library the node's image has; the step installs it as /warewulf/lib.
+Bundled components and their licences: rootfs/warewulf/wwruntime/ARCH/NOTICE.
 rootfs/ is the same content as a folder; rootfs/warewulf/wwruntime/wwruntime-install
 installs the runtime services into a VNFS chroot at image-build time:
   wwruntime-install --into /var/chroots/IMAGE [--standalone]

@@ -60,8 +60,13 @@ for (const n of readdirSync(join(root, 'warewulf/bin')).sort()) {
   console.log(`  warewulf/bin/${n}${lstatSync(p).isSymbolicLink() ? ` -> ${readlinkSync(p)}` : ` (${lstatSync(p).size} bytes)`}`);
 }
 console.log(`  etc/cron.d/wwrunscript:\n${readFileSync(join(root, 'etc/cron.d/wwrunscript'), 'utf8').replace(/^/gm, '    ')}`);
-const v = await run(join(root, 'warewulf/bin/wwgetscript'), ['--version']);
-console.log(`$ ${join(root, 'warewulf/bin/wwgetscript')} --version\n  ${v.stdout.trim()}`);
+for (const n of readdirSync(join(root, 'warewulf/lib')).sort()) console.log(`  warewulf/lib/${n} (${lstatSync(join(root, 'warewulf/lib', n)).size} bytes)`);
+// The installed executables name /warewulf/lib/LOADER as their interpreter: on the node that is
+// this root's lib/. Here, outside a chroot, hand them to that loader explicitly (as the launchers do).
+const lib = join(root, 'warewulf/lib');
+const loader = readdirSync(lib).find((n) => n.startsWith('ld-linux')) as string;
+const v = await run(join(lib, loader), ['--library-path', lib, '--argv0', 'wwgetscript', join(root, 'warewulf/bin/wwgetscript'), '--version']);
+console.log(`$ ${join(lib, loader)} --library-path ${lib} --argv0 wwgetscript ${join(root, 'warewulf/bin/wwgetscript')} --version\n  ${v.stdout.trim()}${v.stderr.trim()}`);
 
 await master.stop();
 console.log(`\n(scratch files left in ${work})`);

@@ -4,21 +4,30 @@
 // (process.argv0 keeps a symlink's name) or from its first argument.
 import { basename } from 'node:path';
 import type { Tool, ToolIO } from './tools/common.ts';
+import { GuardedOutput } from './tools/output.ts';
 import { versionLine } from './version.ts';
 
 export const MULTICALL_NAME = 'wwruntime';
 
+// Guarded once for the whole process, before anything is written: a reader that goes
+// away must never surface as an unhandled EPIPE (exit 1, the "locked" code).
+const stdout = new GuardedOutput(process.stdout, 'product');
+const stderr = new GuardedOutput(process.stderr, 'log');
+
 function processIO(argv: string[]): ToolIO {
-  return { argv, env: process.env, stdout: process.stdout, stderr: process.stderr };
+  return { argv, env: process.env, stdout, stderr };
 }
 
+/** Exit 2 whenever stdout's reader left before everything was written (even --help), never 0 or 1. */
 function finish(code: number): void {
-  process.exitCode = code;
+  process.exitCode = stdout.closed && code === 0 ? 2 : code;
+  // The failed write may be reported after the tool returned: settle the code again then.
+  if (!stdout.closed) process.stdout.once('error', () => finish(code));
 }
 
 export function runStandalone(tool: Tool): void {
   tool.main(processIO(process.argv.slice(2))).then(finish, (err) => {
-    process.stderr.write(`${tool.name}: ERROR: ${err}\n`);
+    stderr.write(`${tool.name}: ERROR: ${err}\n`);
     finish(2);
   });
 }
@@ -40,13 +49,13 @@ export function runMulticall(tools: Tool[]): void {
   if (!tool) {
     const [first, ...rest] = argv;
     if (first === '--version' || first === '-V') {
-      process.stdout.write(`${versionLine(MULTICALL_NAME)}\n`);
+      stdout.write(`${versionLine(MULTICALL_NAME)}\n`);
       return finish(0);
     }
     tool = tools.find((t) => t.name === first);
     if (!tool) {
       const help = first === undefined || first === '--help' || first === '-h';
-      (help ? process.stdout : process.stderr).write(
+      (help ? stdout : stderr).write(
         `${help ? '' : `${MULTICALL_NAME}: ERROR: unknown tool '${first}'\n`}${multicallHelp(tools)}`,
       );
       return finish(help ? 0 : 2);
@@ -54,7 +63,7 @@ export function runMulticall(tools: Tool[]): void {
     argv = rest;
   }
   tool.main(processIO(argv)).then(finish, (err) => {
-    process.stderr.write(`${tool.name}: ERROR: ${err}\n`);
+    stderr.write(`${tool.name}: ERROR: ${err}\n`);
     finish(2);
   });
 }

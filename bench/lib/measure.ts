@@ -6,21 +6,24 @@ import { execFile, execFileSync } from 'node:child_process';
 export interface Sample {
   ms: number[];
   rssKiB: number[];
+  /** user + system CPU time of the child (less sensitive than wall time to other load on the machine) */
+  cpuMs: number[];
 }
 
 const PY = `
 import json, os, subprocess, sys, time
 spec = json.loads(sys.argv[1])
-ms, rss = [], []
+ms, rss, cpu = [], [], []
 for i in range(spec["runs"]):
     t0 = time.perf_counter()
     p = subprocess.Popen(spec["argv"], env=spec["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     ms.append((time.perf_counter() - t0) * 1000)
     rss.append(ru.ru_maxrss)
+    cpu.append((ru.ru_utime + ru.ru_stime) * 1000)
     if status != 0 and not spec.get("anyStatus"):
         sys.exit("command failed: " + " ".join(spec["argv"]))
-print(json.dumps({"ms": ms, "rssKiB": rss}))
+print(json.dumps({"ms": ms, "rssKiB": rss, "cpuMs": cpu}))
 `;
 
 export function measure(argv: string[], runs: number, env: Record<string, string> = {}, anyStatus = false): Sample {

@@ -19,6 +19,7 @@ import {
   deadAddress, listLine, startMaster, type Fault, type Fixture, type FileObject, type RequestInfo, type RunningMaster,
 } from '../../test/helpers/master.ts';
 import { makedev } from '../../src/core/place.ts';
+import { makeCa } from '../../test/helpers/certs.ts';
 import { Figures, Rng, cliMain, sha1, start, walk } from './common.ts';
 
 const HW = '02:00:00:00:fa:17';
@@ -26,13 +27,23 @@ const HW = '02:00:00:00:fa:17';
 export type FaultName =
   | 'connection refused' | 'reset mid-body' | 'body shorter than Content-Length' | 'body longer than Content-Length'
   | 'stall beyond the timeout' | '500' | '503' | 'redirect loop' | 'garbage file list' | 'enormous file list line'
-  | 'enormous PATH in a file list line';
+  | 'enormous PATH in a file list line' | 'TLS handshake stalled' | 'trickle (one byte per second)';
 
 export const FAULTS: FaultName[] = [
   'connection refused', 'reset mid-body', 'body shorter than Content-Length', 'body longer than Content-Length',
   'stall beyond the timeout', '500', '503', 'redirect loop', 'garbage file list', 'enormous file list line',
-  'enormous PATH in a file list line',
+  'enormous PATH in a file list line', 'TLS handshake stalled', 'trickle (one byte per second)',
 ];
+
+/**
+ * The hang faults (issue 12): a master that never finishes. They run with bounds that
+ * show which one ends them: --timeout 5 is never reached (the trickle is never silent);
+ * --max-time 3 ends a trickled request, --connect-timeout 2 a stalled handshake.
+ */
+const HANG_TUNE: Partial<Record<FaultName, string[]>> = {
+  'TLS handshake stalled': ['--connect-timeout', '2', '--timeout', '5'],
+  'trickle (one byte per second)': ['--max-time', '3', '--timeout', '5'],
+};
 
 const isList = (r: RequestInfo) => r.path === '/WW/file' && !r.query.fileid;
 
@@ -53,6 +64,8 @@ function faultFor(name: FaultName, r: RequestInfo, rng: Rng, huge: { line: Buffe
     case 'garbage file list': return isList(r) ? { kind: 'body', body: rng.bytes(1 + rng.int(4096)), contentType: 'text/plain' } : undefined;
     case 'enormous file list line': return isList(r) ? { kind: 'body', body: huge.line, contentType: 'text/plain' } : undefined;
     case 'enormous PATH in a file list line': return isList(r) ? { kind: 'body', body: huge.path, contentType: 'text/plain' } : undefined;
+    case 'TLS handshake stalled': return undefined; // a master that stalls connections, not a fault function
+    case 'trickle (one byte per second)': return { kind: 'trickle', everyMs: 1000 };
   }
 }
 
@@ -174,7 +187,17 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
   });
   const good: RunningMaster = await startMaster(fixture());
   const dead = await deadAddress();
-  const tune = ['--timeout', o.timeout ?? '1', ...(o.attempts ? ['--attempts', String(o.attempts)] : [])];
+  // https, for the TLS stall: a good master, and two that accept TCP but stall the handshake of every
+  // connection (persistent, failover) or of 30% of them (intermittent: the hwaddr is not known yet).
+  const ca = makeCa();
+  const tlsGood = await startMaster(fixture(), { tls: ca.leaf('good', 'IP:127.0.0.1') });
+  const tlsStall = await startMaster(fixture(), { tls: ca.leaf('stall', 'IP:127.0.0.1'), handshakeStall: () => true });
+  const tlsSome = await startMaster(fixture(), { tls: ca.leaf('some', 'IP:127.0.0.1'), handshakeStall: () => rng.float() < 0.3 });
+  const tuneFor = (fault: FaultName) => [
+    ...(HANG_TUNE[fault] ?? ['--timeout', o.timeout ?? '1']),
+    ...(o.attempts ? ['--attempts', String(o.attempts)] : []),
+    ...(fault === 'TLS handshake stalled' ? ['--https', '--ca-file', ca.certPath] : []),
+  ];
   const out: Figures[] = [];
   const t0 = Date.now();
   let n = 0;
@@ -182,7 +205,10 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
     for (const fault of o.faults ?? FAULTS) {
       current = fault;
       const f = new Figures(`faulty master: ${fault}`);
-      const bad = faultyAddress(fault);
+      const tune = tuneFor(fault);
+      const tlsFault = fault === 'TLS handshake stalled';
+      const goodAddress = tlsFault ? tlsGood.address : good.address;
+      const badFor = (scenario: string) => (tlsFault ? (scenario === 'intermittent' ? tlsSome : tlsStall).address : faultyAddress(fault));
       const c = {
         runs: 0, wrong: 0, halfRun: 0, exitMismatch: 0, failoverRuns: 0, failoverUsed: 0, codes: new Map<string, number>(),
         complete: 0, scriptRuns: 0, scriptWhole: 0, scriptNone: 0,
@@ -194,19 +220,19 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
         const k = ++n;
         const hw = `02:00:00:01:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`;
         const nf = { hwaddr: hw, name: `r${k}`, fileIds: objs.map((x) => x.id), scripts: { runtime: [20] } };
-        faulty.fixture.nodes.push(nf);
-        good.fixture.nodes.push({ ...nf });
+        for (const mm of [faulty, good, tlsGood, tlsStall, tlsSome]) mm.fixture.nodes.push({ ...nf });
         probability.set(hw, scenario === 'intermittent' ? 0.3 : 1);
         return { hw, k };
       };
-      const usedGood = (hw: string) => good.requests.some((q) => q.query.hwaddr === hw);
+      const usedGood = (hw: string) => (tlsFault ? tlsGood : good).requests.some((q) => q.query.hwaddr === hw);
       // --- wwgetfiles
       for (const [scenario, runs] of [['persistent', o.files[0]], ['failover', o.files[1]], ['intermittent', o.files[2]]] as const) {
         for (let i = 0; i < runs; i++) jobs.push(async () => {
           const { hw, k } = node(scenario);
           const root = join(work, `root${k}`);
           fs.mkdirSync(root);
-          const masters = scenario === 'failover' ? `${bad},${good.address}` : bad;
+          const bad = badFor(scenario);
+          const masters = scenario === 'failover' ? `${bad},${goodAddress}` : bad;
           const r = await start(bin('wwgetfiles'), ['--sysroot', sysroot, '--no-delay', '--source-port', 'any', ...tune], {
             WWMASTER: masters, WWINIT_HWADDR: hw, NEWROOT: root, WWDEBUG: '1',
           }, { timeoutMs: 60_000 }).done;
@@ -247,7 +273,8 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
             const { hw, k } = node(scenario);
             const outFile = join(work, `script${k}.out`);
             const codeFile = join(work, `script${k}.code`);
-            const masters = scenario === 'failover' ? `${bad},${good.address}` : bad;
+            const bad = badFor(scenario);
+            const masters = scenario === 'failover' ? `${bad},${goodAddress}` : bad;
             const r = await start('/bin/sh', ['-c', `{ "$EXE" runtime --sysroot "$SYSROOT" --source-port any ${tune.join(' ')}; echo $? > "$CODE"; } | /bin/sh`], {
               EXE: bin('wwgetscript'), SYSROOT: sysroot, CODE: codeFile, WWTEST_OUT: outFile,
               WWMASTER: masters, WWINIT_HWADDR: hw, WWDEBUG: '1',
@@ -298,6 +325,8 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
   } finally {
     await faulty.stop();
     await good.stop();
+    for (const mm of [tlsGood, tlsStall, tlsSome]) await mm.stop();
+    fs.rmSync(ca.dir, { recursive: true, force: true });
     fs.rmSync(work, { recursive: true, force: true });
   }
   log(`faulty master: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -311,11 +340,14 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
 export async function main(quick: boolean, argv: string[] = []): Promise<Figures[]> {
   const i = argv.indexOf('--seed');
   const seed = i >= 0 ? Number(argv[i + 1]) : Date.now() % 1e9;
+  // --fault TEXT: only the faults whose name contains TEXT (e.g. --fault trickle).
+  const k = argv.indexOf('--fault');
+  const faults = k >= 0 ? FAULTS.filter((f) => f.includes(argv[k + 1] ?? '')) : undefined;
   console.log(`faulty master: seed ${seed}`);
   return faultyMaster(
     quick
-      ? { files: [1, 1, 4], scripts: [1, 1, 2], seed, log: (l) => console.log(l) }
-      : { files: [3, 3, 14], scripts: [2, 2, 8], seed, log: (l) => console.log(l) },
+      ? { files: [1, 1, 4], scripts: [1, 1, 2], seed, faults, log: (l) => console.log(l) }
+      : { files: [3, 3, 14], scripts: [2, 2, 8], seed, faults, log: (l) => console.log(l) },
   );
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// npm run reliability: builds the executables, then runs the issue-6 harnesses in
-// turn (crash sweep, faulty master, fuzzing, scale), each printing its figures.
+// npm run reliability: builds the executables, then runs the issue-6 and issue-12 harnesses in
+// turn (crash sweep, faulty master, fuzzing, scale, run bound), each printing its figures.
 // Exits non-zero when any must-be-0 figure is not 0 (or a harness fails).
 //   node bench/reliability/run.mjs [--quick] [PATTERN]   (PATTERN: only harness files containing it)
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const pattern = args.find((a) => !a.startsWith('--')) ?? '';
-const HARNESSES = ['crash-sweep.ts', 'faulty-master.ts', 'fuzz.ts', 'scale.ts'].filter((h) => h.includes(pattern));
+const HARNESSES = ['crash-sweep.ts', 'faulty-master.ts', 'fuzz.ts', 'scale.ts', 'run-bound.ts'].filter((h) => h.includes(pattern));
 
 if (!process.env.WW_SKIP_BUILD) {
   const b = spawnSync(process.execPath, [join(ROOT, 'build/build.mjs'), '--quiet'], { stdio: 'inherit' });

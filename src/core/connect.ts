@@ -16,8 +16,9 @@ export const PRIVILEGED_PORT_MAX = 1023;
 
 export interface ConnectOptions {
   sourcePort: SourcePortMode;
+  /** Bound on reaching a master: TCP connect and, for https, the TLS handshake. */
   connectTimeoutMs: number;
-  /** Extra CA certificates for https (WWHTTP=https with a private CA). */
+  /** The only CA certificates trusted for https (--ca-file); unset: the system roots. */
   ca?: string | Buffer;
   /** Whether this process may bind a privileged port; injectable for tests. */
   isRoot?: boolean;
@@ -79,33 +80,82 @@ export async function openSocket(host: string, port: number, opts: ConnectOption
 
 type CreateCb = (err: Error | null, sock?: net.Socket) => void;
 
-/** Hands Node's Agent sockets opened by openSocket (asynchronously, through the callback form). */
-function agentConnect(opts: ConnectOptions, secure: boolean) {
-  return (o: http.ClientRequestArgs & tls.ConnectionOptions, cb: CreateCb) => {
-    const host = String(o.host ?? 'localhost');
-    const port = Number(o.port ?? (secure ? 443 : 80));
+/**
+ * TLS options for a master at `host` (an IP address or a DNS name, as given in
+ * WWMASTER). The certificate is checked against that address: an IP against the
+ * certificate's IP subjectAltNames, a name against its DNS names; SNI only for a
+ * name (RFC 6066 forbids IP literals). `ca`, when given, is the whole trust
+ * store: a cluster CA pinned by --ca-file is the only issuer wanted, not one
+ * more beside the ~150 public roots.
+ */
+export function tlsOptions(host: string, ca: string | Buffer | undefined): tls.ConnectionOptions {
+  return {
+    host,
+    servername: net.isIP(host) ? undefined : host,
+    ca: ca === undefined ? undefined : [String(ca)],
+  };
+}
+
+/** Node's own advice in certificate errors names a Node.js flag; ours names our option. */
+function tlsMessage(e: Error, cert: boolean): string {
+  const msg = e.message.replace(/;\s*if the root CA is installed locally.*$/s, '');
+  return cert ? `${msg} (the master's certificate must be issued for this address by a CA in --ca-file FILE, or by a system CA without it)` : msg;
+}
+
+/**
+ * A connected socket to host:port, plain or TLS, within opts.connectTimeoutMs
+ * for TCP connect and TLS handshake together: a master that accepts the
+ * connection but never answers the ClientHello must not hold us for ever.
+ */
+export function openConnection(host: string, port: number, opts: ConnectOptions, secure: boolean): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let sock: net.Socket | undefined;
+    const finish = (err: Error | null, s?: net.Socket) => {
+      if (done) {
+        s?.destroy();
+        return;
+      }
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        sock?.destroy();
+        reject(err);
+      } else resolve(s!);
+    };
+    const timer = setTimeout(() => {
+      const what = secure && sock ? 'TLS handshake with' : 'connection to';
+      finish(new WwError('transient', `${what} ${host}:${port} timed out after ${opts.connectTimeoutMs / 1000} s`));
+    }, opts.connectTimeoutMs);
     openSocket(host, port, opts).then(
-      (sock) => {
-        if (!secure) return cb(null, sock);
-        const t = tls.connect({
-          socket: sock,
-          servername: net.isIP(host) ? undefined : host,
-          ca: opts.ca === undefined ? undefined : [...tls.rootCertificates, String(opts.ca)],
-        });
+      (s) => {
+        if (done) return void s.destroy();
+        sock = s;
+        if (!secure) return finish(null, s);
+        const t = tls.connect({ socket: s, ...tlsOptions(host, opts.ca) });
+        sock = t;
         const onErr = (e: NodeJS.ErrnoException) => {
-          sock.destroy();
           // A certificate that does not verify will not verify on the next round either.
-          const cert = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(e.code ?? '');
-          cb(new WwError(cert ? 'refused' : 'transient', `TLS handshake with ${host}:${port} failed: ${e.message}`));
+          const cert = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ISSUER/.test(e.code ?? '');
+          finish(new WwError(cert ? 'refused' : 'transient', `TLS handshake with ${host}:${port} failed: ${tlsMessage(e, cert)}`));
         };
         t.once('error', onErr);
         t.once('secureConnect', () => {
           t.removeListener('error', onErr);
-          cb(null, t);
+          finish(null, t);
         });
       },
-      (err) => cb(err),
+      (err) => finish(err),
     );
+  });
+}
+
+/** Hands Node's Agent sockets opened by openConnection (asynchronously, through the callback form). */
+function agentConnect(opts: ConnectOptions, secure: boolean) {
+  return (o: http.ClientRequestArgs & tls.ConnectionOptions, cb: CreateCb) => {
+    const host = String(o.host ?? 'localhost');
+    const port = Number(o.port ?? (secure ? 443 : 80));
+    openConnection(host, port, opts, secure).then((s) => cb(null, s), (err) => cb(err));
     return undefined;
   };
 }

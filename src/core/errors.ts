@@ -14,7 +14,8 @@ export type ErrorKind =
   | 'refused' // the master answered definitively no (4xx)
   | 'unsafe' // input that would write outside the root, or a hostile entry
   | 'io' // local file system failure
-  | 'locked'; // another instance holds the lock
+  | 'locked' // another instance holds the lock
+  | 'output-closed'; // stdout's reader went away (EPIPE): the product cannot be delivered; ends quietly
 
 /** One error type for the whole core: a one-line message plus a kind that maps to an exit code. */
 export class WwError extends Error {

@@ -34,6 +34,9 @@ export function parseFileListLine(raw: string, line: number): FileEntry {
   if (Number(uid) > MAX_ID || Number(gid) > MAX_ID || !nums.every(Number.isSafeInteger)) {
     throw new WwError('refused', `file list line ${line} has an out-of-range number: '${text.slice(0, 80)}'`);
   }
+  // Ids start at 1: `fileid=0` is how the list itself is asked for (the master treats 0 as "no id"),
+  // so an object 0 would have the list installed as its content.
+  if (nums[0] < 1) throw new WwError('refused', `file list line ${line} is malformed: file object id 0: '${text.slice(0, 80)}'`);
   return {
     id: nums[0], name, uid: nums[1], gid: nums[2], type: TYPES[type], mode: parseInt(mode, 8), timestamp: nums[3],
     path: path.trimEnd(), line,

@@ -21,12 +21,38 @@ export const UPSTREAM_RETRY: RetryPolicy = { attempts: 30, stepMs: 2000 };
 /** WWDEBUG: fail fast while an admin watches. */
 export const DEBUG_RETRY: RetryPolicy = { attempts: 3, stepMs: 0 };
 
+/** A transfer slower than bytesPerSec, averaged over windowMs, is dead, not slow (curl's --speed-limit/--speed-time). */
+export interface SpeedLimit {
+  bytesPerSec: number;
+  windowMs: number;
+}
+
+/** Per-request departures from the client's policy. */
+export interface RequestLimits {
+  /** Rounds over all masters for this request (default: retry.attempts). */
+  attempts?: number;
+  /**
+   * The VNFS image: bounded by the speed limit (and by imageMaxTimeMs only when
+   * set), since its size and the link's speed vary too widely for one deadline.
+   */
+  image?: boolean;
+}
+
 export interface MasterClientOptions {
   masters: MasterAddress[];
   scheme: 'http' | 'https';
   connect: ConnectOptions;
   /** A socket silent for this long (waiting for headers or mid-body) is abandoned. */
   idleTimeoutMs: number;
+  /** --max-time: one request's whole answer (connect to last byte, redirects included); not the image. */
+  maxTimeMs?: number;
+  /** --max-time for the VNFS image too, when the user gave one. */
+  imageMaxTimeMs?: number;
+  /** The image's rate bound. */
+  speedLimit?: SpeedLimit;
+  /** --max-run: the whole run ends by this time (ms since the epoch, on `now`'s clock). */
+  deadline?: number;
+  now?: () => number;
   retry: RetryPolicy;
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
@@ -42,6 +68,8 @@ export interface MasterResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: http.IncomingMessage;
+  /** Body bytes taken so far (forEachChunk counts them), for the rate bound. */
+  progress?: { bytes: number };
 }
 
 const TRANSIENT_CODES = new Set([
@@ -60,6 +88,16 @@ function networkError(err: unknown, url: string): WwError {
   return new WwError(permanent ? 'refused' : 'transient', `${url}: ${what}`, { cause: err });
 }
 
+const RUN_LIMIT = 'run time limit (--max-run) reached';
+
+interface AttemptBound {
+  /** When the attempt must have its whole answer (ms, on the client's clock); Infinity: no bound. */
+  end: number;
+  /** What reaching `end` means, for the error. */
+  why: string;
+  speed?: SpeedLimit;
+}
+
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function hostPort(m: MasterAddress, scheme: string): string {
@@ -73,6 +111,7 @@ export class MasterClient {
   private readonly agents: { http: http.Agent; https: http.Agent };
   private order: MasterAddress[];
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
   /** Requests sent, for summaries and benchmarks. */
   requests = 0;
 
@@ -82,6 +121,7 @@ export class MasterClient {
     this.agents = { http: createAgent(false, opts.connect, n), https: createAgent(true, opts.connect, n) };
     this.order = [...opts.masters];
     this.sleep = opts.sleep ?? defaultSleep;
+    this.now = opts.now ?? Date.now;
   }
 
   url(master: MasterAddress, path: string, query: Record<string, string>): string {
@@ -104,14 +144,22 @@ export class MasterClient {
     consume: (res: MasterResponse) => Promise<T>,
     /** Undoes a result that arrived from a failed exchange (e.g. removes a downloaded temporary file). */
     discard?: (result: T) => void | Promise<void>,
+    limits: RequestLimits = {},
   ): Promise<T> {
-    const { retry, log } = this.opts;
+    const { retry, log, deadline } = this.opts;
+    const attempts = limits.attempts ?? retry.attempts;
     let waited = 0;
     for (let round = 1; ; round++) {
       const failures: WwError[] = [];
       for (const master of [...this.order]) {
+        if (deadline !== undefined && this.now() >= deadline) {
+          const last = failures[failures.length - 1];
+          const tried = round - (last ? 0 : 1);
+          throw new WwError('transient', `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`);
+        }
         try {
-          const result = await this.once(master, this.url(master, path, query), consume, 0, discard);
+          const bound = this.bound(limits);
+          const result = await this.once(master, this.url(master, path, query), consume, 0, discard, false, bound);
           // Stay with the master that answered: the file list and its contents should come from one place.
           this.order = [master, ...this.order.filter((m) => m !== master)];
           return result;
@@ -126,13 +174,31 @@ export class MasterClient {
       if (definitive) throw definitive;
       const last = failures[failures.length - 1];
       const delay = retry.stepMs * round;
-      if (round >= retry.attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
+      if (round >= attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
         throw new WwError('transient', `gave up after ${round} attempt(s): ${last.message}`, { cause: last });
       }
-      log.warn(`${last.message}; retrying in ${delay / 1000} s (attempt ${round + 1} of ${retry.attempts})`);
+      // A sleep that would end past the run's deadline is not worth starting.
+      if (deadline !== undefined && this.now() + delay >= deadline) {
+        throw new WwError('transient', `${RUN_LIMIT} after ${round} attempt(s): ${last.message}`, { cause: last });
+      }
+      log.warn(`${last.message}; retrying in ${delay / 1000} s (attempt ${round + 1} of ${attempts})`);
       waited += delay;
       await this.sleep(delay);
     }
+  }
+
+  /** The time bounds of one attempt (redirects included), from the client's options and the request's limits. */
+  private bound(limits: RequestLimits): AttemptBound {
+    const { maxTimeMs, imageMaxTimeMs, speedLimit, deadline } = this.opts;
+    const max = limits.image ? imageMaxTimeMs : maxTimeMs;
+    const start = this.now();
+    const maxEnd = max === undefined ? Infinity : start + max;
+    const runEnd = deadline ?? Infinity;
+    return {
+      end: Math.min(maxEnd, runEnd),
+      why: runEnd <= maxEnd ? RUN_LIMIT : `no complete answer within ${(max ?? 0) / 1000} s (--max-time)`,
+      speed: limits.image ? speedLimit : undefined,
+    };
   }
 
   private once<T>(
@@ -142,14 +208,35 @@ export class MasterClient {
     redirects: number,
     discard?: (result: T) => void | Promise<void>,
     staleRetried = false,
+    bound: AttemptBound = { end: Infinity, why: '' },
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolveOnce, rejectOnce) => {
+      const timers: NodeJS.Timeout[] = [];
+      const stop = () => timers.forEach((t) => clearTimeout(t));
+      const resolve = (v: T) => {
+        stop();
+        resolveOnce(v);
+      };
+      const reject = (e: unknown) => {
+        stop();
+        rejectOnce(e);
+      };
       // Once the answer is handed to consume, only consume settles this exchange: a later socket or
       // parser error (data after the declared body, a reset) fails it, but not before consume has
       // stopped, so no abandoned consume goes on writing while the next attempt runs.
       let consuming = false;
       let lateError: WwError | undefined;
       let res0: http.IncomingMessage | undefined;
+      const progress = { bytes: 0 };
+      // Time bounds end the exchange the way a cut connection would: before the answer, the request
+      // fails; during consume, the body errors and consume fails; a body already complete is kept.
+      const abort = (e: WwError) => {
+        if (!consuming) req.destroy(e);
+        else if (!res0?.complete) {
+          lateError ??= e;
+          res0?.destroy(e);
+        }
+      };
       const u = new URL(url);
       const secure = u.protocol === 'https:';
       this.requests++;
@@ -182,12 +269,19 @@ export class MasterClient {
             if (next.protocol !== 'http:' && next.protocol !== 'https:') {
               return reject(new WwError('refused', `${url}: redirect to unsupported '${next.protocol}'`));
             }
-            return this.once(master, next.href, consume, redirects + 1, discard).then(resolve, reject);
+            stop();
+            return this.once(master, next.href, consume, redirects + 1, discard, false, bound).then(resolve, reject);
           }
           if (status !== 200) return fail(this.statusError(url, status));
+          // We never send Accept-Encoding, so an encoded body (mod_deflate, a proxy) is not the bytes to
+          // install or print: refuse it rather than place compressed content under the object's name.
+          const encoding = res.headers['content-encoding'];
+          if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+            return fail(new WwError('refused', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`));
+          }
           consuming = true;
           res0 = res;
-          consume({ master, url, status, headers: res.headers, body: res }).then(
+          consume({ master, url, status, headers: res.headers, body: res, progress }).then(
             async (result) => {
               if (lateError === undefined) return resolve(result);
               try {
@@ -211,12 +305,32 @@ export class MasterClient {
         if (!consuming && req.reusedSocket && !staleRetried && (code === 'ECONNRESET' || code === 'EPIPE')) {
           // The master closed an idle keep-alive connection just as we reused it (Apache's
           // KeepAliveTimeout): not a failure of the master, so ask again at once on a fresh one.
-          return this.once(master, url, consume, redirects, discard, true).then(resolve, reject);
+          stop();
+          return this.once(master, url, consume, redirects, discard, true, bound).then(resolve, reject);
         }
         if (!consuming) return reject(networkError(err, url));
         lateError ??= networkError(err, url);
         if (!res0?.complete) res0?.destroy(lateError);
       });
+      const left = bound.end - this.now();
+      // Beyond setTimeout's range (24.8 days) Node would fire at once; a bound that far is no bound.
+      if (left < 2 ** 31 - 1) timers.push(setTimeout(() => abort(new WwError('transient', `${url}: ${bound.why}`)), Math.max(0, left)));
+      if (bound.speed) {
+        const { bytesPerSec, windowMs } = bound.speed;
+        const started = this.now();
+        const samples: [number, number][] = [[started, 0]];
+        const tick = () => {
+          const t = this.now();
+          samples.push([t, progress.bytes]);
+          // Keep the newest sample at least a window old: the bytes since then are the window's.
+          while (samples.length > 1 && samples[1][0] <= t - windowMs) samples.shift();
+          const [t0, b0] = samples[0];
+          if (t - t0 >= windowMs && progress.bytes - b0 < (bytesPerSec * (t - t0)) / 1000) {
+            abort(new WwError('transient', `${url}: answer slower than ${bytesPerSec} bytes/s over ${windowMs / 1000} s (dead, not slow)`));
+          }
+        };
+        timers.push(setInterval(tick, Math.min(1000, windowMs / 4))); // clearTimeout clears an interval too
+      }
       req.end();
     });
   }
@@ -253,6 +367,7 @@ export async function forEachChunk(
   try {
     for await (const chunk of res.body) {
       received += (chunk as Buffer).length;
+      if (res.progress) res.progress.bytes += (chunk as Buffer).length;
       try {
         await onChunk(chunk as Buffer);
       } catch (err) {

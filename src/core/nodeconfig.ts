@@ -1,20 +1,23 @@
 // /WW/nodeconfig (PROTOCOL 2.1): `KEY="value"` + `export KEY` pairs that the
-// initramfs sources. We pass the text through untouched, after checking it is
+// initramfs sources. We pass the bytes through untouched, after checking it is
 // node configuration and not an error page a shell would choke on.
 import { WwError } from './errors.ts';
 import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from './master.ts';
 import { parseShellVars } from './shellvars.ts';
 
 export interface NodeConfig {
+  /** The answer as sent, byte for byte: what wwgetnodeconfig prints. */
+  bytes: Buffer;
+  /** The answer decoded as UTF-8 (invalid bytes become U+FFFD): what is parsed. */
   text: string;
   vars: Map<string, string>;
   /** 1-based line numbers a shell would not read as an assignment or export. */
   rejected: number[];
 }
 
-export function parseNodeConfig(text: string): NodeConfig {
+export function parseNodeConfig(text: string, bytes: Buffer = Buffer.from(text)): NodeConfig {
   const { vars, rejected } = parseShellVars(text);
-  return { text, vars, rejected };
+  return { bytes, text, vars, rejected };
 }
 
 export async function fetchNodeConfig(client: MasterClient, hwaddr: string): Promise<NodeConfig> {
@@ -23,7 +26,7 @@ export async function fetchNodeConfig(client: MasterClient, hwaddr: string): Pro
     const status = embeddedStatus(body);
     if (status !== null) throw embeddedStatusError(res.url, status);
     const text = body.toString('utf8');
-    const cfg = parseNodeConfig(text);
+    const cfg = parseNodeConfig(text, body);
     // The master branch answers 200 with an empty body for a node it does not know.
     if (cfg.vars.size === 0) {
       if (text.trim() === '') throw new WwError('refused', `${res.url}: empty node configuration (unknown node ${hwaddr}?)`);

@@ -66,10 +66,10 @@ export function parseShellVars(text: string): ShellVars {
   const vars = new Map<string, string>();
   const exported = new Set<string>();
   const rejected: number[] = [];
-  const lines = text.split('\n');
-  lines.forEach((raw, idx) => {
-    const line = raw.replace(/\r$/, '').trim();
-    if (line === '' || line.startsWith('#')) return;
+  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  for (let idx = 0; idx < lines.length; idx++) {
+    const line = lines[idx].trimStart();
+    if (line.trim() === '' || line.startsWith('#')) continue;
     let body = line;
     let isExport = false;
     const m = /^export\s+(.*)$/.exec(line);
@@ -86,18 +86,52 @@ export function parseShellVars(text: string): ShellVars {
       } else {
         rejected.push(idx + 1);
       }
-      return;
+      continue;
     }
     const key = body.slice(0, eq);
-    const value = parseShellWord(body.slice(eq + 1));
-    if (!NAME.test(key) || value === null) {
+    if (!NAME.test(key)) {
       rejected.push(idx + 1);
-      return;
+      continue;
     }
+    // A quote left open goes on over the next lines, as a shell reads it (`A="one\ntwo"`);
+    // if it is never closed, only this line is rejected and the next ones are read afresh.
+    let word = body.slice(eq + 1);
+    let value = parseShellWord(word);
+    let last = idx;
+    for (let j = idx + 1; value === null && j < lines.length && opensQuote(word); j++) {
+      word += `\n${lines[j]}`;
+      value = parseShellWord(word);
+      last = j;
+    }
+    if (value === null) {
+      rejected.push(idx + 1);
+      continue;
+    }
+    idx = last;
     vars.set(key, value);
     if (isExport) exported.add(key);
-  });
+  }
   return { vars, exported, rejected };
+}
+
+/** True when the word leaves a quote open at its end (so the value goes on on the next line). */
+function opensQuote(word: string): boolean {
+  let quote: '' | "'" | '"' = '';
+  for (let i = 0; i < word.length; i++) {
+    const c = word[i];
+    if (quote === "'") {
+      if (c === "'") quote = '';
+    } else if (c === '\\') {
+      i++;
+    } else if (quote === '"') {
+      if (c === '"') quote = '';
+    } else if (c === "'" || c === '"') {
+      quote = c;
+    } else if (c === ' ' || c === '\t' || c === ';' || c === '#') {
+      return false; // the word ended unquoted: what follows is not part of the value
+    }
+  }
+  return quote !== '';
 }
 
 /** Quotes a value so that any POSIX shell reads it back byte for byte. */

@@ -98,6 +98,12 @@ export interface SyncOptions {
   concurrency: number;
   /** Set owners (root only; otherwise owners are left as the running user). */
   chown: boolean;
+  /**
+   * Rounds for one object's content (default: the client's). On a running node a
+   * download that keeps failing must not hold the run (and the lock) through the
+   * whole back-off: it fails, the mark stays below it, the next run asks again.
+   */
+  objectAttempts?: number;
   now?: () => Date;
   mknodPath?: string;
 }
@@ -164,7 +170,7 @@ interface Downloaded {
  * even a temporary name, and memory stays at one chunk.
  */
 function downloadFile(
-  client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string, same: string | null,
+  client: MasterClient, hwaddr: string, id: number, dir: string | null, name: string, same: string | null, attempts?: number,
 ): Promise<Downloaded> {
   return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
     let temp: TempFile | null = null;
@@ -220,17 +226,17 @@ function downloadFile(
   }, async (dl) => {
     // The exchange failed after the body arrived (e.g. more data than Content-Length): drop what was written.
     if (dl.temp) await discardTemp(dl.temp);
-  });
+  }, { attempts });
 }
 
 /** Small contents: link targets and device numbers. */
-function downloadSmall(client: MasterClient, hwaddr: string, id: number): Promise<string> {
+function downloadSmall(client: MasterClient, hwaddr: string, id: number, attempts?: number): Promise<string> {
   return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
     const body = await readBody(res, 64 * 1024);
     const status = embeddedStatus(body);
     if (status !== null) throw embeddedStatusError(res.url, status);
     return body.toString('utf8');
-  });
+  }, undefined, { attempts });
 }
 
 function parseDevice(text: string, path: string): { major: number; minor: number } {
@@ -261,17 +267,27 @@ async function installOne(
   const verb = st ? 'replace' : 'create';
   // Only where this run will write: the temporaries of a directory object's path are left alone (placeDirectory makes none).
   if (temps && parent && !o.dryRun && e.type !== 'dir') await temps.sweep(parent.dir, parent.name, own);
-  const desc = `${e.path} (${e.type} ${octal(e.mode)} ${e.uid}:${e.gid})`;
+  // Owners are set only as root; otherwise say what the object really got (the running user,
+  // or the owner an existing directory kept), not the listed owner it did not get.
+  const describeAs = (owner: string) => `${e.path} (${e.type} ${octal(e.mode)} ${owner})`;
+  const desc = describeAs(o.chown ? `${e.uid}:${e.gid}` : `owner ${e.uid}:${e.gid} not set: not root`);
+  const placed = async () => {
+    if (o.chown || !target) return desc;
+    const got = await lstat(target).catch(() => null);
+    return got ? describeAs(`${got.uid}:${got.gid}`) : desc;
+  };
 
   if (e.type === 'dir') {
     if (st?.isDirectory() && sameOwner(st, own, o.chown)) return ['unchanged'];
     if (o.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
     const moved = await placeDirectory(parent.dir, parent.name, own, o.chown, now);
-    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${desc}`];
+    return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${await placed()}`];
   }
 
   if (e.type === 'link') {
-    const linkTarget = await downloadSmall(o.client, o.hwaddr, e.id);
+    // Trailing newlines are dropped, as upstream's `$(cat)` drops them: the real master sends none, so one
+    // is an editing accident in the stored object, and a link to 'target\n' would dangle on every node.
+    const linkTarget = (await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts)).replace(/\n+$/, '');
     if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
       return ['unchanged'];
@@ -279,11 +295,11 @@ async function installOne(
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
     await placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown);
-    return ['installed', `${verb}d ${desc} -> ${linkTarget}`];
+    return ['installed', `${verb}d ${await placed()} -> ${linkTarget}`];
   }
 
   if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
-    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(await downloadSmall(o.client, o.hwaddr, e.id), e.path);
+    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts), e.path);
     const kindOk = st && (e.type === 'fifo' ? st.isFIFO() : e.type === 'block' ? st.isBlockDevice() : st.isCharacterDevice());
     if (kindOk && (e.type === 'fifo' || st!.rdev === makedev(dev.major, dev.minor)) && sameOwner(st!, own, o.chown)) {
       return ['unchanged'];
@@ -291,14 +307,14 @@ async function installOne(
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
     if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
     await placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod());
-    return ['installed', `${verb}d ${desc}`];
+    return ['installed', `${verb}d ${await placed()}`];
   }
 
   // Regular file: download beside the target, then compare before replacing anything.
   if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
   const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
-  const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate);
+  const dl = await downloadFile(o.client, o.hwaddr, e.id, o.dryRun ? null : parent!.dir, parts[parts.length - 1], candidate, o.objectAttempts);
   if (dl.identical && st!.size === dl.size) return ['unchanged'];
   if (dl.identical && dl.temp === null && parent && !o.dryRun) {
     // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
@@ -306,7 +322,7 @@ async function installOne(
   }
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await commitFile(dl.temp, parent.dir, parent.name, own, o.chown);
-  return ['installed', `${verb}d ${desc}, ${dl.size} bytes`];
+  return ['installed', `${verb}d ${await placed()}, ${dl.size} bytes`];
 }
 
 /** Runs tasks with at most `limit` in flight; objects at the same path stay in list order. */

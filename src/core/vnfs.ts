@@ -9,7 +9,7 @@
 // connection, truncation) re-runs the whole consume on the next master/round:
 // extraction starts over and replaces what the first attempt wrote.
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
@@ -31,8 +31,10 @@ export interface Progress {
 export interface VnfsOptions {
   client: MasterClient;
   hwaddr: string;
-  /** Real path of the target root. */
+  /** Real path of the target root; with createRoot, the absolute path of one still to be made. */
   root: string;
+  /** Make root (mkdir -p) once the master has answered with the image, not before. */
+  createRoot?: boolean;
   /** Lower-case hex MD5 the compressed image must have; undefined: not verified. */
   expectedMd5?: string;
   /** Where expectedMd5 came from, for the mismatch message. */
@@ -48,6 +50,8 @@ export interface VnfsOptions {
 
 export interface VnfsResult {
   url: string;
+  /** Real path of the root unpacked into. */
+  root: string;
   format: ArchiveFormat;
   compressed: number;
   md5?: string;
@@ -75,21 +79,29 @@ export const LIVE_ROOT_REFUSAL =
   'Inside the initramfs NEWROOT is set and /init exists; here they are not. ' +
   'Use --target DIR to unpack the image somewhere else, or --force if you really mean to overwrite /.';
 
-/** Resolves the target's real path (creating an explicit --target) and applies the live-root rule. */
+/**
+ * Resolves the target's real path and applies the live-root rule, before the master is contacted.
+ * A missing explicit --target is not made here (nothing is created for a run that never gets an
+ * image): `create` comes back true and getVnfs makes it on the master's first answer. A directory
+ * that does not exist yet cannot be the live /.
+ */
 export async function prepareTarget(
   choice: TargetChoice,
   o: { initramfs: boolean; force: boolean; create: boolean },
-): Promise<string> {
-  if (o.create && !existsSync(choice.target)) {
-    try {
-      mkdirSync(choice.target, { recursive: true, mode: 0o755 });
-    } catch (err) {
-      throw new WwError('io', `cannot create target ${choice.target}: ${describe(err)}`);
-    }
-  }
+): Promise<{ root: string; create: boolean }> {
+  if (o.create && !existsSync(choice.target)) return { root: resolve(choice.target), create: true };
   const root = await realRoot(choice.target);
   if (root === '/' && !o.initramfs && !o.force) throw new WwError('unsafe', LIVE_ROOT_REFUSAL);
-  return root;
+  return { root, create: false };
+}
+
+async function createRoot(target: string): Promise<string> {
+  try {
+    mkdirSync(target, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new WwError('io', `cannot create target ${target}: ${describe(err)}`);
+  }
+  return realRoot(target);
 }
 
 function gzipError(err: unknown, url: string): unknown {
@@ -100,7 +112,7 @@ function gzipError(err: unknown, url: string): unknown {
   return err;
 }
 
-async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number): Promise<VnfsResult> {
+async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string }, started: number): Promise<VnfsResult> {
   // MD5 and gunzip on their own thread: inflating goes on while this thread writes files.
   const gunzip = new GunzipThread({ md5: o.expectedMd5 !== undefined });
   const declared = res.headers['content-length'];
@@ -167,6 +179,7 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
   }
   return {
     url: res.url,
+    root: o.root,
     format,
     compressed: received,
     md5: digest,
@@ -179,9 +192,14 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions, started: number):
 /** Fetches and unpacks the node's VNFS into o.root. */
 export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
   const started = Date.now();
-  const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, (res) => unpackOnce(res, o, started));
+  let root = o.createRoot ? undefined : o.root;
+  // image: a rate bound instead of --max-time's fixed deadline (a slow link is not a dead one).
+  const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, async (res) => {
+    root ??= await createRoot(o.root);
+    return unpackOnce(res, { ...o, root }, started);
+  }, undefined, { image: true });
   if (o.requireInit !== false) {
-    const init = join(o.root, 'sbin', 'init');
+    const init = join(result.root, 'sbin', 'init');
     let found = false;
     try {
       found = lstatSync(init, { throwIfNoEntry: false }) !== undefined;

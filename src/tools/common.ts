@@ -12,12 +12,17 @@ import {
   loadSettings, parseMasterList, resolveHwaddr, resolveMasters, resolveScheme, type Settings,
 } from '../core/settings.ts';
 import { versionLine } from '../version.ts';
+import type { Output } from './output.ts';
+
+export { writeAll } from './output.ts';
 
 export interface ToolIO {
   argv: string[];
   env: Record<string, string | undefined>;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  /** The product (scripts, node configuration, --help); see output.ts for a closed one. */
+  stdout: Output;
+  /** The log. */
+  stderr: Output;
 }
 
 export interface Tool {
@@ -42,6 +47,10 @@ export const COMMON_OPTIONS = {
   timeout: { type: 'string' },
   attempts: { type: 'string' },
   'max-wait': { type: 'string' },
+  'max-time': { type: 'string' },
+  'speed-limit': { type: 'string' },
+  'speed-time': { type: 'string' },
+  'max-run': { type: 'string' },
   sysroot: { type: 'string' },
 } as const satisfies Options;
 
@@ -49,12 +58,17 @@ export const COMMON_HELP = `Master options:
   --master LIST          masters to try in order, host[:port][,host[:port]...] (overrides WWMASTER)
   --hwaddr ADDR          this node's boot hardware address (overrides WWINIT_HWADDR)
   --https                talk https to the master (as WWHTTP=https)
-  --ca-file FILE         extra CA certificate(s) (PEM) trusted for https
+  --ca-file FILE         the CA certificate(s) (PEM) trusted for https, instead of the system's
   --source-port MODE     auto (privileged port 100-1023 when root, default), privileged, or any
-  --connect-timeout SEC  give up connecting to a master after SEC seconds (default 10)
+  --connect-timeout SEC  give up reaching a master (TCP connect + TLS handshake) after SEC s (default 10)
   --timeout SEC          abandon a request silent for SEC seconds (default 60)
+  --max-time SEC         abandon a request whose whole answer took longer than SEC s (default 120;
+                         the VNFS image: none unless given, see --speed-limit)
+  --speed-limit BYTES    the VNFS image: abandon it when slower than BYTES/s (default 1024) ...
+  --speed-time SEC       ... averaged over SEC seconds (default 60)
   --attempts N           rounds over all masters before giving up (default 30; 3 with WWDEBUG not 0)
   --max-wait SEC         bound the total back-off sleep (2 s, 4 s, 6 s, ...) to SEC seconds
+  --max-run SEC          end the whole run SEC s after it started (wwgetfiles: start delay included)
   --sysroot DIR          read /warewulf/config, /etc/network.conf, /proc/cmdline under DIR
 General:
   -q, --quiet            errors only        -v, --verbose   say more
@@ -69,7 +83,9 @@ export const SETTINGS_HELP = `Settings (first found wins: environment, /warewulf
 export const EXIT_HELP = `Exit codes:
   0  success
   1  another instance holds the lock (wwgetfiles)
-  2  failure: no master, master refused or gave up, bad answer, local error, bad usage`;
+  2  failure: no master, master refused or gave up, bad answer, local error, bad usage;
+     also, without a message, when stdout's reader went away before the output was whole (| head)
+  A closed stderr only silences the log: the tool carries on and exits as it would have.`;
 
 export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>;
 
@@ -81,6 +97,10 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
     throw new WwError('usage', describe(err));
   }
 }
+
+export const DEFAULT_MAX_TIME_S = 120;
+export const DEFAULT_SPEED_LIMIT = 1024;
+export const DEFAULT_SPEED_TIME_S = 60;
 
 function seconds(v: string | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -112,8 +132,8 @@ export function settingsFor(io: ToolIO, values: CommonValues): Settings {
   });
 }
 
-/** Builds the master client from options and settings (options win). */
-export function connectContext(io: ToolIO, values: CommonValues, log: Logger, settings: Settings): Context {
+/** Builds the master client from options and settings (options win); `started` is when the run began (--max-run). */
+export function connectContext(io: ToolIO, values: CommonValues, log: Logger, settings: Settings, started = Date.now()): Context {
   const masters = values.master ? parseMasterList(values.master) : resolveMasters(settings);
   if (masters.length === 0) throw new WwError('no-master', 'Could not identify master node!');
   const hwaddr = resolveHwaddr(values.hwaddr ? { get: () => values.hwaddr, sourceOf: () => 'environment' } : settings);
@@ -137,11 +157,23 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
   const attempts = values.attempts === undefined ? base.attempts : Number(values.attempts);
   if (!Number.isInteger(attempts) || attempts < 1) throw new WwError('usage', `--attempts takes a whole number >= 1`);
   const maxWait = values['max-wait'] === undefined ? undefined : seconds(values['max-wait'], 'max-wait', 0) * 1000;
+  const positive = (name: 'max-time' | 'speed-time' | 'max-run', dflt?: number) => {
+    const v = seconds(values[name], name, dflt ?? 0);
+    if (values[name] !== undefined && v <= 0) throw new WwError('usage', `--${name} takes a number of seconds > 0`);
+    return v * 1000;
+  };
+  const maxTime = positive('max-time', DEFAULT_MAX_TIME_S);
+  const speedLimit = values['speed-limit'] === undefined ? DEFAULT_SPEED_LIMIT : Number(values['speed-limit']);
+  if (!/^\d+$/.test(values['speed-limit'] ?? '0')) throw new WwError('usage', '--speed-limit takes a whole number of bytes per second (0: none)');
   const client = new MasterClient({
     masters,
     scheme,
     connect: { sourcePort: mode, connectTimeoutMs: seconds(values['connect-timeout'], 'connect-timeout', 10) * 1000, ca },
     idleTimeoutMs: seconds(values.timeout, 'timeout', 60) * 1000,
+    maxTimeMs: maxTime,
+    imageMaxTimeMs: values['max-time'] === undefined ? undefined : maxTime,
+    speedLimit: speedLimit > 0 ? { bytesPerSec: speedLimit, windowMs: positive('speed-time', DEFAULT_SPEED_TIME_S) } : undefined,
+    deadline: values['max-run'] === undefined ? undefined : started + positive('max-run'),
     retry: { ...base, attempts, maxWaitMs: maxWait },
     log,
   });
@@ -167,6 +199,8 @@ export async function guarded(io: ToolIO, name: string, body: () => Promise<numb
   try {
     return await body();
   } catch (err) {
+    // A reader that stopped reading is not an error to report: `| head` wanted no more.
+    if (err instanceof WwError && err.kind === 'output-closed') return err.exitCode;
     const msg = describe(err);
     io.stderr.write(`${name}: ERROR: ${msg}\n`);
     if (err instanceof WwError) {
@@ -175,11 +209,4 @@ export async function guarded(io: ToolIO, name: string, body: () => Promise<numb
     }
     return EXIT.FAILED;
   }
-}
-
-/** Writes everything and waits until it is flushed (stdout may be a pipe). */
-export function writeAll(stream: NodeJS.WritableStream, data: Buffer | string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.write(data, (err) => (err ? reject(new WwError('io', `cannot write output: ${describe(err)}`)) : resolve()));
-  });
 }

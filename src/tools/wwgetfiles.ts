@@ -14,6 +14,8 @@ import {
 } from './common.ts';
 
 const NAME = 'wwgetfiles';
+/** Rounds for one object's content on a running node (back-off 2 s + 4 s between them). */
+const OBJECT_ATTEMPTS = 3;
 const HELP = `Usage: ${NAME} [-F] [--dry-run] [--root DIR] [options]
 Fetches this node's file objects from the master (/WW/file) and installs each
 one atomically with the owner, group and mode the master lists: regular files,
@@ -23,6 +25,8 @@ directories, symbolic links, block and character devices, FIFOs.
   --root DIR             install under DIR (same as NEWROOT; default / on a running node)
   --no-delay             skip the random start delay (for runs by hand)
   --concurrency N        downloads in flight at once (default 4)
+  --object-attempts N    rounds for one object's content before it fails (default 3 on a running
+                         node, so one bad download does not hold the run; --attempts in the initramfs)
 ${COMMON_HELP}
 ${SETTINGS_HELP}
   NEWROOT                root to install into (set inside the initramfs)
@@ -41,6 +45,7 @@ const OPTIONS = {
   root: { type: 'string' },
   'no-delay': { type: 'boolean' },
   concurrency: { type: 'string' },
+  'object-attempts': { type: 'string' },
 } as const;
 
 export const wwgetfiles: Tool = {
@@ -56,6 +61,10 @@ export const wwgetfiles: Tool = {
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
         throw new WwError('usage', '--concurrency takes a whole number from 1 to 64');
       }
+      const objectAttempts = values['object-attempts'] === undefined ? undefined : Number(values['object-attempts']);
+      if (objectAttempts !== undefined && (!Number.isInteger(objectAttempts) || objectAttempts < 1)) {
+        throw new WwError('usage', '--object-attempts takes a whole number >= 1');
+      }
       const log = makeLogger(io, values, NAME);
       const settings = settingsFor(io, values);
       const root = values.root || settings.get('NEWROOT') || '/';
@@ -65,7 +74,8 @@ export const wwgetfiles: Tool = {
       const lock = await tryLock(NAME, rootReal);
       if (!lock) throw new WwError('locked', 'wwgetfiles already running');
       try {
-        const ctx = connectContext(io, values, log, settings);
+        // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
+        const ctx = connectContext(io, values, log, settings, started);
         const delay = values['no-delay'] || values['dry-run']
           ? 0
           : startDelaySeconds({
@@ -89,6 +99,8 @@ export const wwgetfiles: Tool = {
             dryRun: !!values['dry-run'],
             concurrency,
             chown: process.getuid?.() === 0,
+            // In the initramfs giving up means a reboot: every object gets the full back-off there.
+            objectAttempts: objectAttempts ?? (inInitramfs ? undefined : Math.min(OBJECT_ATTEMPTS, ctx.client.opts.retry.attempts)),
           });
           const secs = ((Date.now() - t0) / 1000).toFixed(2);
           const verb = values['dry-run'] ? 'would install' : 'installed';

@@ -11,8 +11,9 @@ import { WwError } from '../core/errors.ts';
 const NAME = 'wwgetnodeconfig';
 const HELP = `Usage: ${NAME} [--json] [options]
 Prints this node's configuration from the master (/WW/nodeconfig) on stdout,
-exactly as sent (KEY="value" / export KEY lines), once it has arrived complete.
-  --json                 print it as one JSON object instead
+exactly as sent, byte for byte (KEY="value" / export KEY lines), once it has
+arrived complete.
+  --json                 print it as one JSON object instead (values read as UTF-8)
 ${COMMON_HELP}
 ${SETTINGS_HELP}
 ${EXIT_HELP}`;
@@ -30,7 +31,7 @@ export const wwgetnodeconfig: Tool = {
       try {
         const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
         for (const n of cfg.rejected) log.warn(`line ${n} of the node configuration is not a shell assignment`);
-        const out = values.json ? `${JSON.stringify(Object.fromEntries(cfg.vars), null, 2)}\n` : cfg.text;
+        const out = values.json ? `${JSON.stringify(Object.fromEntries(cfg.vars), null, 2)}\n` : cfg.bytes;
         await writeAll(io.stdout, out);
         return EXIT.OK;
       } finally {

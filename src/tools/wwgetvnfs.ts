@@ -23,7 +23,7 @@ outside are refused. Succeeds only when TARGET/sbin/init exists afterwards.
 
 Where it unpacks:
   inside the initramfs (NEWROOT set, /init exists): into NEWROOT, without asking;
-  --target DIR: into DIR (created if missing): the safe way to inspect or stage an image;
+  --target DIR: into DIR (created if missing, once the master sends the image): the safe way to inspect or stage an image;
   otherwise into /, which on a running system overwrites the live node: refused unless --force.
 
 Options:
@@ -75,8 +75,8 @@ export const wwgetvnfs: Tool = {
       const newroot = settings.get('NEWROOT') ?? '';
       const initramfs = newroot !== '' && existsSync(join(values.sysroot ?? '/', 'init'));
       const choice = chooseTarget({ target: values.target, newroot, initramfs });
-      const root = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
-      log.debug(`target ${root} (${choice.reason})`);
+      const { root, create } = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
+      log.debug(`target ${root} (${choice.reason}${create ? '; made when the master answers' : ''})`);
 
       const ctx = connectContext(io, values, log, settings);
       try {
@@ -114,6 +114,7 @@ export const wwgetvnfs: Tool = {
             client: ctx.client,
             hwaddr: ctx.hwaddr,
             root,
+            createRoot: create,
             expectedMd5: expected,
             md5Source,
             requireInit: !values['no-init-check'],
@@ -129,7 +130,7 @@ export const wwgetvnfs: Tool = {
           `unpacked ${st.entries} entries (${st.files} files, ${st.directories} directories, ${st.symlinks} symbolic links, ` +
             `${st.hardlinks} hard links, ${st.devices} devices/FIFOs${st.skipped ? `, ${st.skipped} sockets skipped` : ''}; ` +
             `${human(st.bytes)}) from ${human(r.compressed)} ${r.format} image in ${r.seconds.toFixed(1)} s ` +
-            `(${human(r.compressed / Math.max(r.seconds, 0.001))}/s) into ${root}` +
+            `(${human(r.compressed / Math.max(r.seconds, 0.001))}/s) into ${r.root}` +
             (r.verified ? `; MD5 ${r.md5} verified` : ''),
         );
         return EXIT.OK;

@@ -138,6 +138,8 @@ async function boot(s: Scenario, k: ReturnType<typeof kernel>, busybox: string, 
         await new Promise((r) => setTimeout(r, 2000));
       }
     } else {
+      // the image's init must show up; then watch for periodic requests that must not come
+      await vm.waitFor(s.image.name.includes('systemd') ? /systemd\[1\]|Welcome to/ : /INIT: version/, 120_000);
       await new Promise((r) => setTimeout(r, s.watch * 1000));
     }
   } catch (err) {

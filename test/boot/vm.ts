@@ -21,11 +21,6 @@ const MODULES = [
   'drivers/net/net_failover.ko', 'drivers/net/virtio_net.ko',
 ];
 
-// TODO(port): the initramfs has no libstdc++ (PROTOCOL 7). Until the self-contained executables
-// (bundled loader + libraries) are on main, the host's loader and C/C++ runtime are copied in.
-// Remove this list, and the copy below, once dist/linux-x64 carries its own lib folder.
-const HOST_LIBS = ['libc.so.6', 'libm.so.6', 'libstdc++.so.6', 'libgcc_s.so.1', 'libpthread.so.0', 'libdl.so.2'];
-
 export interface InitramfsOptions {
   work: string;
   kernel: Kernel;
@@ -51,7 +46,7 @@ export function assembleInitramfs(o: InitramfsOptions): string {
   for (const c of readdirSync(caps).sort()) sh(`cpio -i -u -d -m --quiet < '${join(caps, c)}'`, tree);
 
   // base: busybox and its applets, the stand-in init, handler and dispatcher, drivers
-  for (const d of ['bin', 'sbin', 'etc', 'lib/modules', 'lib64', 'lib/x86_64-linux-gnu', 'usr', 'tmp', 'var/log', 'proc', 'sys', 'dev', 'newroot']) {
+  for (const d of ['bin', 'sbin', 'etc', 'lib/modules', 'usr', 'tmp', 'var/log', 'proc', 'sys', 'dev', 'newroot']) {
     mkdirSync(join(tree, d), { recursive: true });
   }
   copyFileSync(o.busybox, join(tree, 'bin/busybox'));
@@ -69,9 +64,8 @@ export function assembleInitramfs(o: InitramfsOptions): string {
     names.push(name);
   }
   writeFileSync(join(tree, 'etc/wwmodules'), `${names.join('\n')}\n`);
-  // TODO(port): host C/C++ runtime for the executables (see HOST_LIBS).
-  copyFileSync('/lib64/ld-linux-x86-64.so.2', join(tree, 'lib64/ld-linux-x86-64.so.2'));
-  for (const l of HOST_LIBS) copyFileSync(join('/lib/x86_64-linux-gnu', l), join(tree, 'lib/x86_64-linux-gnu', l));
+  // No C library in this initramfs besides the one our capability brings for its executable
+  // (upstream's has glibc but no libstdc++; busybox here is static).
 
   const out = join(o.work, 'initramfs.gz');
   sh(`find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 > '${out}'`, tree);

@@ -1,7 +1,7 @@
 // Shared helpers of the bootstrap tests: scratch roots, running the step under a shell, tree listings.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,4 +67,31 @@ export function sh(shell: string[], script: string, env: Record<string, string> 
   const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], { env: { PATH: process.env.PATH ?? '/bin', ...env }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${shell.join(' ')} -c failed: ${r.stderr}`);
   return r.stdout;
+}
+
+export const CHROOT = '/usr/sbin/chroot';
+export const QEMU_ARM64 = '/usr/bin/qemu-aarch64-static';
+
+/**
+ * Runs an executable of an installed tree the way the node runs it: inside a chroot of `root`
+ * (so /warewulf/lib is the tree's own), under `env -i` plus `env`. linux-arm64 runs under
+ * qemu-user: a static qemu-aarch64-static copied into the root (no binfmt_misc needed).
+ */
+export function runIn(root: string, path: string, args: string[] = [], env: Record<string, string> = {}, arch = 'linux-x64'): Run {
+  const pre: string[] = [];
+  if (arch === 'linux-arm64') {
+    const q = join(root, '.qemu-aarch64-static');
+    if (!existsSync(q)) {
+      writeFileSync(q, readFileSync(QEMU_ARM64));
+      chmodSync(q, 0o755);
+    }
+    pre.push('/.qemu-aarch64-static');
+  }
+  const r = spawnSync(CHROOT, [root, ...pre, path, ...args], { env, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The files of dist/ARCH/lib: exactly what the step must install as NEWROOT/warewulf/lib. */
+export function distLibs(arch = 'linux-x64'): string[] {
+  return readdirSync(join(DIST, arch, 'lib')).sort();
 }

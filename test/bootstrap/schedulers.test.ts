@@ -99,6 +99,16 @@ test('schedule and splay are configurable; invalid values fall back to the defau
     assert.match(r.stderr, /invalid|needs 5 fields/);
     t = read(join(s.root, 'etc/cron.d/wwupdatefiles'));
     assert.match(t, /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 /m);
+    // The run bound: 280 s after the tick by default, configurable, and a bad value falls back.
+    assert.match(t, /wwgetfiles --max-run 280 /);
+    assert.is(runStep(SHELLS[0], s, { WWRUNTIME_MAX_RUN: '50' }).status, 0);
+    assert.match(read(join(s.root, 'etc/cron.d/wwupdatefiles')), /wwgetfiles --max-run 50 /);
+    assert.match(read(join(s.root, 'etc/cron.d/wwrunscript')), /wwgetscript runtime --max-run 50 /);
+    const bad = runStep(SHELLS[0], s, { WWRUNTIME_MAX_RUN: '5m' });
+    assert.match(bad.stderr, /WWRUNTIME_MAX_RUN='5m' invalid/);
+    assert.match(read(join(s.root, 'etc/cron.d/wwupdatefiles')), /wwgetfiles --max-run 280 /);
+    const late = runStep(SHELLS[0], s, { WWRUNTIME_MAX_RUN: '100', WWGETFILES_INTERVAL: '120' });
+    assert.match(late.stderr, /WWGETFILES_INTERVAL=120 is not below WWRUNTIME_MAX_RUN=100/);
   } finally {
     s.cleanup();
   }
@@ -121,6 +131,7 @@ for (const shell of SHELLS) {
       const units = ['wwupdatefiles.service', 'wwupdatefiles.timer', 'wwrunscript.service', 'wwrunscript.timer'].map((n) => join(u, n));
       assert.match(read(units[1]), /^OnCalendar=\*:0\/10$/m);
       assert.match(read(units[1]), /^RandomizedDelaySec=30$/m);
+      assert.match(read(units[0]), /wwgetfiles --max-run 250 /, 'the 280 s bound less the timer\'s 30 s delay');
       // Verified in place, without --root (which would also need sysinit.target etc. inside the
       // scratch root): ExecStart is /bin/sh, which exists on the host as on the node.
       const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...units], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'notice' } });

@@ -14,6 +14,13 @@ test('shellcheck --shell=sh bootstrap/*', () => {
   assert.is(r.status, 0, r.stdout + r.stderr);
 });
 
+test('shellcheck --shell=sh the built launchers (build/launcher.sh filled in)', () => {
+  const files = ['linux-x64', 'linux-arm64'].map((a) => join(ROOT, 'dist', a, 'wwruntime'));
+  const r = spawnSync('shellcheck', ['--shell=sh', ...files], { encoding: 'utf8' });
+  if (r.error) throw new Error(`shellcheck not runnable: ${r.error.message}`);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+});
+
 test('no bashisms the brief names: no == in tests, no local', () => {
   for (const n of readdirSync(join(ROOT, 'bootstrap'))) {
     const text = spawnSync('cat', [join(ROOT, 'bootstrap', n)], { encoding: 'utf8' }).stdout;

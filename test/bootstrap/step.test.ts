@@ -2,32 +2,37 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseShellVars } from '../../src/core/shellvars.ts';
-import { DIST, INSTALL, read, runStep, scratch, SHELLS, sh, TOOLS, tree } from './harness.ts';
+import { DIST, distLibs, INSTALL, read, runIn, runStep, scratch, SHELLS, sh, TOOLS, tree } from './harness.ts';
 
 const mode = (p: string) => (lstatSync(p).mode & 0o7777).toString(8);
 
 for (const shell of SHELLS) {
   const name = shell.join(' ');
 
-  test(`${name}: default install: one wwruntime, four symlinks, config, cron files, log folder`, () => {
+  test(`${name}: default install: one wwruntime, four symlinks, its C runtime, config, cron files, log folder`, () => {
     const s = scratch();
     try {
       const r = runStep(shell, s);
       assert.is(r.status, 0, r.stderr);
       const bin = join(s.root, 'warewulf/bin');
       assert.is(mode(join(bin, 'wwruntime')), '755');
-      assert.ok(readFileSync(join(bin, 'wwruntime')).equals(readFileSync(join(DIST, 'linux-x64/wwruntime'))));
+      assert.ok(readFileSync(join(bin, 'wwruntime')).equals(readFileSync(join(DIST, 'linux-x64/bin/wwruntime'))));
+      // the runtime: exactly the libraries of the build, byte for byte, and the notice
+      const lib = join(s.root, 'warewulf/lib');
+      assert.equal(readdirSync(lib).sort(), [...distLibs(), 'NOTICE'].sort());
+      for (const l of distLibs()) assert.ok(readFileSync(join(lib, l)).equals(readFileSync(join(DIST, 'linux-x64/lib', l))), l);
+      assert.is(read(join(lib, 'NOTICE')), read(join(DIST, 'linux-x64/NOTICE')));
       for (const t of TOOLS) assert.is(readlinkSync(join(bin, t)), 'wwruntime');
       assert.is(mode(join(s.root, 'etc/cron.d/wwupdatefiles')), '644');
       assert.is(mode(join(s.root, 'etc/cron.d/wwrunscript')), '644');
       assert.ok(lstatSync(join(s.root, 'var/log/warewulf')).isDirectory());
       const files = read(join(s.root, 'etc/cron.d/wwupdatefiles'));
-      assert.match(files, /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 \/warewulf\/bin\/wwgetfiles >\/var\/log\/warewulf\/wwgetfiles\.log 2>&1\n$/m);
+      assert.match(files, /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 \/warewulf\/bin\/wwgetfiles --max-run 280 >\/var\/log\/warewulf\/wwgetfiles\.log 2>&1\n$/m);
       const script = read(join(s.root, 'etc/cron.d/wwrunscript'));
-      assert.match(script, /root .*\. \/warewulf\/config; \/warewulf\/bin\/wwgetscript runtime 2>\/var\/log\/warewulf\/wwrunscript\.log \| \/bin\/sh\n$/m);
+      assert.match(script, /root .*\. \/warewulf\/config; \/warewulf\/bin\/wwgetscript runtime --max-run 280 2>\/var\/log\/warewulf\/wwrunscript\.log \| \/bin\/sh\n$/m);
       assert.not.match(script, /wwgetfiles\.log/); // upstream sent the runtime script's errors there
       const cfg = parseShellVars(read(join(s.root, 'warewulf/config')));
       assert.is(cfg.vars.get('WWMASTER'), '10.0.0.1'); // from wwmaster= on the kernel command line
@@ -40,12 +45,12 @@ for (const shell of SHELLS) {
     }
   });
 
-  test(`${name}: the installed symlinks run the right tool`, () => {
+  test(`${name}: the installed symlinks run the right tool (chroot of the root: no libc but ours)`, () => {
     const s = scratch();
     try {
       assert.is(runStep(shell, s).status, 0);
       for (const t of TOOLS) {
-        const r = spawnSync(join(s.root, 'warewulf/bin', t), ['--version'], { encoding: 'utf8' });
+        const r = runIn(s.root, `/warewulf/bin/${t}`, ['--version']);
         assert.is(r.status, 0, r.stderr);
         assert.ok(r.stdout.startsWith(`${t} `) || r.stdout.startsWith(`${t}\n`), r.stdout);
       }
@@ -64,8 +69,8 @@ for (const shell of SHELLS) {
       for (const t of TOOLS) {
         assert.ok(lstatSync(join(bin, t)).isFile());
         assert.is(mode(join(bin, t)), '755');
-        assert.ok(readFileSync(join(bin, t)).equals(readFileSync(join(DIST, 'linux-x64', t))), t);
-        const v = spawnSync(join(bin, t), ['--version'], { encoding: 'utf8' });
+        assert.ok(readFileSync(join(bin, t)).equals(readFileSync(join(DIST, 'linux-x64/bin', t))), t);
+        const v = runIn(s.root, `/warewulf/bin/${t}`, ['--version']);
         assert.ok(v.stdout.startsWith(t), v.stdout);
       }
     } finally {
@@ -154,6 +159,9 @@ for (const shell of SHELLS) {
       assert.is(readlinkSync(join(u, 'timers.target.wants/wwrunscript.timer')), '/etc/systemd/system/wwrunscript.timer');
       assert.match(read(join(u, 'wwupdatefiles.timer')), /^RandomizedDelaySec=180$/m);
       assert.match(read(join(u, 'wwupdatefiles.service')), /^Environment=WWGETFILES_INTERVAL=0$/m);
+      // The timer's random delay (180 s) precedes the start: the run gets what is left of 280 s.
+      assert.match(read(join(u, 'wwupdatefiles.service')), /wwgetfiles --max-run 100 /);
+      assert.match(read(join(u, 'wwrunscript.service')), /wwgetscript runtime --max-run 280 /);
       assert.not.ok(existsSync(join(s.root, 'etc/cron.d')));
       // re-run is identical; removal restores the image
       const first = tree(s.root);
@@ -254,22 +262,92 @@ test('https transport: WWHTTP=https written (upstream tested a misspelt variable
   }
 });
 
-test('architecture: picks the folder for uname -m / WWRUNTIME_ARCH; missing one fails with 2', () => {
+test('architecture: picks the folder for uname -m / WWRUNTIME_ARCH; installs the real arm64 files; unknown one fails with 2', () => {
   const s = scratch();
   try {
-    const src = join(s.dir, 'src');
-    for (const a of ['linux-x64', 'linux-arm64']) {
-      mkdirSync(join(src, a), { recursive: true });
-      writeFileSync(join(src, a, 'wwruntime'), `#!/bin/sh\necho ${a}\n`);
-      chmodSync(join(src, a, 'wwruntime'), 0o755);
-    }
-    assert.is(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: src, WWRUNTIME_ARCH: 'aarch64' }).status, 0);
-    assert.match(read(join(s.root, 'warewulf/bin/wwruntime')), /linux-arm64/);
-    assert.is(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: src }).status, 0);
-    assert.match(read(join(s.root, 'warewulf/bin/wwruntime')), /linux-x64/);
-    const r = runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: src, WWRUNTIME_ARCH: 'ppc64le' });
+    // an aarch64 node at boot: uname -m says so (a shim first in PATH)
+    const shim = join(s.dir, 'shim');
+    mkdirSync(shim);
+    writeFileSync(join(shim, 'uname'), '#!/bin/sh\necho aarch64\n');
+    chmodSync(join(shim, 'uname'), 0o755);
+    const arm = runStep(SHELLS[0], s, { PATH: `${shim}:${process.env.PATH}` });
+    assert.is(arm.status, 0, arm.stderr);
+    assert.match(arm.stderr, /linux-arm64/);
+    assert.ok(readFileSync(join(s.root, 'warewulf/bin/wwruntime')).equals(readFileSync(join(DIST, 'linux-arm64/bin/wwruntime'))));
+    assert.ok(existsSync(join(s.root, 'warewulf/lib/ld-linux-aarch64.so.1')));
+    assert.equal(readdirSync(join(s.root, 'warewulf/lib')).sort(), [...distLibs('linux-arm64'), 'NOTICE'].sort());
+    // the x86-64 host: its own folder again, the arm64 runtime replaced, not mixed
+    assert.is(runStep(SHELLS[0], s).status, 0);
+    assert.ok(readFileSync(join(s.root, 'warewulf/bin/wwruntime')).equals(readFileSync(join(DIST, 'linux-x64/bin/wwruntime'))));
+    assert.equal(readdirSync(join(s.root, 'warewulf/lib')).sort(), [...distLibs(), 'NOTICE'].sort());
+    const r = runStep(SHELLS[0], s, { WWRUNTIME_ARCH: 'ppc64le' });
     assert.is(r.status, 2);
-    assert.match(r.stderr, /no executables for linux-ppc64le/);
+    assert.match(r.stderr, /unknown architecture linux-ppc64le/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('wwruntime-install --arch linux-arm64: the real arm64 executable and runtime, which run (qemu-user, chroot)', () => {
+  const s = scratch();
+  try {
+    const env = { NEWROOT: undefined, WWRUNTIME_HOSTROOT: undefined, WWINIT_HWADDR: undefined, WWRUNTIME_SOURCE: undefined };
+    const r = runStep(['dash'], s, env, INSTALL, ['--into', s.root, '--from', DIST, '--arch', 'linux-arm64']);
+    assert.is(r.status, 0, r.stderr);
+    assert.ok(readFileSync(join(s.root, 'warewulf/bin/wwruntime')).equals(readFileSync(join(DIST, 'linux-arm64/bin/wwruntime'))));
+    for (const l of distLibs('linux-arm64')) assert.ok(readFileSync(join(s.root, 'warewulf/lib', l)).equals(readFileSync(join(DIST, 'linux-arm64/lib', l))), l);
+    const v = runIn(s.root, '/warewulf/bin/wwgetvnfs', ['--version'], {}, 'linux-arm64');
+    assert.is(v.status, 0, v.stderr);
+    assert.ok(v.stdout.startsWith('wwgetvnfs '), v.stdout);
+  } finally {
+    s.cleanup();
+  }
+});
+
+/** A linux-x64 folder like dist's: bin/wwruntime linked, lib/ NOTICE SHA256SUMS copied (so a test can spoil them). */
+function runtimeCopy(dir: string, arch = 'linux-x64'): string {
+  const to = join(dir, 'src', arch);
+  mkdirSync(join(to, 'bin'), { recursive: true });
+  symlinkSync(join(DIST, arch, 'bin/wwruntime'), join(to, 'bin/wwruntime'));
+  cpSync(join(DIST, arch, 'lib'), join(to, 'lib'), { recursive: true });
+  for (const f of ['NOTICE', 'SHA256SUMS']) cpSync(join(DIST, arch, f), join(to, f));
+  return to;
+}
+
+test('bad runtime folders: missing or changed library, wrong architecture, no runtime: one line, exit 2, nothing installed', () => {
+  const s = scratch();
+  try {
+    const oneLine = (r: { status: number | null; stderr: string }, re: RegExp) => {
+      assert.is(r.status, 2, r.stderr);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, re);
+      assert.equal(tree(s.root), [], 'nothing installed');
+    };
+    let dir = runtimeCopy(join(s.dir, 'a'));
+    rmSync(join(dir, 'lib/libm.so.6'));
+    oneLine(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: dirname(dir) }), /^wwruntime: ERROR: .*\/lib\/libm\.so\.6 is missing: the C runtime there is incomplete$/m);
+    dir = runtimeCopy(join(s.dir, 'b'));
+    writeFileSync(join(dir, 'lib/libc.so.6'), Buffer.concat([readFileSync(join(dir, 'lib/libc.so.6')), Buffer.from('x')]));
+    oneLine(runStep(SHELLS[1], s, { WWRUNTIME_SOURCE: dirname(dir) }), /lib\/libc\.so\.6 is not the library the executables were built with/);
+    // an arm64 folder handed to an x86-64 node
+    oneLine(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: join(DIST, 'linux-arm64') }), /is not a linux-x64 runtime folder: no lib\/ld-linux-x86-64\.so\.2 \(it has ld-linux-aarch64\.so\.1\)/);
+    oneLine(runStep(SHELLS[1], s, { WWRUNTIME_ARCH: 'linux-arm64' }), /linux-arm64 executables cannot run on this linux-x64 node/);
+    // an x64 folder whose executable is the arm64 one
+    dir = runtimeCopy(join(s.dir, 'c'));
+    rmSync(join(dir, 'bin/wwruntime'));
+    symlinkSync(join(DIST, 'linux-arm64/bin/wwruntime'), join(dir, 'bin/wwruntime'));
+    oneLine(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: dirname(dir) }), /bin\/wwruntime is not a linux-x64 executable \(ELF machine 0xb7\)/);
+    // executables without their runtime (the layout before issue 9)
+    const old = join(s.dir, 'old/linux-x64');
+    mkdirSync(old, { recursive: true });
+    symlinkSync(join(DIST, 'linux-x64/bin/wwruntime'), join(old, 'wwruntime'));
+    oneLine(runStep(SHELLS[1], s, { WWRUNTIME_SOURCE: dirname(old) }), /has executables without their C runtime/);
+    // after a good install a bad source changes nothing
+    assert.is(runStep(SHELLS[0], s).status, 0);
+    const good = tree(s.root);
+    const r = runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: join(DIST, 'linux-arm64') });
+    assert.is(r.status, 2);
+    assert.equal(tree(s.root), good);
   } finally {
     s.cleanup();
   }

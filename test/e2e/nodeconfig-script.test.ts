@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deadAddress, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
@@ -152,8 +152,11 @@ test('403 from an unprivileged source port says root is needed', async () => {
   }
 });
 
-test('the multi-call executable picks the tool from its invoked name', async () => {
-  const r = await run(bin('wwruntime'), [...base, 'pre'], { env: env(), argv0: 'wwgetscript' });
+test('the multi-call executable picks the tool from its invoked name (a symlink elsewhere to the launcher)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'multicall-'));
+  symlinkSync(bin('wwruntime'), join(dir, 'wwgetscript'));
+  const r = await run(join(dir, 'wwgetscript'), [...base, 'pre'], { env: env() });
+  rmSync(dir, { recursive: true, force: true });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout, 'echo pre\n');
   const s = await run(bin('wwruntime'), ['wwgetscript', ...base, 'post'], { env: env() });

@@ -22,12 +22,15 @@ export interface RunOptions {
   argv0?: string;
   cwd?: string;
   onSpawn?: (pid: number) => void;
+  /** Run as this user and group (the test runs as root). */
+  uid?: number;
+  gid?: number;
 }
 
 export function run(exe: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((res, rej) => {
     // `env -i` semantics: an empty environment plus exactly what the test sets.
-    const child = spawn(exe, args, { env: opts.env ?? {}, argv0: opts.argv0, cwd: opts.cwd ?? '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(exe, args, { env: opts.env ?? {}, argv0: opts.argv0, cwd: opts.cwd ?? '/', uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid && opts.onSpawn) opts.onSpawn(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];

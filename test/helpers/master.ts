@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 
@@ -72,6 +73,10 @@ export interface MasterOptions {
   keepAliveTimeoutMs?: number;
   /** Addition: simulated server cost, waited before every answer (the real master: ~4 ms per file request). */
   latencyMs?: number;
+  /** Addition: speak https with this key and certificate (PEM). */
+  tls?: { key: Buffer | string; cert: Buffer | string };
+  /** Addition (with tls): accept the TCP connection (1-based number) but never answer its ClientHello. */
+  handshakeStall?: (connection: number) => boolean;
 }
 
 export interface RequestInfo {
@@ -99,8 +104,13 @@ export type Fault =
   | { kind: 'stall' }
   | { kind: 'cut'; afterBytes: number }
   | { kind: 'length'; declared: number }
+  /** Addition: the whole answer, status line and headers included, `bytes` (1) every `everyMs` (1000): never silent, never done. */
+  | { kind: 'trickle'; everyMs?: number; bytes?: number }
   | { kind: 'reset' }
-  | { kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number }
+  | {
+    kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number;
+    /** Addition: extra headers, e.g. an unrequested Content-Encoding. */ headers?: Record<string, string>;
+  }
   | { kind: 'redirect'; location: string; status?: number };
 
 export interface RunningMaster {
@@ -226,6 +236,8 @@ class Master {
   readonly requests: RequestInfo[] = [];
   connections = 0;
   private readonly server: http.Server;
+  /** With tls: the listening socket, which hands each connection to the https server or stalls it. */
+  private front?: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly connId = new WeakMap<net.Socket, number>();
   // Indexes, verified on every hit and rebuilt on a miss (the fixture is live and may be mutated).
@@ -237,15 +249,32 @@ class Master {
   constructor(fixture: Fixture, options: MasterOptions) {
     this.fixture = fixture;
     this.options = options;
-    this.server = http.createServer({ keepAlive: true }, (req, res) => {
+    const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.handle(req, res).catch((err) => {
         if (!res.headersSent && !res.destroyed) this.send(res, errorAnswer(500));
         else res.destroy();
         if (process.env.WW_TESTMASTER_DEBUG) console.error('test master:', err);
       });
-    });
+    };
+    this.server = options.tls
+      ? https.createServer({ keepAlive: true, key: options.tls.key, cert: options.tls.cert }, serve)
+      : http.createServer({ keepAlive: true }, serve);
+    if (options.tls) {
+      let n = 0;
+      this.front = net.createServer((sock) => {
+        sock.on('error', () => sock.destroy());
+        if (options.handshakeStall?.(++n)) {
+          // Counted like any connection (stop() destroys it), but never handed to TLS.
+          this.connections++;
+          this.sockets.add(sock);
+          sock.on('close', () => this.sockets.delete(sock));
+          return;
+        }
+        this.server.emit('connection', sock);
+      });
+    }
     this.server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5000;
-    this.server.on('connection', (sock: net.Socket) => {
+    this.server.on(options.tls ? 'secureConnection' : 'connection', (sock: net.Socket) => {
       this.connections++;
       this.connId.set(sock, this.connections);
       this.sockets.add(sock);
@@ -257,9 +286,10 @@ class Master {
 
   listen(): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
-        const a = this.server.address() as net.AddressInfo;
+      const listener = this.front ?? this.server;
+      listener.once('error', reject);
+      listener.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        const a = listener.address() as net.AddressInfo;
         resolve({ host: this.options.host ?? '127.0.0.1', port: a.port });
       });
     });
@@ -267,7 +297,11 @@ class Master {
 
   stop(): Promise<void> {
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      if (this.front) {
+        this.front.close();
+        this.server.close();
+        resolve();
+      } else this.server.close(() => resolve());
       for (const s of this.sockets) s.destroy();
       this.server.closeAllConnections?.();
     });
@@ -389,6 +423,7 @@ class Master {
         const headers = { ...answer.headers };
         delete headers.Location;
         headers['Content-Type'] = fault.contentType ?? answer.headers['Content-Type'] ?? 'text/html; charset=UTF-8';
+        Object.assign(headers, fault.headers);
         return this.send(res, { status: fault.status ?? 200, headers, body: toBuffer(fault.body), chunked: answer.chunked }, info);
       }
       case 'cut':
@@ -404,6 +439,9 @@ class Master {
       case 'length':
         info.status = answer.status;
         return this.sendRaw(sock, { ...answer, chunked: false }, { declared: fault.declared, then: 'end' });
+      case 'trickle':
+        info.status = answer.status;
+        return this.trickle(sock, answer, fault.everyMs ?? 1000, fault.bytes ?? 1);
     }
   }
 
@@ -609,6 +647,19 @@ class Master {
     rs.pipe(res);
   }
 
+  /** Writes the whole answer a few bytes at a time until it is done or the client goes away. */
+  private async trickle(sock: net.Socket, a: Answer, everyMs: number, bytes: number): Promise<void> {
+    const src = a.body;
+    const body = Buffer.isBuffer(src) ? src : (await fsp.readFile(src.path)).subarray(src.start, src.start + src.length);
+    const head = [`HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status] ?? 'Unknown'}`, `Content-Length: ${body.length}`];
+    for (const [k, v] of Object.entries(a.headers)) head.push(`${k}: ${v}`);
+    const all = Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), body]);
+    for (let off = 0; off < all.length && !sock.destroyed; off += bytes) {
+      sock.write(all.subarray(off, off + bytes));
+      await sleep(everyMs);
+    }
+  }
+
   /**
    * Writes an answer straight onto the socket, for the faults Node's server
    * would not produce: stop after `limit` body bytes, or declare a false length.
@@ -685,7 +736,7 @@ export async function startMaster(fixture: Fixture, options: MasterOptions = {})
   const { host, port } = await m.listen();
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
-    url: `http://${hostPart}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${hostPart}:${port}`,
     host,
     port,
     address: `${hostPart}:${port}`,

@@ -10,7 +10,7 @@ test('every fault: nothing wrong installed, no half-run script, documented exit 
   const all = await faultyMaster({ files: [1, 1, 0], scripts: [1, 0, 0], seed: 99, attempts: 1, timeout: '0.5',
     scriptFaults: ['reset mid-body', 'body shorter than Content-Length', 'stall beyond the timeout'],
   });
-  assert.is(all.length, 11);
+  assert.is(all.length, 13);
   const bad = all.flatMap((f) => f.failures().map((x) => `${f.title}: ${x.name} = ${x.value}`));
   assert.equal(bad, [], all.map((f) => f.list.map((x) => `${f.title}: ${x.name}: ${x.value}`).join('\n')).join('\n'));
 });

@@ -38,6 +38,13 @@ test('malformed lists are refused whole', () => {
   for (const b of bad) assert.throws(() => parseFileList(`1 ok 0 0  0644 1 /etc/ok\n${b}\n`), /malformed|out-of-range|NUL/, b);
 });
 
+test('file-object id 0 (what the master answers fileid=0 with: the list) is refused, whole list', () => {
+  for (const id of ['0', '00', '000000']) {
+    assert.throws(() => parseFileList(`1 ok 0 0  0644 1 /etc/ok\n${id} list 0 0  0644 2 /etc/x\n`), /line 2 .*id 0/, id);
+  }
+  assert.is(parseFileList('1 ok 0 0  0644 1 /etc/ok\n').length, 1);
+});
+
 test('mark advances only past handled objects', () => {
   const r = (ts: number, outcome: 'installed' | 'failed' | 'unchanged') => ({ entry: { timestamp: ts } as never, outcome });
   assert.is(nextMark(5, []), 5);

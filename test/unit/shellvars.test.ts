@@ -22,6 +22,26 @@ test('quoting styles as /warewulf/config and the master write them', () => {
   assert.equal(rejected, [6, 13, 14, 15]);
 });
 
+test('a quoted value spanning lines is one assignment, as a shell reads it', () => {
+  const text = [
+    'A="first', '  indented  ', 'last"', 'export A', "B='one", "two'", 'C="x\\', 'y"  # comment', 'D=after',
+    'E="never closed', 'F=ok',
+  ].join('\n');
+  const { vars, exported, rejected } = parseShellVars(text);
+  assert.is(vars.get('A'), 'first\n  indented  \nlast');
+  assert.ok(exported.has('A'));
+  assert.is(vars.get('B'), 'one\ntwo');
+  assert.is(vars.get('C'), 'xy'); // backslash-newline inside double quotes is a line continuation
+  assert.is(vars.get('D'), 'after');
+  // An unclosed quote swallows nothing: its line alone is rejected, the rest still read.
+  assert.not.ok(vars.has('E'));
+  assert.is(vars.get('F'), 'ok');
+  assert.equal(rejected, [10]);
+  // What a real shell makes of the same text.
+  const sh = execFileSync('sh', ['-c', `${text.split('\n').slice(0, 9).join('\n')}\nprintf '%s|%s|%s' "$A" "$B" "$C"`], { encoding: 'utf8' });
+  assert.is(sh, `${vars.get('A')}|${vars.get('B')}|${vars.get('C')}`);
+});
+
 test('CRLF line endings are tolerated', () => {
   assert.is(parseShellVars('A="x"\r\nexport A\r\n').vars.get('A'), 'x');
 });

@@ -6,10 +6,13 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { makeCa } from '../helpers/certs.ts';
 import {
   bigFixture, deadAddress, embeddedErrorBody, makeCpio, sampleFixture, startMaster, type Fixture, type MasterOptions, type RunningMaster,
 } from '../helpers/master.ts';
@@ -505,6 +508,57 @@ test('fault stall: headers and part of the body, then nothing until the client g
   const g = await pending;
   assert.ok(!g.complete);
   assert.ok(Date.now() - t0 < 2000);
+});
+
+test('fault trickle: the whole answer, headers included, a few bytes at a time; complete in the end', async () => {
+  await withMaster(sampleFixture(), { fault: () => ({ kind: 'trickle', everyMs: 5, bytes: 16 }) }, async (m) => {
+    const arrivals: number[] = [];
+    const body = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(m.port, m.host, () => s.write(`GET /WW/file?hwaddr=${HW}&fileid=1 HTTP/1.1\r\nHost: x\r\n\r\n`));
+      let got = '';
+      const want = sampleFixture().files[0].content as string;
+      s.on('data', (d) => {
+        arrivals.push(d.length);
+        got += d;
+        if (got.endsWith(want)) {
+          s.destroy();
+          resolve(got);
+        }
+      });
+      s.on('error', reject);
+    });
+    assert.match(body, /^HTTP\/1\.1 200 OK\r\nContent-Length: 51\r\n/);
+    assert.ok(arrivals.length >= 5 && Math.max(...arrivals) <= 16, `arrived in ${arrivals.length} pieces`);
+  });
+});
+
+test('tls: an https master; handshakeStall holds the chosen connections silent', async () => {
+  const ca = makeCa();
+  await withMaster(sampleFixture(), { tls: ca.leaf('tm', 'IP:127.0.0.1'), handshakeStall: (n) => n === 1 }, async (m) => {
+    assert.match(m.url, /^https:/);
+    // Connection 1: TCP accepted, the ClientHello never answered.
+    const stalled = await new Promise<string>((resolve) => {
+      const t = tls.connect({ host: m.host, port: m.port, ca: ca.cert });
+      t.on('secureConnect', () => resolve('handshake completed'));
+      t.on('error', (e) => resolve(e.message));
+      setTimeout(() => {
+        t.destroy();
+        resolve('stalled');
+      }, 500);
+    });
+    assert.is(stalled, 'stalled');
+    // Connection 2: a normal https answer.
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`${m.url}/WW/nodeconfig?hwaddr=${HW}`, { ca: ca.cert, agent: false }, (r) => {
+        let t = '';
+        r.on('data', (d) => (t += d));
+        r.on('end', () => resolve(t));
+      }).on('error', reject);
+    });
+    assert.match(body, /WWNAME="n0000"/);
+    assert.is(m.connections, 2);
+  });
+  rmSync(ca.dir, { recursive: true, force: true });
 });
 
 test('fault cut: exactly N body bytes with the real Content-Length, then the connection drops', async () => {
