@@ -7,7 +7,7 @@
 // Needs root, qemu-system-x86, debootstrap, cpio, apt access to the Debian mirror (.ci/run).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { busyboxStatic, debianImage, kernel, packImage, type Image } from './cache.ts';
+import { busyboxStatic, debianImage, kernel, packImage, type Image, type Kernel } from './cache.ts';
 import { assembleInitramfs, bootVm, resolveWork, type Vm } from './vm.ts';
 import { startMaster, type FileObject, type Fixture, type RequestInfo, type RunningMaster } from '../helpers/master.ts';
 import { ROOT } from '../helpers/exec.ts';
@@ -83,6 +83,53 @@ interface Scenario {
   brokenAtBoot?: boolean;
   /** the tools were baked into the VNFS with wwruntime-install; upstream capabilities only */
   baked?: boolean;
+  /** bad input that must end in a reboot, never in a booted root */
+  bad?: 'checksum' | 'unknown-node';
+}
+
+const WRONG_SUM = '0123456789abcdef0123456789abcdef';
+
+/** Boots a node that must reboot (QEMU exits: -no-reboot) and checks what it said on the way. */
+async function bootBad(s: Scenario, k: Kernel, initramfs: Map<string, string>): Promise<Outcome> {
+  const log: (RequestInfo & { at: number })[] = [];
+  let startedAt = 0;
+  const nodeconfig = [['WWNAME', 'n0001'], ['WWHOSTNAME', 'n0001'], ['WWVNFS_NAME', s.image.name], ['WWVNFS_CHECKSUM', WRONG_SUM]]
+    .map(([k2, v]) => `${k2}="${v}"\nexport ${k2}\n`).join('');
+  const master = await startMaster(fixture(s.image, {}), {
+    fault: (req) => {
+      log.push(Object.assign(req, { at: Date.now() - startedAt }));
+      if (s.bad === 'checksum' && req.path === '/WW/nodeconfig') return { kind: 'body', body: nodeconfig };
+      return undefined;
+    },
+  });
+  const append = `console=ttyS0 loglevel=4 panic=-1 wwmaster=10.0.2.2:${master.port} wwtransport=${s.transport} wwhostname=n0001`;
+  mkdirSync(resolveWork('logs'), { recursive: true });
+  const mac = s.bad === 'unknown-node' ? '52:54:00:77:00:99' : HW;
+  const vm = bootVm({ kernel: k, initramfs: initramfs.get('ours')!, append, mac, log: join(resolveWork('logs'), `${s.name}.serial.log`) });
+  startedAt = vm.startedAt;
+  const o: Outcome = { s, vm, master, log, marks: new Map(), failures: [], figures: {} };
+  const check = (ok: boolean, what: string) => {
+    process.stdout.write(`  ${ok ? 'ok  ' : 'FAIL'} ${what}\n`);
+    if (!ok) o.failures.push(`${s.name}: ${what}`);
+  };
+  const code = await Promise.race([vm.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), BOOT_TIMEOUT))]);
+  await vm.kill();
+  await master.stop();
+  check(code !== 'timeout', `the node rebooted by itself (QEMU exited: ${code})`);
+  const text = (re: RegExp) => vm.lines.filter((l) => re.test(l.text));
+  check(text(/WWBOOT: switch_root/).length === 0, 'no switch_root: the root was never booted');
+  if (s.bad === 'checksum') {
+    check(text(/WWBOOT: step getvnfs rc=255/).length === 1, 'step getvnfs: status 255 (reboot)');
+    check(text(new RegExp(`wwgetvnfs: ERROR: .*${WRONG_SUM}`)).length >= 1, `a clear line naming the expected sum (${text(/wwgetvnfs: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`);
+    check(text(/WWBOOT: step (config|runtimesupport|wwruntime|files)/).length === 0, 'no step after getvnfs ran');
+  } else {
+    check(text(/WWBOOT: nodeconfig failed/).length === 1, 'the node configuration failed, /init reboots');
+    check(log.some((r) => r.path === '/WW/nodeconfig' && r.status === 404), `the master answered 404 (${log.map((r) => `${r.path} ${r.status}`).join(', ')})`);
+    check(text(/WWBOOT: step /).length === 0, 'no provision step ran');
+    check(text(/wwgetnodeconfig: ERROR: .*404/).length >= 1, `a clear line (${text(/wwgetnodeconfig: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`);
+  }
+  check(text(/WWBOOT: reboot/).length === 1, 'the reboot is announced on the console');
+  return o;
 }
 
 interface Outcome {
@@ -286,17 +333,36 @@ async function main(): Promise<number> {
     { name: 'cron-http', image: cron, transport: 'http', capability: true, watch: 200, periodic: 2 },
     { name: 'systemd-wwruntime', image: systemd, transport: 'wwruntime', capability: true, watch: 200, periodic: 2 },
     { name: 'baked-upstream-http', image: baked, transport: 'http', capability: false, watch: 0, periodic: -1, baked: true },
+    { name: 'bad-checksum', image: cron, transport: 'wwruntime', capability: true, watch: 0, periodic: -1, bad: 'checksum' },
+    { name: 'bad-unknown-node', image: cron, transport: 'wwruntime', capability: true, watch: 0, periodic: -1, bad: 'unknown-node' },
     { name: 'cron-noruntimeservices', image: cron, transport: 'wwruntime', capability: true, watch: 150, periodic: 0, config: { NORUNTIMESERVICES: '1' } },
   ];
   const outcomes: Outcome[] = [];
   for (const s of scenarios) {
     if (only && !only.includes(s.name)) continue;
     process.stdout.write(`\n# boot ${s.name}: image ${s.image.name}, wwtransport=${s.transport}, ${s.capability ? 'with' : 'without'} our capability\n`);
-    const o = await boot(s, k, busybox, initramfs);
-    verify(o);
+    let o: Outcome;
+    if (s.bad) o = await bootBad(s, k, initramfs);
+    else {
+      o = await boot(s, k, busybox, initramfs);
+      verify(o);
+    }
     outcomes.push(o);
     process.stdout.write(`  figures: ${JSON.stringify(o.figures)}\n`);
   }
+  // Figures: transport wwruntime against the stand-in http transport, same image, same run.
+  const a = outcomes.find((o) => o.s.name === 'cron-wwruntime');
+  const b = outcomes.find((o) => o.s.name === 'cron-http');
+  if (a && b) {
+    process.stdout.write('\n# figures (seconds from power-on; image debian-cron; wwruntime vs stand-in http, ratio wwruntime/http)\n');
+    for (const f of ['VNFS download+unpack s', 'provision done s', 'switch_root s', 'first periodic request s']) {
+      const x = a.figures[f];
+      const y = b.figures[f];
+      const ratio = typeof x === 'number' && typeof y === 'number' && y > 0 ? ` (${(x / y).toFixed(2)}x)` : '';
+      process.stdout.write(`  ${f.padEnd(26)} wwruntime ${String(x).padStart(6)}   http ${String(y).padStart(6)}${ratio}\n`);
+    }
+  }
+  for (const o of outcomes) process.stdout.write(`  ${o.s.name}: ${JSON.stringify(o.figures)}\n`);
   const failures = outcomes.flatMap((o) => o.failures);
   process.stdout.write(`\n# boot test: ${outcomes.length} boots, ${failures.length} failed checks, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   for (const f of failures) process.stdout.write(`FAIL ${f}\n`);
