@@ -121,7 +121,7 @@ async function bootBad(s: Scenario, k: Kernel, initramfs: Map<string, string>): 
   if (s.bad === 'checksum') {
     check(text(/WWBOOT: step getvnfs rc=255/).length === 1, 'step getvnfs: status 255 (reboot)');
     check(text(new RegExp(`wwgetvnfs: ERROR: .*${WRONG_SUM}`)).length >= 1, `a clear line naming the expected sum (${text(/wwgetvnfs: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`);
-    check(text(/WWBOOT: step (config|runtimesupport|wwruntime|files)/).length === 0, 'no step after getvnfs ran');
+    check(text(/WWBOOT: step (config|runtimesupport|wwruntime|files) /).length === 0, 'no step after getvnfs ran');
   } else {
     check(text(/WWBOOT: nodeconfig failed/).length === 1, 'the node configuration failed, /init reboots');
     check(log.some((r) => r.path === '/WW/nodeconfig' && r.status === 404), `the master answered 404 (${log.map((r) => `${r.path} ${r.status}`).join(', ')})`);
