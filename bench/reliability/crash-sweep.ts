@@ -101,7 +101,7 @@ function diskSig(full: string, st: fs.Stats): string {
 class Model {
   readonly byPath = new Map<string, FileObject>();
   readonly history = new Map<string, Set<string>>();
-  readonly implicitDirs = new Set<string>(['tmp']);
+  readonly implicitDirs = new Set<string>(['var', 'var/lib', 'var/lib/wwruntime']);
   clock: number;
   constructor(readonly objs: FileObject[]) {
     this.clock = Math.max(...objs.map((o) => o.timestamp));
@@ -189,7 +189,8 @@ function checkTree(root: string, model: Model, final: boolean): TreeCheck {
       if (final) {
         if (sig !== wantSig(o)) res.bad.push(`${rel}: ${sig} != ${wantSig(o)}`);
       } else if (!model.history.get(rel)!.has(sig)) {
-        if (o.type === 'dir' && sig === 'd 700 0:0') res.privateDirs++;
+        // A directory is made 0700, then given its owner, then its mode: either private state may meet a kill.
+        if (o.type === 'dir' && (sig === 'd 700 0:0' || sig === `d 700 ${o.uid}:${o.gid}`)) res.privateDirs++;
         else res.bad.push(`${rel}: ${sig} is no published version`);
       }
       continue;
@@ -198,7 +199,7 @@ function checkTree(root: string, model: Model, final: boolean): TreeCheck {
       if (!st.isDirectory()) res.other.push(`${rel}: parent directory is not a directory`);
       continue;
     }
-    if (rel === 'tmp/.wwgetfiles_timestamp') {
+    if (rel === 'var/lib/wwruntime/wwgetfiles_timestamp') {
       const text = fs.readFileSync(full, 'utf8');
       if (!/^\d+\n$/.test(text) || (st.mode & 0o7777) !== 0o644 || st.uid !== 0) res.other.push(`mark: ${JSON.stringify(text)} mode ${(st.mode & 0o777).toString(8)}`);
       else if (final && Number(text) !== model.mark) res.other.push(`mark ${text.trim()} != ${model.mark}`);
@@ -313,7 +314,7 @@ export async function sweepFiles(o: SweepOptions): Promise<Figures> {
   f.add('temporary files left by kills, private (0600 root)', c.tempsPrivate);
   f.add('temporary entries left by kills, other (mode already final, links, devices)', c.tempsOther);
   f.add('temporary entries left after the re-run', c.tempsAfterRerun, true);
-  f.add('directory objects left private (0700 root) by a kill, fixed by the re-run', c.privateDirs);
+  f.add('directory objects left private (0700, root or its owner) by a kill, fixed by the re-run', c.privateDirs);
   const sorted = [...c.rerunMs].sort((a, b) => a - b);
   f.add('re-run time, median ms', sorted[sorted.length >> 1] ?? 0);
   f.add('elapsed s', (Date.now() - t0) / 1000);

@@ -122,7 +122,7 @@ function sigOnDisk(full: string, st: fs.Stats): string {
 /** Wrong entries (not the master's version, or junk) and how many objects are correctly in place. */
 function inspect(root: string, objs: FileObject[]): { wrong: string[]; correct: number } {
   const byPath = new Map(objs.map((o) => [o.path.slice(1), o]));
-  const parents = new Set<string>(['tmp']);
+  const parents = new Set<string>(['var', 'var/lib', 'var/lib/wwruntime']);
   for (const o of objs) {
     const parts = o.path.slice(1).split('/');
     for (let i = 1; i < parts.length; i++) parents.add(parts.slice(0, i).join('/'));
@@ -136,7 +136,7 @@ function inspect(root: string, objs: FileObject[]): { wrong: string[]; correct: 
       else wrong.push(`${rel}: ${sigOnDisk(join(root, rel), st)}`);
     } else if (parents.has(rel) && st.isDirectory()) {
       // a parent made by mkdir -p
-    } else if (rel === 'tmp/.wwgetfiles_timestamp' && /^\d+\n$/.test(fs.readFileSync(join(root, rel), 'utf8'))) {
+    } else if (rel === 'var/lib/wwruntime/wwgetfiles_timestamp' && /^\d+\n$/.test(fs.readFileSync(join(root, rel), 'utf8'))) {
       // the mark
     } else {
       wrong.push(`unexpected ${rel}`);

@@ -50,12 +50,15 @@ export interface ParentDir {
 
 /**
  * Resolves the directory that will hold `parts` under `rootReal` (already a
- * realpath). Missing directories are created (mode 0755, as `mkdir -p`) unless
+ * realpath). Missing directories are created (mode 0755, as `mkdir -p`, or by
+ * `makeDir`, given the real path and the components leading to it) unless
  * `create` is false, in which case null is returned for a missing one.
  */
-export async function resolveParent(rootReal: string, parts: string[], create = true): Promise<ParentDir | null> {
+export async function resolveParent(
+  rootReal: string, parts: string[], create = true, makeDir?: (path: string, leading: string[]) => Promise<unknown>,
+): Promise<ParentDir | null> {
   let cur = rootReal;
-  for (const part of parts.slice(0, -1)) {
+  for (const [i, part] of parts.slice(0, -1).entries()) {
     const p = join(cur, part);
     let st;
     try {
@@ -64,7 +67,7 @@ export async function resolveParent(rootReal: string, parts: string[], create = 
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       if (!create) return null;
       try {
-        await mkdir(p, { mode: 0o755 });
+        await (makeDir ? makeDir(p, parts.slice(0, i + 1)) : mkdir(p, { mode: 0o755 }));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }

@@ -50,9 +50,42 @@ export async function discardTemp(t: TempFile): Promise<void> {
 
 /** sync, chown, chmod, close, rename over dir/name. The temp is removed on any failure. */
 export async function commitFile(t: TempFile, dir: string, name: string, own: Ownership, chownOk: boolean): Promise<void> {
+  await readyTemp(t, join(dir, name), own, chownOk);
+  await finishTemp(t, dir, name, own);
+}
+
+/**
+ * commitFile's first steps: sync, then chown (as root), and with `seal` also chmod and
+ * close, leaving only the rename (renameTemp). A file downloaded ahead of its turn waits
+ * like this; unsealed it stays mode 0600 and open for finishTemp.
+ */
+export async function readyTemp(t: TempFile, target: string, own: Ownership, chownOk: boolean, seal = false): Promise<void> {
   try {
     await t.fh.sync();
     if (chownOk) await t.fh.chown(own.uid, own.gid);
+    if (seal) {
+      await t.fh.chmod(own.mode);
+      await t.fh.close();
+    }
+  } catch (err) {
+    await discardTemp(t);
+    throw new WwError('io', `cannot install ${target}: ${describe(err)}`);
+  }
+}
+
+/** The last step for a sealed temporary: rename it over dir/name (removed if that fails). */
+export async function renameTemp(t: TempFile, dir: string, name: string): Promise<void> {
+  try {
+    await rename(t.path, join(dir, name));
+  } catch (err) {
+    await unlink(t.path).catch(() => {});
+    throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
+  }
+}
+
+/** commitFile's last steps: chmod (after chown, which clears setuid), close, rename over dir/name. */
+export async function finishTemp(t: TempFile, dir: string, name: string, own: Ownership): Promise<void> {
+  try {
     await t.fh.chmod(own.mode);
     await t.fh.close();
     await rename(t.path, join(dir, name));

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { tryLock } from '../core/lock.ts';
+import { lockDir, tryLock } from '../core/lock.ts';
 import { realRoot } from '../core/confine.ts';
 import { secondsSetting } from '../core/settings.ts';
 import { startDelaySeconds, syncFiles } from '../core/sync.ts';
@@ -33,7 +33,11 @@ ${SETTINGS_HELP}
   WWGETFILES_INTERVAL    upper bound of the random start delay in seconds (default 180; 0: none)
   SLEEPTIME              fixed start delay in seconds, overriding the random one
 The delay is skipped inside the initramfs (/init exists). The newest-seen mark is
-ROOT/tmp/.wwgetfiles_timestamp; it only advances past objects that were installed.
+ROOT/var/lib/wwruntime/wwgetfiles_timestamp (upstream's ROOT/tmp/.wwgetfiles_timestamp
+is read once, when it is missing); it only advances past objects that were installed,
+and is trusted only as this tool writes it (its user's, writable by no one else).
+Objects take effect in list order; downloads overlap (--concurrency). One instance per
+root: the lock is a socket in /run/wwruntime (root) or /tmp/wwruntime-UID.
 A summary line (installed, unchanged, failed, skipped, elapsed) goes to stderr.
 ${EXIT_HELP}
      (wwgetfiles: 2 also when any single object failed; every other object is still processed)`;
@@ -71,7 +75,8 @@ export const wwgetfiles: Tool = {
       const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
       const rootReal = await realRoot(root);
 
-      const lock = await tryLock(NAME, rootReal);
+      const uid = process.getuid?.() ?? 0;
+      const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
       if (!lock) throw new WwError('locked', 'wwgetfiles already running');
       try {
         // --max-run counts from the start, the start delay included: a cron run must end before the next tick.

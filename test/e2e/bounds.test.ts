@@ -39,7 +39,7 @@ test('cron-style wwgetfiles, every content download trickled: 3 rounds per objec
     assert.match(r.stderr, /\/etc\/b: gave up after 3 attempt\(s\):.*no complete answer within 1 s \(--max-time\)/);
     assert.match(r.stderr, /3 listed, 1 installed, 0 unchanged, 2 failed/);
     assert.is(m.requests.filter((q) => q.query.fileid === '2').length, 3);
-    assert.is(readFileSync(join(root, 'tmp/.wwgetfiles_timestamp'), 'utf8'), '199\n');
+    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8'), '199\n');
     assert.ok(existsSync(join(root, 'etc/a')) && !existsSync(join(root, 'etc/b')));
     // The lock went with the process: the next run starts (and fails the same way), not "already running".
     m.options.fault = undefined;

@@ -109,7 +109,7 @@ test('wwgetfiles with its stderr closed early still installs everything and exit
     assert.is(readFileSync(join(root, 'etc/hosts'), 'utf8'), '127.0.0.1 localhost\n10.0.0.1 master\n10.0.1.0 n0000\n');
     assert.is(readlinkSync(join(root, 'etc/localtime')), '/usr/share/zoneinfo/UTC');
     assert.ok(existsSync(join(root, 'dev/wwblk')), 'the last object too');
-    assert.is(readFileSync(join(root, 'tmp/.wwgetfiles_timestamp'), 'utf8'), '1700000900\n', 'the mark advanced past everything');
+    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8'), '1700000900\n', 'the mark advanced past everything');
   } finally {
     m.options.latencyMs = 0;
   }

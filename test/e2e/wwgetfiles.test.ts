@@ -66,7 +66,7 @@ test('installs every file type with owner, group and mode', async () => {
     assert.is(st('home/user/.profile').uid, 1000);
     assert.is(st('home/user/.profile').gid, 100);
   }
-  assert.is(readFileSync(join(root, 'tmp/.wwgetfiles_timestamp'), 'utf8').trim(), '1700000900');
+  assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8').trim(), '1700000900');
   const leftovers = Object.keys(snapshot(root)).filter((p) => /\.ww[0-9a-f]{16}$/.test(p));
   assert.equal(leftovers, [], 'no temporary files left');
 });
@@ -107,7 +107,7 @@ test('a changed object is fetched by timestamp and replaced atomically', async (
     assert.is(readFileSync(join(root, 'etc/hosts'), 'utf8'), 'changed\n');
     assert.is(lstatSync(join(root, 'etc/hosts')).mode & 0o777, 0o640);
     assert.is.not(lstatSync(join(root, 'etc/hosts')).ino, ino, 'a new inode renamed into place');
-    assert.is(readFileSync(join(root, 'tmp/.wwgetfiles_timestamp'), 'utf8').trim(), '1700009999');
+    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8').trim(), '1700009999');
   } finally {
     Object.assign(hosts, old);
   }
@@ -164,7 +164,7 @@ test('a truncated download: target untouched, others installed, exit 2, mark hel
     assert.is(readFileSync(join(root, 'etc/shadow'), 'utf8'), 'ORIGINAL');
     assert.ok(existsSync(join(root, 'etc/hosts')), 'other files still installed');
     assert.ok(existsSync(join(root, 'home/user/.profile')));
-    assert.is(readFileSync(join(root, 'tmp/.wwgetfiles_timestamp'), 'utf8').trim(), '1700000199', 'mark stays below the failed object');
+    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8').trim(), '1700000199', 'mark stays below the failed object');
     assert.equal(readdirSync(join(root, 'etc')).filter((n) => n.includes('.ww')), []);
   } finally {
     m.options.fault = undefined;
@@ -215,15 +215,16 @@ test('pre-planted symlinks at every name the tool writes are replaced, never fol
   writeFileSync(victim, 'VICTIM');
   mkdirSync(join(root, 'etc'), { recursive: true });
   mkdirSync(join(root, 'tmp'));
+  mkdirSync(join(root, 'var/lib/wwruntime'), { recursive: true });
   mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
-  for (const p of ['etc/hosts', 'etc/shadow', 'etc/localtime', 'usr/local/bin/wwsuid', 'tmp/.wwgetfiles_timestamp']) {
+  for (const p of ['etc/hosts', 'etc/shadow', 'etc/localtime', 'usr/local/bin/wwsuid', 'var/lib/wwruntime/wwgetfiles_timestamp', 'tmp/.wwgetfiles_timestamp']) {
     symlinkSync(victim, join(root, p));
   }
   // the name a directory object would move a non-directory aside to (dangling symlink)
   const r = await wwgetfiles(root);
   assert.is(r.code, 0, r.stderr);
   assert.is(readFileSync(victim, 'utf8'), 'VICTIM');
-  for (const p of ['etc/hosts', 'etc/shadow', 'usr/local/bin/wwsuid', 'tmp/.wwgetfiles_timestamp']) {
+  for (const p of ['etc/hosts', 'etc/shadow', 'usr/local/bin/wwsuid', 'var/lib/wwruntime/wwgetfiles_timestamp']) {
     assert.ok(lstatSync(join(root, p)).isFile(), p);
   }
   assert.is(readlinkSync(join(root, 'etc/localtime')), '/usr/share/zoneinfo/UTC');

@@ -200,7 +200,7 @@ test('wwgetfiles: an object whose download keeps getting cut fails after a few r
     assert.equal(sleeps, [2000, 4000]);
     assert.match(r.errors[0], /\/etc\/b: gave up after 3 attempt\(s\)/);
     assert.is(r.markAfter, 199, 'the mark stays below the failed object');
-    assert.is(readFileSync(join(root, 'tmp/.wwgetfiles_timestamp'), 'utf8'), '199\n');
+    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8'), '199\n');
     assert.ok(existsSync(join(root, 'etc/c')) && !existsSync(join(root, 'etc/b')));
   } finally {
     c.close();
