@@ -539,6 +539,54 @@ wwrt_install_logdir() {
     wwrt_track "o var/log/warewulf/wwrunscript.log"
 }
 
+# ---- what upstream's 60-runtimesupport left in NEWROOT (boot mode, before this step runs)
+# It copies /warewulf/transports/$WWTRANSPORT (and http for https) into NEWROOT/warewulf/transports/,
+# links NEWROOT/warewulf/bin/* into that copy, appends its config lines and writes both cron
+# files. Our links and config replace its links and lines; this removes the rest, so the node
+# ends with exactly what this step installs: the transport copy (each file only when it is
+# identical to the initramfs's own, so nothing the VNFS brought is touched) and, when the
+# jobs are systemd timers, upstream's two cron files (only when every line is one of its job
+# lines: a cron daemon installed later, or systemd-cron, would run them beside the timers).
+wwrt_upstream_cron() { # REL: true when the file holds only upstream-style job lines
+    if [ ! -f "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; then return 1; fi
+    grep -q "$WWRT_MARK" "$WWRT_ROOT/$1" 2>/dev/null && return 1
+    _u_any=
+    while IFS= read -r _u_line || [ -n "$_u_line" ]; do
+        case $_u_line in
+            '') ;;
+            *' root '*/warewulf/bin/wwgetfiles* | *' root '*/warewulf/bin/wwgetscript\ runtime*) _u_any=1 ;;
+            *) return 1 ;;
+        esac
+    done <"$WWRT_ROOT/$1"
+    [ -n "$_u_any" ]
+}
+
+wwrt_drop_upstream() { # SCHEDULER
+    if [ "$WWRT_MODE" != boot ] || [ -z "$WWRT_ROOT" ]; then return 0; fi
+    _d_ts=${WWTRANSPORT:-http}
+    [ "$_d_ts" = https ] && _d_ts="https http"
+    for _d_t in $_d_ts; do
+        wwrt_safe_rel "warewulf/transports/$_d_t" || continue
+        _d_dst="$WWRT_ROOT/warewulf/transports/$_d_t"
+        _d_src="$WWRT_HOST/warewulf/transports/$_d_t"
+        if [ ! -d "$_d_dst" ] || [ -L "$_d_dst" ] || [ ! -d "$_d_src" ]; then continue; fi
+        for _d_f in "$_d_dst"/* "$_d_dst"/.[!.]*; do
+            if [ ! -f "$_d_f" ] || [ -L "$_d_f" ]; then continue; fi
+            if cmp -s "$_d_f" "$_d_src/${_d_f##*/}" 2>/dev/null; then rm -f "$_d_f"; fi
+        done
+        rmdir "$_d_dst" 2>/dev/null && wwrt_say "removed the copy of the $_d_t transport (60-runtimesupport): the tools are in /warewulf/bin"
+    done
+    rmdir "$WWRT_ROOT/warewulf/transports" 2>/dev/null
+    if [ "$1" = systemd ]; then
+        for _d_c in wwupdatefiles wwrunscript; do
+            if wwrt_upstream_cron "etc/cron.d/$_d_c"; then
+                rm -f "$WWRT_ROOT/etc/cron.d/$_d_c" && wwrt_say "removed upstream's /etc/cron.d/$_d_c (the systemd timers run the jobs)"
+            fi
+        done
+    fi
+    return 0
+}
+
 # ---- removal of what an earlier run installed and this one did not
 
 wwrt_remove_entry() { # TYPE REL
@@ -623,6 +671,7 @@ wwrt_install() {
         _ok=2
     if [ "$_ok" = 0 ]; then
         wwrt_cleanup
+        wwrt_drop_upstream "$_sched"
     else
         # keep the record of everything, so that a later run can still remove it
         while read -r _e; do

@@ -11,6 +11,8 @@
 //                                                     only there in NEWROOT after the step)
 //     rootfs/warewulf/wwruntime/ARCH/NOTICE           bundled components and licences
 //     rootfs/warewulf/wwruntime/ARCH/SHA256SUMS       of the files above (the step checks lib/)
+//     rootfs/warewulf/transports/wwruntime/           the "wwruntime" transport: register + the four
+//                                                     tool names (bootstrap/wwruntime-transport)
 //     provision-wwruntime.ARCH.cpio                   rootfs as a newc archive, one per arch: the
 //                                                     file wwbootstrap takes as a capability
 // Only the multi-call executable goes in: every byte of the capability is in every node's
@@ -24,6 +26,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const STEP_NAME = '65-wwruntime';
 export const CAPABILITY_NAME = 'provision-wwruntime';
+export const TRANSPORT_DIR = 'warewulf/transports/wwruntime';
+const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
 
 function put(target, write) {
   mkdirSync(dirname(target), { recursive: true });
@@ -104,7 +108,11 @@ export function assembleCapability(opts = {}) {
     const sums = files.map((f) => `${createHash('sha256').update(readFileSync(join(to, f))).digest('hex')}  ${f}\n`).join('');
     put(join(to, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
   }
-  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', ...archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`])]) {
+  // The transport: the dispatcher execs /warewulf/transports/$WWTRANSPORT/TOOL when `register` exists.
+  put(join(rootfs, TRANSPORT_DIR, 'register'), (tmp) => writeFileSync(tmp, ''));
+  chmodSync(join(rootfs, TRANSPORT_DIR, 'register'), 0o644);
+  for (const t of TOOLS) copy(join(root, 'bootstrap/wwruntime-transport'), join(rootfs, TRANSPORT_DIR, t), 0o755);
+  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', 'warewulf/transports', TRANSPORT_DIR, ...archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`])]) {
     chmodSync(join(rootfs, d), 0o755);
   }
   // One archive per architecture: Warewulf keeps capabilities per machine (initramfs/MACHINE/capabilities).
@@ -123,9 +131,15 @@ const README = (archs) => `Warewulf 3 capability: runtime services (wwruntime)
 Drop provision-wwruntime.ARCH.cpio on the master as
   /var/lib/warewulf/initramfs/MACHINE/capabilities/provision-wwruntime
 (MACHINE as uname -m: x86_64 for linux-x64, aarch64 for linux-arm64; the folder is
-WAREWULF_STATEDIR/warewulf/initramfs/MACHINE/capabilities of your installation), add
-provision-wwruntime to the capabilities of /etc/warewulf/bootstrap.conf and rebuild the
-bootstrap: wwbootstrap \`uname -r\`.
+WAREWULF_STATEDIR/warewulf/initramfs/MACHINE/capabilities of your installation) and rebuild
+the bootstrap: wwbootstrap KERNELVERSION. wwbootstrap unpacks every file of that folder;
+there is no list of capabilities in bootstrap.conf.
+
+It also adds the transport "wwruntime" (/warewulf/transports/wwruntime/): a node booted with
+wwtransport=wwruntime on its kernel command line fetches its VNFS, file objects and scripts
+with these tools inside the initramfs. Master-wide: "default transport = wwruntime" in
+/etc/warewulf/provision.conf; per node: wwsh provision set NODE --kargs "... wwtransport=wwruntime"
+(the last wwtransport= wins). https: set the node attribute HTTP=https (WWHTTP).
 
 It adds /warewulf/provision/${STEP_NAME} to the bootstrap's initramfs: the provision handler
 runs it after the VNFS is unpacked (30-getvnfs, 50-config) and after upstream's

@@ -66,7 +66,7 @@ export const COMMON_HELP = `Master options:
                          the VNFS image: none unless given, see --speed-limit)
   --speed-limit BYTES    the VNFS image: abandon it when slower than BYTES/s (default 1024) ...
   --speed-time SEC       ... averaged over SEC seconds (default 60)
-  --attempts N           rounds over all masters before giving up (default 30; 3 with WWDEBUG)
+  --attempts N           rounds over all masters before giving up (default 30; 3 with WWDEBUG not 0)
   --max-wait SEC         bound the total back-off sleep (2 s, 4 s, 6 s, ...) to SEC seconds
   --max-run SEC          end the whole run SEC s after it started (wwgetfiles: start delay included)
   --sysroot DIR          read /warewulf/config, /etc/network.conf, /proc/cmdline under DIR
@@ -78,7 +78,7 @@ export const SETTINGS_HELP = `Settings (first found wins: environment, /warewulf
   WWMASTER               comma-separated masters (DHCP_SERVER in /etc/network.conf as a last resort)
   WWINIT_HWADDR          the node's identity in every request (sent lower-case)
   WWHTTP                 http (default) or https
-  WWDEBUG                non-empty: 3 attempts, no back-off`;
+  WWDEBUG                set and not 0: 3 attempts, no back-off`;
 
 export const EXIT_HELP = `Exit codes:
   0  success
@@ -150,7 +150,9 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
       throw new WwError('config', `cannot read CA file ${values['ca-file']}: ${describe(err)}`);
     }
   }
-  const debug = !!settings.get('WWDEBUG');
+  // The initramfs always sets WWDEBUG, to "0" unless wwdebug=N is on the kernel command line: "0" is off.
+  const wwdebug = (settings.get('WWDEBUG') ?? '').trim();
+  const debug = wwdebug !== '' && wwdebug !== '0';
   const base: RetryPolicy = debug ? DEBUG_RETRY : UPSTREAM_RETRY;
   const attempts = values.attempts === undefined ? base.attempts : Number(values.attempts);
   if (!Number.isInteger(attempts) || attempts < 1) throw new WwError('usage', `--attempts takes a whole number >= 1`);

@@ -26,6 +26,9 @@ test('assembles rootfs and one newc cpio per arch; the step runs from the unpack
         'warewulf', 'warewulf/provision', 'warewulf/provision/65-wwruntime', 'warewulf/wwruntime', a,
         `${a}/NOTICE`, `${a}/SHA256SUMS`, `${a}/wwruntime`, `${a}/bin`, `${a}/bin/wwruntime`, `${a}/lib`, ...distLibs(arch).map((l) => `${a}/lib/${l}`),
         'warewulf/wwruntime/wwruntime-install', 'warewulf/wwruntime/wwruntime-lib.sh',
+        // the wwruntime transport: register + the four tool names
+        'warewulf/transports', 'warewulf/transports/wwruntime', 'warewulf/transports/wwruntime/register',
+        ...['wwgetfiles', 'wwgetnodeconfig', 'wwgetscript', 'wwgetvnfs'].map((t) => `warewulf/transports/wwruntime/${t}`),
       ].sort());
     }
     // only the step is executable under provision/ (the provision handler runs every such file)
