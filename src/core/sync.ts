@@ -371,7 +371,7 @@ const signature = (st: Stats | null) => (st ? `${st.dev}:${st.ino}:${st.mode}:${
  * was compared with. At the object's turn both must be the same, else an earlier object
  * changed the place (a link, a directory, the same path) and the download is done again.
  */
-async function basisOf(dir: string, st: Stats | null): Promise<string> {
+function basisOf(dir: string, st: Stats | null): string {
   const d = lstatSync(dir);
   return `${d.dev}:${d.ino} ${signature(st)}`;
 }
@@ -397,7 +397,7 @@ async function fetchAhead(e: FileEntry, rootReal: string, o: SyncOptions, temps:
     ({ dir, name } = parent);
     st = lstatOrNull(join(dir, name));
     if (st?.isDirectory()) return null;
-    basis = await basisOf(dir, st);
+    basis = basisOf(dir, st);
     if (!o.dryRun) await temps.sweep(dir, name, own);
   } catch {
     return null; // reported, if it still holds, at the object's turn
@@ -502,7 +502,7 @@ async function installOne(
   // Regular file: download beside the target, then compare before replacing anything.
   if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
   // A download done ahead counts only if its directory and the entry it was compared with are still the same.
-  const usable = early && !early.used && parent && early.dir === parent.dir && early.basis === (await basisOf(parent.dir, st));
+  const usable = early && !early.used && parent && early.dir === parent.dir && early.basis === basisOf(parent.dir, st);
   if (usable) early.used = true;
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
   const candidate = !noCompare && st?.isFile() && sameOwner(st, own, o.chown) ? target : null;
