@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
 import { fetchNodeConfig } from '../core/nodeconfig.ts';
+import { flagSetting } from '../core/settings.ts';
 import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs.ts';
 import {
   COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
@@ -80,7 +81,7 @@ export const wwgetvnfs: Tool = {
 
       const ctx = connectContext(io, values, log, settings);
       try {
-        const verify = !!values.verify || settings.get('WWVALIDATE_VNFS') === '1';
+        const verify = !!values.verify || flagSetting(settings, 'WWVALIDATE_VNFS', (l) => log.warn(l), 'no verification');
         let expected: string | undefined;
         let md5Source: string | undefined;
         if (verify) {
