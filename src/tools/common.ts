@@ -97,6 +97,8 @@ export const EXIT_HELP = `Exit codes:
   1  another instance holds the lock (wwgetfiles)
   2  failure: no master, master refused or gave up, bad answer, local error, bad usage;
      also, without a message, when stdout's reader went away before the output was whole (| head)
+  129, 130, 143  ended by SIGHUP, SIGINT, SIGTERM (128 + the signal's number), after removing the
+     temporaries it made and releasing the lock (wwgetvnfs: the target stays marked incomplete)
   A closed stderr only silences the log: the tool carries on and exits as it would have.`;
 
 export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>;

@@ -136,12 +136,13 @@ test('proxy variables are ignored: masters are always contacted directly', async
   assert.match(r.stdout, /WWNAME="n0000"/);
 });
 
-test('--help of every tool: the answer size caps, proxies ignored', async () => {
+test('--help of every tool: the answer size caps, proxies ignored, signals and their exit codes', async () => {
   for (const tool of ['wwgetfiles', 'wwgetscript', 'wwgetnodeconfig', 'wwgetvnfs']) {
     const r = await run(bin(tool), ['--help']);
     assert.is(r.code, 0);
     assert.match(r.stdout, /scripts at most 64 MiB, node configuration at most 16 MiB, file list at most 256 MiB/, tool);
     assert.match(r.stdout, /http_proxy, https_proxy, no_proxy, all_proxy .*are ignored/, tool);
+    assert.match(r.stdout, /129, 130, 143 +ended by SIGHUP, SIGINT, SIGTERM/, tool);
   }
 });
 
