@@ -21,6 +21,13 @@ cpio newc/crc archive (the master's default) or a ustar/pax/GNU tar archive;
 the format is detected from its first bytes. Nothing is written outside the
 target: absolute paths, '..' and writing through a symbolic link that leads
 outside are refused. Succeeds only when TARGET/sbin/init exists afterwards.
+Each file is written to a temporary beside it and renamed into place whole.
+
+While it unpacks, TARGET/.wwgetvnfs-incomplete exists: made (and synced) before the
+first entry, removed only as the last step of a complete unpack (after the --verify
+checksum and the sbin/init check). A target that still has it was not unpacked
+completely (a full disk, a signal, a cut connection, a crash) and must not be booted:
+run wwgetvnfs again, which unpacks over it. An image's own entry of that name is skipped.
 
 Where it unpacks:
   inside the initramfs (NEWROOT set, /init exists): into NEWROOT, without asking;
@@ -41,7 +48,8 @@ ${SETTINGS_HELP}
   WWVNFS_CHECKSUM        expected MD5 of the compressed image (fetched from /WW/nodeconfig when not set)
 ${EXIT_HELP}
   (wwgetvnfs: 2 also for a hostile archive entry, a checksum mismatch, a missing sbin/init,
-   and for refusing to overwrite / without --force)`;
+   a full disk ("no space left on device writing PATH"), and for refusing to overwrite /
+   without --force; on every exit but 0 TARGET/.wwgetvnfs-incomplete stays, once made)`;
 
 function human(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -101,6 +101,18 @@ test('wwruntime wwgetfiles (multi-call), SIGTERM: the same', async () => {
   assert.equal(walk(root).filter((p) => TEMP.test(p)), []);
 });
 
+test('wwgetvnfs, SIGTERM mid-file: temporary removed, nothing partial at a final name, marker kept, exit 143', async () => {
+  const target = join(work, 'vnfs-target');
+  const data = join(target, 'data');
+  const r = await interrupt(bin('wwgetvnfs'), ['--sysroot', sysroot, '--target', target], { WWMASTER: m.address, WWINIT_HWADDR: HW }, 'SIGTERM',
+    () => fs.existsSync(data) && fs.readdirSync(data).some((n) => fs.statSync(join(data, n)).size > 0));
+  assert.ok(r.sawReady, 'the unpack of data/big had begun');
+  assert.equal(fs.readdirSync(data), [], 'neither a temporary nor a partial data/big');
+  assert.ok(fs.lstatSync(join(target, '.wwgetvnfs-incomplete'), { throwIfNoEntry: false })?.isFile(), 'the target is marked incomplete');
+  assert.is(r.code, 143, r.stderr);
+  assert.match(r.stderr, /wwgetvnfs: ERROR: interrupted by SIGTERM; removed 1 temporary file\n$/);
+});
+
 test('wwgetscript, SIGTERM while the master stalls: exit 143, nothing printed', async () => {
   m.options.fault = (r) => (r.path === '/WW/script' ? { kind: 'stall' } : undefined);
   try {
