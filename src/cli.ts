@@ -3,6 +3,7 @@
 // multi-call executable picks its tool from the name it was invoked by
 // (process.argv0 keeps a symlink's name) or from its first argument.
 import { basename } from 'node:path';
+import { exitCleanlyOnSignals } from './core/cleanup.ts';
 import type { Tool, ToolIO } from './tools/common.ts';
 import { GuardedOutput } from './tools/output.ts';
 import { versionLine } from './version.ts';
@@ -26,6 +27,7 @@ function finish(code: number): void {
 }
 
 export function runStandalone(tool: Tool): void {
+  exitCleanlyOnSignals(tool.name, (l) => stderr.write(l)); // TERM/INT/HUP: temporaries and lock removed, exit 128+N
   tool.main(processIO(process.argv.slice(2))).then(finish, (err) => {
     stderr.write(`${tool.name}: ERROR: ${err}\n`);
     finish(2);
@@ -38,7 +40,7 @@ export function multicallHelp(tools: Tool[]): string {
 Tools:
 ${lines.join('\n')}
 Run '${MULTICALL_NAME} TOOL --help' for a tool's options, settings and exit codes.
-Exit codes: 0 success, 1 locked, 2 failure or bad usage.
+Exit codes: 0 success, 1 locked, 2 failure or bad usage; 129, 130, 143 ended by SIGHUP, SIGINT, SIGTERM.
 `;
 }
 
@@ -62,6 +64,7 @@ export function runMulticall(tools: Tool[]): void {
     }
     argv = rest;
   }
+  exitCleanlyOnSignals(tool.name, (l) => stderr.write(l)); // TERM/INT/HUP: temporaries and lock removed, exit 128+N
   tool.main(processIO(argv)).then(finish, (err) => {
     stderr.write(`${tool.name}: ERROR: ${err}\n`);
     finish(2);

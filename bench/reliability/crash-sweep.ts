@@ -359,11 +359,12 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
   const f = new Figures(`crash sweep: wwgetvnfs --target (${want.size} entries, ${(fs.statSync(image).size / MiB).toFixed(1)} MiB cpio newc image, seed ${o.seed})`);
   const c = {
     kills: 0, runs: 0, lateKills: 0, staleLock: 0, rerunFailed: 0, finalDiffers: 0, partialAfterKill: 0, tempsAfterKill: 0,
-    tempsAfterRerun: 0, outside: 0,
+    tempsAfterRerun: 0, outside: 0, markedAfterKill: 0, lookedCompleteAfterKill: 0, partialFilesAfterKill: 0, markerAfterRerun: 0,
   };
   const details: string[] = [];
   const t0 = Date.now();
   const outsideBefore = [...fs.readdirSync(work), 'target'].sort().join(',');
+  const MARKER = '.wwgetvnfs-incomplete';
   const isTemp = (k: string) => /(^|\/)(\.wwgetvnfs\.\d+\.\d+|\.[^/]+\.wwgetvnfs[0-9a-f]{16})$/.test(k);
   try {
     const calib = await start(bin('wwgetvnfs'), args, env).done;
@@ -385,23 +386,41 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
       if (fs.existsSync(target)) {
         // Cheap look (no hashing): entries missing or not yet of the right type, size and mode.
         const seen = new Set<string>();
+        let partial = 0;
         for (const { rel, st } of walk(target)) {
           if (isTemp(rel)) {
             c.tempsAfterKill++;
             continue;
           }
+          if (rel === MARKER) continue;
           seen.add(rel);
           const w = want.get(rel);
           const type = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : 'block';
-          if (!w || w.type !== type || (type === 'file' && w.size !== st.size) || (type !== 'symlink' && w.mode !== (st.mode & 0o7777))) c.partialAfterKill++;
+          // A regular file at its final name is written whole (temporary, then rename): never shorter.
+          // Not checked: the earlier names of a cpio hard-link set, empty until the name with the data.
+          if (w?.type === 'file' && !w.names && type === 'file' && w.size !== st.size) c.partialFilesAfterKill++;
+          if (!w || w.type !== type || (type === 'file' && w.size !== st.size) || (type !== 'symlink' && w.mode !== (st.mode & 0o7777))) partial++;
         }
-        for (const k of want.keys()) if (k !== '.' && !seen.has(k)) c.partialAfterKill++;
+        for (const k of want.keys()) if (k !== '.' && !seen.has(k)) partial++;
+        c.partialAfterKill += partial;
+        // Issue 16.2: a target that is not complete must never look complete. Either it has no
+        // sbin/init or it still has the marker; a kill after the marker went found it complete.
+        const marked = fs.lstatSync(join(target, MARKER), { throwIfNoEntry: false })?.isFile() === true;
+        if (marked) c.markedAfterKill++;
+        else if (fs.existsSync(join(target, 'sbin/init'))) {
+          const differs = diffSnapshots(want, snapshot(target));
+          if (differs.length > 0) {
+            c.lookedCompleteAfterKill++;
+            details.push(`after kill ${c.kills} at ${killAt.toFixed(0)} ms: sbin/init there, no marker, yet ${differs.length} entries differ (${differs[0].slice(0, 120)})`);
+          }
+        }
       }
       const n = await start(bin('wwgetvnfs'), args, env).done;
       c.runs++;
       if (n.code === 1) c.staleLock++;
       else if (n.code !== 0) c.rerunFailed++;
       const got = snapshot(target);
+      if (got.has(MARKER)) c.markerAfterRerun++;
       const temps = [...got.keys()].filter(isTemp);
       c.tempsAfterRerun += temps.length;
       for (const k of temps) got.delete(k);
@@ -422,6 +441,10 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
   f.add('runs that finished before their kill moment (not counted as kills)', c.lateKills);
   f.add('entries differing from the image right after a kill (allowed: partial tree), total', c.partialAfterKill);
   f.add('temporary files (.NAME.wwgetvnfs<hex>) left by kills', c.tempsAfterKill);
+  f.add('kills that left the target marked incomplete (.wwgetvnfs-incomplete)', c.markedAfterKill);
+  f.add('kills that left an incomplete target looking complete (sbin/init, no marker)', c.lookedCompleteAfterKill, true);
+  f.add('regular files (not hard-linked) at their final name with a wrong size after a kill (partial data)', c.partialFilesAfterKill, true);
+  f.add('re-runs that left the marker behind', c.markerAfterRerun, true);
   f.add('stale-lock blocks (re-run exited 1)', c.staleLock, true);
   f.add('re-runs that failed (exit not 0)', c.rerunFailed, true);
   f.add('re-runs whose unpacked tree differs from the image (stale temporaries aside)', c.finalDiffers, true);

@@ -23,7 +23,7 @@ import { Extractor } from '../../src/core/extract.ts';
 import { parseFileList } from '../../src/core/filelist.ts';
 import { parseNodeConfig } from '../../src/core/nodeconfig.ts';
 import { createTemp, writeTemp } from '../../src/core/place.ts';
-import { loadSettings, resolveHwaddr, resolveMasters, resolveScheme, secondsSetting } from '../../src/core/settings.ts';
+import { SLEEPTIME, WWGETFILES_INTERVAL, loadSettings, resolveHwaddr, resolveMasters, resolveScheme, secondsSetting } from '../../src/core/settings.ts';
 import { parseShellVars, shellQuote } from '../../src/core/shellvars.ts';
 import { startDelaySeconds } from '../../src/core/sync.ts';
 import { listLine, makeCpio, sampleFixture } from '../../test/helpers/master.ts';
@@ -272,8 +272,8 @@ function fuzzSettings(rng: Rng, inputs: number): Result {
       const hw = tryWw(() => resolveHwaddr(s));
       if (hw !== undefined && !/^[a-z0-9:]+$/.test(hw)) r.extra['invalid values accepted']++;
       tryWw(() => resolveScheme(s));
-      const sleeptime = tryWw(() => secondsSetting(s, 'SLEEPTIME'));
-      const interval = tryWw(() => secondsSetting(s, 'WWGETFILES_INTERVAL'));
+      const sleeptime = tryWw(() => secondsSetting(s, SLEEPTIME, () => {}));
+      const interval = tryWw(() => secondsSetting(s, WWGETFILES_INTERVAL, () => {}));
       if (sleeptime !== undefined || interval !== undefined || (tryWw(() => s.get('SLEEPTIME')) === undefined && tryWw(() => s.get('WWGETFILES_INTERVAL')) === undefined)) {
         const delay = startDelaySeconds({ sleeptime, interval, inInitramfs: false, random: () => rng.float() });
         // What wwgetfiles hands to setTimeout: must be a whole number of seconds that a timer can wait.

@@ -39,7 +39,8 @@ export function isTransient(err: unknown): boolean {
 /** A one-line description of any thrown value, for the final error line. */
 export function describe(err: unknown): string {
   if (err instanceof WwError) return err.message;
+  // First line only, whatever threw it: every message a tool prints is one line.
   const e = err as NodeJS.ErrnoException;
-  if (e && typeof e === 'object' && e.code && e.message) return e.message;
+  if (e && typeof e === 'object' && e.code && e.message) return e.message.split('\n')[0];
   return String(err instanceof Error ? err.message : err).split('\n')[0];
 }

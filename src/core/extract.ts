@@ -6,6 +6,13 @@
 // through). The final component is never followed: an existing entry there is
 // replaced (a file by rename, so a running binary is swapped, not rewritten).
 //
+// A regular file's data always goes to a temporary beside it (`.NAME.wwgetvnfs<hex>`,
+// O_EXCL, 0600) and is renamed to its name only once whole, with its owner, mode and
+// times: a full disk, a cut connection or a signal never leaves a partial file at a
+// final name (a SIGKILL leaves the temporary, which the next run removes). The last
+// name of a cpio hard-link set carries the data for all of them: it too is written
+// to a temporary, which then replaces every name of the set.
+//
 // Synchronous file system calls on purpose: extraction is strictly sequential,
 // and a VNFS has tens of thousands of small files, where a thread-pool round trip
 // per call (6+ per file) costs more than the call. Data still arrives
@@ -19,6 +26,7 @@ import { lazyCrypto, lazyChildProcess } from './lazy.ts';
 import { basename, dirname, join } from 'node:path';
 import { EXCLUSIVE_CREATE, isInside, safeComponents } from './confine.ts';
 import { findMknod } from './place.ts';
+import { trackTemp, untrackTemp } from './cleanup.ts';
 import { WwError, describe } from './errors.ts';
 import type { ArchiveEntry } from './archive/types.ts';
 import type { Logger } from './log.ts';
@@ -31,7 +39,16 @@ export interface ExtractOptions {
   log?: Logger;
   /** Where mknod(1) lives; default: the first of /usr/bin, /bin, /usr/sbin, /sbin. */
   mknod?: string;
+  /**
+   * An earlier unpack into this root did not finish (its marker was there): remove our
+   * stale temporaries from every directory a file is written into, not only where a file
+   * is replaced (a killed run's temporary may sit beside a name it never reached).
+   */
+  sweepAll?: boolean;
 }
+
+/** The name wwgetvnfs reserves at the root for its marker (vnfs.ts): never unpacked from an image. */
+export const INCOMPLETE_MARKER = '.wwgetvnfs-incomplete';
 
 export interface ExtractStats {
   entries: number;
@@ -62,6 +79,15 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
+/** A local failure as one line: a full disk says so (it must not read like anything else). */
+export function localError(err: unknown, path: string): WwError {
+  if (err instanceof WwError) return err;
+  const code = errno(err);
+  if (code === 'ENOSPC') return new WwError('io', `no space left on device writing ${path}`, { cause: err });
+  if (code === 'EDQUOT') return new WwError('io', `disk quota exceeded writing ${path}`, { cause: err });
+  return new WwError('io', `cannot write ${path}: ${describe(err)}`, { cause: err });
+}
+
 /** Runs a creating call; false when the name already exists (EEXIST), other errors thrown. */
 function tryCreate(create: () => void): boolean {
   try {
@@ -73,13 +99,34 @@ function tryCreate(create: () => void): boolean {
   }
 }
 
-function tryOpen(path: string): number | undefined {
-  try {
-    return fs.openSync(path, EXCLUSIVE_CREATE, 0o600);
-  } catch (err) {
-    if (errno(err) === 'EEXIST') return undefined;
-    throw err;
+/** Random bytes for temporary names, drawn 4 KiB at a time (one call per 512 names, not one per file). */
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function random16Hex(): string {
+  if (poolAt + 8 > pool.length) {
+    pool = lazyCrypto().randomBytes(4096);
+    poolAt = 0;
   }
+  poolAt += 8;
+  return pool.toString('hex', poolAt - 8, poolAt);
+}
+
+/** `.NAME.wwgetvnfs<16 hex>` beside `path`: hidden, unique, unguessable (STALE_TEMP matches it). */
+function tempBeside(path: string): string {
+  return join(dirname(path), `.${basename(path).slice(0, 200)}.wwgetvnfs${random16Hex()}`);
+}
+
+/** A temporary for `path`, created exclusively and registered for removal on a signal (cleanup.ts). */
+function openTemp(path: string): { fd: number; temp: string } {
+  const temp = tempBeside(path);
+  const fd = fs.openSync(temp, EXCLUSIVE_CREATE, 0o600);
+  trackTemp(temp);
+  return { fd, temp };
+}
+
+function removeTemp(temp: string): void {
+  fs.rmSync(temp, { force: true });
+  untrackTemp(temp);
 }
 
 export class Extractor {
@@ -96,12 +143,16 @@ export class Extractor {
   private pending = new Map<string, DirMeta>();
   /** Directories already cleared of stale temporaries in this run. */
   private readonly swept = new Set<string>();
+  private readonly sweepAll: boolean;
+  /** cpio hard-link sets: real path of the first name -> the names linked to it so far. */
+  private readonly linkSets = new Map<string, string[]>();
 
   constructor(opts: ExtractOptions) {
     this.root = opts.root;
     this.owners = opts.owners ?? process.getuid?.() === 0;
     this.log = opts.log;
     this.mknodPath = opts.mknod;
+    this.sweepAll = opts.sweepAll ?? false;
   }
 
   /** Archive path -> components; null for the root itself ('.', './'). Throws 'unsafe'. */
@@ -190,9 +241,16 @@ export class Extractor {
       this.pending.set(this.root, this.dirMeta(e));
       return;
     }
-    const dir = this.parent(parts, shown);
-    const path = join(dir, parts[parts.length - 1]);
+    let path = e.path;
     try {
+      const dir = this.parent(parts, shown);
+      path = join(dir, parts[parts.length - 1]);
+      if (dir === this.root && parts[parts.length - 1] === INCOMPLETE_MARKER) {
+        // wwgetvnfs's own marker (say, left in the chroot the image was made from): it must stay ours.
+        this.stats.skipped++;
+        this.log?.warn(`skipping the image's ${INCOMPLETE_MARKER}: wwgetvnfs reserves that name for its marker of an unfinished unpack`);
+        return;
+      }
       switch (e.type) {
         case 'directory':
           return this.directory(e, path, parts, shown);
@@ -212,8 +270,8 @@ export class Extractor {
           return;
       }
     } catch (err) {
-      if (err instanceof WwError) throw err;
-      throw new WwError('io', `cannot write ${path}: ${describe(err)}`, { cause: err });
+      // Always a WwError: anything else would be taken for a network failure and retried.
+      throw localError(err, path);
     }
   }
 
@@ -236,31 +294,38 @@ export class Extractor {
   }
 
   private async file(e: ArchiveEntry, path: string, parts: string[], shown: string): Promise<void> {
-    let target = path;
-    // O_CREAT|O_EXCL|O_NOFOLLOW: never follows or reuses whatever is at the name.
-    let fd = tryOpen(path);
-    if (fd === undefined) {
-      const existing = fs.lstatSync(path);
-      if (existing.isFile()) {
-        // Write beside it and rename over it: a running program keeps its old inode.
-        this.sweepStaleTemps(dirname(path));
-        target = join(dirname(path), `.${basename(path).slice(0, 200)}.wwgetvnfs${lazyCrypto().randomBytes(8).toString('hex')}`);
-      } else {
-        this.clear(path, parts, shown);
-      }
-      fd = fs.openSync(target, EXCLUSIVE_CREATE, 0o600);
-    }
+    const existing = fs.lstatSync(path, { throwIfNoEntry: false });
+    // Replacing is what a re-run over the same tree does: the place to look for what a killed run left.
+    if (existing?.isFile() || this.sweepAll) this.sweepStaleTemps(dirname(path));
+    // rename(2) replaces a file, link or device at the name, but not a directory.
+    if (existing && !existing.isFile()) this.clear(path, parts, shown);
+    await this.writeTemp(e, path, (temp) => fs.renameSync(temp, path));
+    this.stats.files++;
+  }
+
+  /**
+   * Writes e's data with its owner, mode and times to a temporary beside `path`, then hands
+   * it to `install` (which renames it into place). On any failure the temporary is removed.
+   */
+  private async writeTemp(e: ArchiveEntry, path: string, install: (temp: string) => void): Promise<void> {
+    // O_CREAT|O_EXCL|O_NOFOLLOW under a fresh random name: never follows or reuses whatever is there.
+    const { fd, temp } = openTemp(path);
     try {
-      await this.writeData(fd, e, target);
+      await this.writeData(fd, e, path);
       this.meta(fd, e);
+      fs.closeSync(fd);
     } catch (err) {
       fs.closeSync(fd);
-      if (target !== path) fs.rmSync(target, { force: true });
+      removeTemp(temp);
       throw err;
     }
-    fs.closeSync(fd);
-    if (target !== path) fs.renameSync(target, path);
-    this.stats.files++;
+    try {
+      install(temp);
+    } catch (err) {
+      removeTemp(temp);
+      throw err;
+    }
+    untrackTemp(temp);
   }
 
   /**
@@ -291,6 +356,7 @@ export class Extractor {
     }
   }
 
+  /** Writes e's data to fd; `where` is the entry's final path, for the message. */
   private async writeData(fd: number, e: ArchiveEntry, where: string): Promise<void> {
     if (e.size === 0) return;
     await e.read((chunk) => {
@@ -299,7 +365,7 @@ export class Extractor {
         try {
           off += fs.writeSync(fd, chunk, off, chunk.length - off);
         } catch (err) {
-          throw new WwError('io', `cannot write ${where}: ${describe(err)}`, { cause: err });
+          throw localError(err, where);
         }
       }
       this.stats.bytes += chunk.length;
@@ -331,20 +397,35 @@ export class Extractor {
     const st = fs.lstatSync(toPath, { throwIfNoEntry: false });
     if (!st) throw new WwError('io', `cannot make hard link ${shown}: its target ${JSON.stringify(to)} is not in the archive before it`);
     if (st.isDirectory()) throw new WwError('unsafe', `refusing hard link ${shown} to directory ${JSON.stringify(to)}`);
-    if (toPath !== path) {
+    if (e.size > 0) {
+      // The data came with the last name of a link set (cpio): written to a temporary, which then
+      // replaces every name of the set (still the set's inode), so no name ever shows partial data.
+      if (!st.isFile()) throw new WwError('unsafe', `refusing hard link ${shown}: data for a non-file`);
+      const names = [toPath, ...(this.linkSets.get(toPath) ?? [])].filter((n) => n !== path);
+      this.linkSets.delete(toPath);
+      const existing = fs.lstatSync(path, { throwIfNoEntry: false });
+      if (existing?.isDirectory()) this.clear(path, parts, shown);
+      await this.writeTemp(e, path, (temp) => {
+        for (const name of names) {
+          if (fs.lstatSync(name, { throwIfNoEntry: false })?.ino !== st.ino) continue; // replaced by a later entry since
+          const other = tempBeside(name);
+          trackTemp(other);
+          try {
+            fs.linkSync(temp, other);
+            fs.renameSync(other, name);
+          } finally {
+            fs.rmSync(other, { force: true }); // gone already after the rename; there after a failure
+            untrackTemp(other);
+          }
+        }
+        fs.renameSync(temp, path);
+      });
+    } else if (toPath !== path) {
       this.clear(path, parts, shown);
       fs.linkSync(toPath, path); // link(2) does not follow a symbolic link at toPath
-    }
-    if (e.size > 0) {
-      // The data came with the last name of a link set (cpio): write it into the shared inode.
-      if (!st.isFile()) throw new WwError('unsafe', `refusing hard link ${shown}: data for a non-file`);
-      const fd = fs.openSync(path, C.O_WRONLY | C.O_TRUNC | C.O_NOFOLLOW);
-      try {
-        await this.writeData(fd, e, path);
-        this.meta(fd, e);
-      } finally {
-        fs.closeSync(fd);
-      }
+      const set = this.linkSets.get(toPath);
+      if (set) set.push(path);
+      else this.linkSets.set(toPath, [path]);
     }
     this.stats.hardlinks++;
   }

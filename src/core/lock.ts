@@ -9,9 +9,11 @@
 // that refuses has no process behind it (the kernel closed it) and is removed. Names are never reused,
 // so removing a refusing one can never remove a live lock. Binding before looking makes two starting
 // instances see each other: neither runs alone unseen.
+import { unlinkSync } from 'node:fs';
 import { lstat, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { onInterrupt } from './cleanup.ts';
 import { WwError, describe } from './errors.ts';
 import { lazyCrypto } from './lazy.ts';
 
@@ -106,7 +108,16 @@ export async function tryLock(purpose: string, root: string, o: LockOptions): Pr
       if (await held(path, o.probeTimeoutMs ?? 2000)) others++;
       else await unlink(path).catch(() => {}); // left by a holder that died: no process can answer there again
     }
-    if (others === 0) return { release: () => closeAndRemove(server, mine) };
+    if (others === 0) {
+      // A signal ends the process at once (cleanup.ts): the socket's name goes with it, as release() would do.
+      const cancel = onInterrupt(() => unlinkSync(mine));
+      return {
+        release: () => {
+          cancel();
+          return closeAndRemove(server, mine);
+        },
+      };
+    }
     await closeAndRemove(server, mine);
     if (round >= (o.retries ?? 2)) return null;
     await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 80)));

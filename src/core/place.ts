@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { constants as C, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { trackTemp, untrackTemp } from './cleanup.ts';
 import { WwError, describe } from './errors.ts';
 import { EXCLUSIVE_CREATE } from './confine.ts';
 import { GcPacer } from './gc.ts';
@@ -42,12 +43,20 @@ function closeTemp(t: TempFile): void {
   fs.closeSync(fd);
 }
 
+/** Removes one of our temporaries (and forgets it: cleanup.ts). */
 function unlinkQuietly(path: string): void {
   try {
     fs.unlinkSync(path);
   } catch {
     /* not there */
   }
+  untrackTemp(path);
+}
+
+/** Renames one of our temporaries into place; from then on it is no longer a temporary. */
+function renameIntoPlace(tmp: string, path: string): void {
+  fs.renameSync(tmp, path);
+  untrackTemp(tmp);
 }
 
 /** `.NAME.wwRANDOM` beside the target: hidden, unique, and unguessable by another local user. */
@@ -59,7 +68,9 @@ export async function createTemp(dir: string, name: string): Promise<TempFile> {
   for (let i = 0; ; i++) {
     const path = tempPath(dir, name);
     try {
-      return { fd: fs.openSync(path, EXCLUSIVE_CREATE, 0o600), path };
+      const fd = fs.openSync(path, EXCLUSIVE_CREATE, 0o600);
+      trackTemp(path); // removed should a signal end the run (cleanup.ts)
+      return { fd, path };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 5) {
         throw new WwError('io', `cannot create a temporary file in ${dir}: ${describe(err)}`);
@@ -114,7 +125,7 @@ export async function readyTemp(t: TempFile, target: string, own: Ownership, cho
 /** The last step for a sealed temporary: rename it over dir/name (removed if that fails). */
 export async function renameTemp(t: TempFile, dir: string, name: string): Promise<void> {
   try {
-    fs.renameSync(t.path, join(dir, name));
+    renameIntoPlace(t.path, join(dir, name));
   } catch (err) {
     unlinkQuietly(t.path);
     throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
@@ -126,7 +137,7 @@ export async function finishTemp(t: TempFile, dir: string, name: string, own: Ow
   try {
     fs.fchmodSync(t.fd, own.mode);
     closeTemp(t);
-    fs.renameSync(t.path, join(dir, name));
+    renameIntoPlace(t.path, join(dir, name));
   } catch (err) {
     await discardTemp(t);
     throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
@@ -135,10 +146,11 @@ export async function finishTemp(t: TempFile, dir: string, name: string, own: Ow
 
 export async function placeSymlink(dir: string, name: string, target: string, own: Ownership, chownOk: boolean): Promise<void> {
   const tmp = tempPath(dir, name);
+  trackTemp(tmp);
   try {
     fs.symlinkSync(target, tmp);
     if (chownOk) fs.lchownSync(tmp, own.uid, own.gid);
-    fs.renameSync(tmp, join(dir, name));
+    renameIntoPlace(tmp, join(dir, name));
   } catch (err) {
     unlinkQuietly(tmp);
     throw new WwError('io', `cannot install link ${join(dir, name)}: ${describe(err)}`);
@@ -213,6 +225,7 @@ export async function placeSpecial(
   mknod: string,
 ): Promise<void> {
   const tmp = tempPath(dir, name);
+  trackTemp(tmp); // before mknod(1) makes it: a signal meanwhile still finds it
   const args = ['-m', '600', tmp, kind === 'fifo' ? 'p' : kind === 'block' ? 'b' : 'c'];
   if (kind !== 'fifo') args.push(String(dev.major), String(dev.minor));
   try {
@@ -221,7 +234,7 @@ export async function placeSpecial(
     );
     if (chownOk) fs.lchownSync(tmp, own.uid, own.gid);
     fs.chmodSync(tmp, own.mode);
-    fs.renameSync(tmp, join(dir, name));
+    renameIntoPlace(tmp, join(dir, name));
   } catch (err) {
     unlinkQuietly(tmp);
     throw new WwError('io', `cannot create ${kind} ${join(dir, name)}: ${describe(err)}`);

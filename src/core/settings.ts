@@ -4,6 +4,7 @@
 // can point them at fixtures.
 import { readFileSync } from 'node:fs';
 import { WwError } from './errors.ts';
+import { describeRange, parseNumber, shownValue } from './number.ts';
 import { parseShellVars } from './shellvars.ts';
 
 export interface SettingsSources {
@@ -76,27 +77,52 @@ export function loadSettings(src: SettingsSources): Settings {
   };
 }
 
-/** Splits `host[:port][,host[:port]...]`; IPv6 literals go in brackets: `[fd00::1]:8080`. */
-export function parseMasterList(value: string): MasterAddress[] {
+const MASTER_ENTRY = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::([0-9]+))?$/;
+const PORT = { min: 1, max: 65535 };
+
+/** One `host[:port]` entry (IPv6 in brackets: `[fd00::1]:8080`), or why it is not one. */
+function parseMasterEntry(label: string): MasterAddress | { bad: string } {
+  const m = MASTER_ENTRY.exec(label);
+  if (!m) return { bad: 'is not host[:port]' };
+  const port = m[3] === undefined ? undefined : parseNumber(m[3], PORT);
+  if (m[3] !== undefined && port === undefined) return { bad: `has a port outside ${PORT.min}..${PORT.max}` };
+  return { host: m[1] ?? m[2], port, label };
+}
+
+/**
+ * Splits `host[:port][,host[:port]...]`. With `skip`, an entry that is not an address is
+ * reported to it and left out (a setting: use the rest, as upstream's loop over the list
+ * would); without, it is a usage error (an option typed on this command line).
+ */
+export function parseMasterList(value: string, skip?: (label: string, why: string) => void): MasterAddress[] {
   const out: MasterAddress[] = [];
   for (const raw of value.split(',')) {
     const label = raw.trim();
     if (label === '') continue;
-    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/.exec(label);
-    if (!m) throw new WwError('config', `invalid master address '${label}' in WWMASTER`);
-    const port = m[3] === undefined ? undefined : Number(m[3]);
-    if (port !== undefined && (port < 1 || port > 65535)) {
-      throw new WwError('config', `invalid port in master address '${label}'`);
+    const e = parseMasterEntry(label);
+    if ('bad' in e) {
+      if (skip) {
+        skip(label, e.bad);
+        continue;
+      }
+      const what = e.bad.startsWith('has a port') ? `invalid port in master address '${shownValue(label)}' (${PORT.min}..${PORT.max})`
+        : `invalid master address '${shownValue(label)}' (host[:port], IPv6 as [addr]:port)`;
+      throw new WwError('usage', `--master: ${what}`);
     }
-    out.push({ host: m[1] ?? m[2], port, label });
+    out.push(e);
   }
   return out;
 }
 
-/** The masters to try, in order. No master anywhere is the upstream's exit-2 error. */
-export function resolveMasters(settings: Settings): MasterAddress[] {
+/**
+ * The masters to try, in order. A bad entry in WWMASTER is one warning and skipped;
+ * no valid master anywhere is upstream's exit-2 error.
+ */
+export function resolveMasters(settings: Settings, warn: (line: string) => void = () => {}): MasterAddress[] {
   const value = settings.get('WWMASTER');
-  const masters = value ? parseMasterList(value) : [];
+  const masters = value
+    ? parseMasterList(value, (label, why) => warn(`WWMASTER entry '${shownValue(label)}' ${why}; skipped`))
+    : [];
   if (masters.length === 0) throw new WwError('no-master', 'Could not identify master node!');
   return masters;
 }
@@ -124,13 +150,46 @@ export function resolveScheme(settings: Settings): 'http' | 'https' {
 /** The longest wait a timer can take (2^31-1 ms, about 24.8 days); beyond it setTimeout fires at once. */
 export const MAX_SECONDS = Math.floor(0x7fffffff / 1000);
 
-/** Parses a non-negative whole number of seconds; undefined when unset or empty. */
-export function secondsSetting(settings: Settings, key: string): number | undefined {
+/** A setting holding a whole number of seconds, with its range and documented default. */
+export interface SecondsSpec {
+  key: string;
+  min: number;
+  max: number;
+  /** undefined: no value (the caller does something else, e.g. the random delay instead of SLEEPTIME). */
+  default?: number;
+  /** How the default reads in the warning, when it is not a number. */
+  defaultText?: string;
+}
+
+// Whole numbers because they also reach the bootstrap's sh step (cron lines, timers), whose
+// shell arithmetic has no fractions; the same ranges as there (bootstrap/wwruntime-lib.sh).
+export const WWGETFILES_INTERVAL: SecondsSpec = { key: 'WWGETFILES_INTERVAL', min: 0, max: 86400, default: 180 };
+export const SLEEPTIME: SecondsSpec = { key: 'SLEEPTIME', min: 0, max: 86400, defaultText: 'the random start delay' };
+/** Read by the bootstrap only (it passes --max-run); here so both sides share one range. */
+export const WWRUNTIME_MAX_RUN: SecondsSpec = { key: 'WWRUNTIME_MAX_RUN', min: 1, max: 86400, default: 280 };
+
+/**
+ * A whole number of seconds from the settings. Unset or blank: the default. A bad value is
+ * a node attribute an administrator typed: one warning line and the default, never an abort
+ * (a typo in WWGETFILES_INTERVAL must not stop a node's updates).
+ */
+export function secondsSetting(settings: Settings, spec: SecondsSpec, warn: (line: string) => void): number | undefined {
+  const v = settings.get(spec.key);
+  if (v === undefined || v.trim() === '') return spec.default;
+  const n = parseNumber(v, spec);
+  if (n !== undefined) return n;
+  warn(`${spec.key}='${shownValue(v)}' is not ${describeRange(spec, 'seconds')}, using ${spec.defaultText ?? spec.default}`);
+  return spec.default;
+}
+
+/**
+ * A 0/1 setting (WWVALIDATE_VNFS): the same grammar, so ` 1` and `01` are 1. Unset or blank: 0.
+ * Anything else: one warning line and 0, as upstream (which tests for exactly `1`) would do silently.
+ */
+export function flagSetting(settings: Settings, key: string, warn: (line: string) => void, meaning: string): boolean {
   const v = settings.get(key);
-  if (v === undefined || v.trim() === '') return undefined;
-  const shown = v.length > 40 ? `${v.slice(0, 40)}...` : v;
-  if (!/^\d+$/.test(v.trim())) throw new WwError('config', `${key} must be a whole number of seconds, not '${shown}'`);
-  const n = Number(v.trim());
-  if (n > MAX_SECONDS) throw new WwError('config', `${key} must be at most ${MAX_SECONDS} seconds, not '${shown}'`);
-  return n;
+  if (v === undefined || v.trim() === '') return false;
+  const n = parseNumber(v, { min: 0, max: 1 });
+  if (n === undefined) warn(`${key}='${shownValue(v)}' is not 0 or 1, using 0 (${meaning})`);
+  return n === 1;
 }

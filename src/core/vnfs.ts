@@ -8,14 +8,21 @@
 // decompressed data the extractor has not taken is at its bound), so a slow disk slows the download. A transient failure (503, cut
 // connection, truncation) re-runs the whole consume on the next master/round:
 // extraction starts over and replaces what the first attempt wrote.
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+//
+// An unpack that did not finish must never leave a target that looks complete
+// (upstream's only check, TARGET/sbin/init, may well be there already): before the
+// first entry, TARGET/.wwgetvnfs-incomplete is created and synced with its folder;
+// it is removed only as the very last step, after the unpack, the checksum (when
+// asked) and the sbin/init check. The boot step and the wwruntime transport treat
+// a target holding it as not provisioned.
+import { constants as C, closeSync, existsSync, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
 import { realRoot } from './confine.ts';
 import { WwError, describe } from './errors.ts';
-import { Extractor, type ExtractStats } from './extract.ts';
+import { Extractor, INCOMPLETE_MARKER, localError, type ExtractStats } from './extract.ts';
 import { GcPacer } from './gc.ts';
 import { InlineGunzip } from './inflate.ts';
 import type { Logger } from './log.ts';
@@ -96,6 +103,72 @@ export async function prepareTarget(
   return { root, create: false };
 }
 
+export { INCOMPLETE_MARKER };
+
+/** fsync(2) on a directory, so a name made or removed in it is on disk. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Marks root as being unpacked (before its first entry is written); returns whether the mark was
+ * already there, i.e. an earlier unpack did not finish. Whatever else holds the name (a link, an
+ * empty directory) is replaced: the mark must be a plain file of ours.
+ */
+export function markIncomplete(root: string, log: Logger): boolean {
+  const path = join(root, INCOMPLETE_MARKER);
+  try {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st && !st.isFile()) {
+      if (st.isDirectory()) rmdirSync(path);
+      else unlinkSync(path);
+    }
+    const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o644);
+    try {
+      writeSync(fd, `wwgetvnfs (pid ${process.pid}) began unpacking the VNFS here at ${new Date().toISOString()}; ` +
+        'while this file exists the unpack has not finished and the tree must not be booted or trusted\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    syncDir(root);
+    if (st?.isFile()) log.info(`${path}: an earlier unpack did not finish; unpacking again over it`);
+    return st?.isFile() === true;
+  } catch (err) {
+    throw localError(err, path);
+  }
+}
+
+/**
+ * The very last step of a good unpack: the mark goes, and must be gone. The root keeps the
+ * times the image gave it (removing a name from a directory sets its mtime).
+ */
+export function markComplete(root: string): void {
+  const path = join(root, INCOMPLETE_MARKER);
+  let fd: number | undefined;
+  try {
+    fd = openSync(root, C.O_RDONLY | C.O_DIRECTORY);
+    const st = fstatSync(fd);
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
+    fsyncSync(fd);
+  } catch (err) {
+    throw new WwError('io', `cannot remove ${path} after a complete unpack: ${describe(err)}`, { cause: err });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) throw new WwError('io', `${path} is still there after a complete unpack`);
+}
+
 async function createRoot(target: string): Promise<string> {
   try {
     mkdirSync(target, { recursive: true, mode: 0o755 });
@@ -116,11 +189,11 @@ function gzipError(err: unknown, url: string): unknown {
   return err;
 }
 
-async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string }, started: number): Promise<VnfsResult> {
+async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string; recovering: boolean }, started: number): Promise<VnfsResult> {
   const gunzip = new InlineGunzip({ md5: o.expectedMd5 !== undefined });
   const declared = res.headers['content-length'];
   const total = declared === undefined ? undefined : Number(declared);
-  const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod });
+  const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod, sweepAll: o.recovering });
   let received = 0;
   let feedError: unknown;
   /** Inflating failed (bad gzip data): the reader sees that error; the feed just stops. */
@@ -163,11 +236,15 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string }
     await reader.drain(); // padding after the trailer; also lets gunzip check the gzip trailer (CRC, length)
     ex.finish();
   } catch (err) {
+    // Which failed first? A cut connection reaches the reader as a truncated archive or gzip
+    // stream, and by then feedError is set: report the cause. Otherwise the failure is the
+    // reader's own (a full disk, a hostile entry, bad data), and stopping the body below must
+    // not turn it into "connection lost" (a transient error, retried onto the same full disk).
+    const networkFirst = feedError !== undefined;
     res.body.destroy();
     gunzip.destroy();
     await feed.catch(() => {});
-    // A cut connection shows up downstream as a truncated archive or gzip stream: report the cause.
-    if (feedError !== undefined) throw feedError;
+    if (networkFirst) throw feedError;
     throw gzipError(err, res.url);
   }
   await feed;
@@ -201,10 +278,13 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string }
 export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
   const started = Date.now();
   let root = o.createRoot ? undefined : o.root;
+  let recovering: boolean | undefined;
   // image: a rate bound instead of --max-time's fixed deadline (a slow link is not a dead one).
   const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, async (res) => {
     root ??= await createRoot(o.root);
-    return unpackOnce(res, { ...o, root }, started);
+    // Once, before the first entry of the first attempt; a retry continues under the same mark.
+    recovering ??= markIncomplete(root, o.log);
+    return unpackOnce(res, { ...o, root, recovering }, started);
   }, undefined, { image: true });
   if (o.requireInit !== false) {
     const init = join(result.root, 'sbin', 'init');
@@ -218,6 +298,7 @@ export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
       throw new WwError('refused', `the image was unpacked but ${init} does not exist: not a bootable VNFS`);
     }
   }
+  markComplete(result.root);
   return result;
 }
 

@@ -8,8 +8,9 @@ import type { SourcePortMode } from '../core/connect.ts';
 import { EXIT, WwError, describe } from '../core/errors.ts';
 import { createLogger, type Logger, type Verbosity } from '../core/log.ts';
 import { DEBUG_RETRY, MasterClient, UPSTREAM_RETRY, type RetryPolicy } from '../core/master.ts';
+import { describeRange, parseNumber, shownValue, type NumberRange } from '../core/number.ts';
 import {
-  loadSettings, parseMasterList, resolveHwaddr, resolveMasters, resolveScheme, type Settings,
+  MAX_SECONDS, loadSettings, parseMasterList, resolveHwaddr, resolveMasters, resolveScheme, type Settings,
 } from '../core/settings.ts';
 import { versionLine } from '../version.ts';
 import type { Output } from './output.ts';
@@ -58,7 +59,8 @@ export const COMMON_HELP = `Master options:
   --master LIST          masters to try in order, host[:port][,host[:port]...] (overrides WWMASTER)
   --hwaddr ADDR          this node's boot hardware address (overrides WWINIT_HWADDR)
   --https                talk https to the master (as WWHTTP=https)
-  --ca-file FILE         the CA certificate(s) (PEM) trusted for https, instead of the system's
+  --ca-file FILE         trust only the CA certificate(s) (PEM) in FILE for https, not the system's;
+                         implies --https, unless WWHTTP=http is set (then only for a redirect to https)
   --source-port MODE     auto (privileged port 100-1023 when root, default), privileged, or any
   --connect-timeout SEC  give up reaching a master (TCP connect + TLS handshake) after SEC s (default 10)
   --timeout SEC          abandon a request silent for SEC seconds (default 60)
@@ -66,25 +68,37 @@ export const COMMON_HELP = `Master options:
                          the VNFS image: none unless given, see --speed-limit)
   --speed-limit BYTES    the VNFS image: abandon it when slower than BYTES/s (default 1024) ...
   --speed-time SEC       ... averaged over SEC seconds (default 60)
-  --attempts N           rounds over all masters before giving up (default 30; 3 with WWDEBUG not 0)
+  --attempts N           rounds over all masters before giving up (1-10000; default 30; 3 with WWDEBUG not 0)
   --max-wait SEC         bound the total back-off sleep (2 s, 4 s, 6 s, ...) to SEC seconds
   --max-run SEC          end the whole run SEC s after it started (wwgetfiles: start delay included)
   --sysroot DIR          read /warewulf/config, /etc/network.conf, /proc/cmdline under DIR
+  Numbers: decimal digits only (leading zeros allowed: 010 is ten; no sign, hex or exponent); SEC may
+  have a fraction (0.5), up to 2147483; a bad option is a usage error (exit 2).
+Limits:
+  http_proxy, https_proxy, no_proxy, all_proxy (either case) are ignored: masters are always
+  contacted directly, from the node's own (privileged) source port.
+  Answers are read whole before use, up to a cap (a larger one is an error, exit 2):
+  scripts at most 64 MiB, node configuration at most 16 MiB, file list at most 256 MiB;
+  file contents and the VNFS image are streamed, with no cap.
 General:
   -q, --quiet            errors only        -v, --verbose   say more
   -h, --help             this text          -V, --version   version and embedded Node.js version`;
 
 export const SETTINGS_HELP = `Settings (first found wins: environment, /warewulf/config, /etc/network.conf, /proc/cmdline ww*=):
-  WWMASTER               comma-separated masters (DHCP_SERVER in /etc/network.conf as a last resort)
+  WWMASTER               comma-separated masters (DHCP_SERVER in /etc/network.conf as a last resort);
+                         an entry that is not host[:port] is skipped with a warning
   WWINIT_HWADDR          the node's identity in every request (sent lower-case)
   WWHTTP                 http (default) or https
-  WWDEBUG                set and not 0: 3 attempts, no back-off`;
+  WWDEBUG                set and not 0 (00 is 0 too): 3 attempts, no back-off
+  A bad number in a setting is one warning line and its default, never an abort.`;
 
 export const EXIT_HELP = `Exit codes:
   0  success
   1  another instance holds the lock (wwgetfiles)
   2  failure: no master, master refused or gave up, bad answer, local error, bad usage;
      also, without a message, when stdout's reader went away before the output was whole (| head)
+  129, 130, 143  ended by SIGHUP, SIGINT, SIGTERM (128 + the signal's number), after removing the
+     temporaries it made and releasing the lock (wwgetvnfs: the target stays marked incomplete)
   A closed stderr only silences the log: the tool carries on and exits as it would have.`;
 
 export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>;
@@ -94,7 +108,11 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as Parsed<O>;
   } catch (err) {
-    throw new WwError('usage', describe(err));
+    // util.parseArgs explains over three lines; the tools say it in one.
+    let msg = String((err as Error)?.message ?? err).split('\n')[0];
+    const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(msg);
+    if (ambiguous) msg = `${ambiguous[1]} needs a value (one starting with '-' is written ${ambiguous[1]}=VALUE)`;
+    throw new WwError('usage', msg);
   }
 }
 
@@ -102,10 +120,22 @@ export const DEFAULT_MAX_TIME_S = 120;
 export const DEFAULT_SPEED_LIMIT = 1024;
 export const DEFAULT_SPEED_TIME_S = 60;
 
-function seconds(v: string | undefined, name: string, dflt: number): number {
+/** Command-line durations: fractions allowed (--max-time 0.5); at most what a timer can wait. */
+const DURATION: NumberRange = { min: 0.001, max: MAX_SECONDS, fraction: true };
+/** --max-wait 0 is meaningful (no back-off sleep at all). */
+const BUDGET: NumberRange = { min: 0, max: MAX_SECONDS, fraction: true };
+const ATTEMPTS: NumberRange = { min: 1, max: 10000 };
+const BYTES_PER_SEC: NumberRange = { min: 0, max: 1e12 };
+
+/**
+ * An option's number (src/core/number.ts grammar): `dflt` when not given; a bad one is a usage
+ * error, since it was typed on this command line (unlike a setting, which only warns).
+ */
+export function numberOption(v: string | undefined, name: string, range: NumberRange, dflt: number, unit = ''): number {
   if (v === undefined) return dflt;
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new WwError('usage', `--${name} takes a number of seconds, not '${v}'`);
-  return Number(v);
+  const n = parseNumber(v, range);
+  if (n === undefined) throw new WwError('usage', `--${name} takes ${describeRange(range, unit)}, not '${shownValue(v)}'`);
+  return n;
 }
 
 export interface Context {
@@ -132,48 +162,71 @@ export function settingsFor(io: ToolIO, values: CommonValues): Settings {
   });
 }
 
+/**
+ * http or https. A CA file only means something for TLS, so --ca-file alone implies https
+ * (before, it was read and then plain http went to the TLS port, failing obscurely or, through
+ * a plain-http port, silently unverified). WWHTTP=http set explicitly is kept, with a warning:
+ * the CA file then applies only to a redirect to https.
+ */
+function chooseScheme(https: boolean, caFile: boolean, settings: Settings, log: Logger): 'http' | 'https' {
+  if (https) return 'https';
+  const scheme = resolveScheme(settings);
+  if (scheme === 'https' || !caFile) return scheme;
+  const explicit = (settings.get('WWHTTP') ?? '').trim();
+  if (explicit === '') return 'https';
+  log.warn(`WWHTTP=${shownValue(explicit)} (${settings.sourceOf('WWHTTP')}) with --ca-file: talking plain http; the CA file applies only to a redirect to https`);
+  return 'http';
+}
+
 /** Builds the master client from options and settings (options win); `started` is when the run began (--max-run). */
 export function connectContext(io: ToolIO, values: CommonValues, log: Logger, settings: Settings, started = Date.now()): Context {
-  const masters = values.master ? parseMasterList(values.master) : resolveMasters(settings);
-  if (masters.length === 0) throw new WwError('no-master', 'Could not identify master node!');
-  const hwaddr = resolveHwaddr(values.hwaddr ? { get: () => values.hwaddr, sourceOf: () => 'environment' } : settings);
-  const scheme = values.https ? 'https' : resolveScheme(settings);
+  // Options first: a usage error comes before any setting is read, any file opened or any master asked.
   const mode = (values['source-port'] ?? 'auto') as SourcePortMode;
   if (!['auto', 'privileged', 'any'].includes(mode)) {
-    throw new WwError('usage', `--source-port must be auto, privileged or any, not '${mode}'`);
+    throw new WwError('usage', `--source-port must be auto, privileged or any, not '${shownValue(mode)}'`);
   }
+  const caFile = values['ca-file'];
+  if (caFile === '') throw new WwError('usage', '--ca-file needs a file (PEM CA certificates)');
+  const optionMasters = values.master ? parseMasterList(values.master) : undefined;
+  const attemptsOption = values.attempts === undefined ? undefined : numberOption(values.attempts, 'attempts', ATTEMPTS, 0);
+  const maxWait = values['max-wait'] === undefined ? undefined : numberOption(values['max-wait'], 'max-wait', BUDGET, 0, 'seconds') * 1000;
+  const ms = (name: 'connect-timeout' | 'timeout' | 'max-time' | 'speed-time' | 'max-run', dflt: number) =>
+    numberOption(values[name], name, DURATION, dflt, 'seconds') * 1000;
+  const maxTime = ms('max-time', DEFAULT_MAX_TIME_S);
+  const speedLimit = numberOption(values['speed-limit'], 'speed-limit', BYTES_PER_SEC, DEFAULT_SPEED_LIMIT, 'bytes per second');
+  const speedTime = ms('speed-time', DEFAULT_SPEED_TIME_S);
+  const connectTimeout = ms('connect-timeout', 10);
+  const idleTimeout = ms('timeout', 60);
+  const maxRun = values['max-run'] === undefined ? undefined : ms('max-run', 0);
+
+  // Then the settings.
+  const masters = optionMasters ?? resolveMasters(settings, (l) => log.warn(l));
+  if (masters.length === 0) throw new WwError('no-master', 'Could not identify master node!');
+  const hwaddr = resolveHwaddr(values.hwaddr ? { get: () => values.hwaddr, sourceOf: () => 'environment' } : settings);
+  const scheme = chooseScheme(!!values.https, caFile !== undefined, settings, log);
+  // The initramfs always sets WWDEBUG, to "0" unless wwdebug=N is on the kernel command line: "0" is off,
+  // and so is "00" (one grammar); anything else that is set (upstream: any non-empty value) is on.
+  const wwdebug = settings.get('WWDEBUG') ?? '';
+  const debug = wwdebug.trim() !== '' && parseNumber(wwdebug, { min: 0, max: Number.MAX_SAFE_INTEGER }) !== 0;
+  const base: RetryPolicy = debug ? DEBUG_RETRY : UPSTREAM_RETRY;
+  const attempts = attemptsOption ?? base.attempts;
   let ca: Buffer | undefined;
-  if (values['ca-file']) {
+  if (caFile !== undefined) {
     try {
-      ca = readFileSync(values['ca-file']);
+      ca = readFileSync(caFile);
     } catch (err) {
-      throw new WwError('config', `cannot read CA file ${values['ca-file']}: ${describe(err)}`);
+      throw new WwError('config', `cannot read CA file ${caFile}: ${describe(err)}`);
     }
   }
-  // The initramfs always sets WWDEBUG, to "0" unless wwdebug=N is on the kernel command line: "0" is off.
-  const wwdebug = (settings.get('WWDEBUG') ?? '').trim();
-  const debug = wwdebug !== '' && wwdebug !== '0';
-  const base: RetryPolicy = debug ? DEBUG_RETRY : UPSTREAM_RETRY;
-  const attempts = values.attempts === undefined ? base.attempts : Number(values.attempts);
-  if (!Number.isInteger(attempts) || attempts < 1) throw new WwError('usage', `--attempts takes a whole number >= 1`);
-  const maxWait = values['max-wait'] === undefined ? undefined : seconds(values['max-wait'], 'max-wait', 0) * 1000;
-  const positive = (name: 'max-time' | 'speed-time' | 'max-run', dflt?: number) => {
-    const v = seconds(values[name], name, dflt ?? 0);
-    if (values[name] !== undefined && v <= 0) throw new WwError('usage', `--${name} takes a number of seconds > 0`);
-    return v * 1000;
-  };
-  const maxTime = positive('max-time', DEFAULT_MAX_TIME_S);
-  const speedLimit = values['speed-limit'] === undefined ? DEFAULT_SPEED_LIMIT : Number(values['speed-limit']);
-  if (!/^\d+$/.test(values['speed-limit'] ?? '0')) throw new WwError('usage', '--speed-limit takes a whole number of bytes per second (0: none)');
   const client = new MasterClient({
     masters,
     scheme,
-    connect: { sourcePort: mode, connectTimeoutMs: seconds(values['connect-timeout'], 'connect-timeout', 10) * 1000, ca },
-    idleTimeoutMs: seconds(values.timeout, 'timeout', 60) * 1000,
+    connect: { sourcePort: mode, connectTimeoutMs: connectTimeout, ca },
+    idleTimeoutMs: idleTimeout,
     maxTimeMs: maxTime,
     imageMaxTimeMs: values['max-time'] === undefined ? undefined : maxTime,
-    speedLimit: speedLimit > 0 ? { bytesPerSec: speedLimit, windowMs: positive('speed-time', DEFAULT_SPEED_TIME_S) } : undefined,
-    deadline: values['max-run'] === undefined ? undefined : started + positive('max-run'),
+    speedLimit: speedLimit > 0 ? { bytesPerSec: speedLimit, windowMs: speedTime } : undefined,
+    deadline: maxRun === undefined ? undefined : started + maxRun,
     retry: { ...base, attempts, maxWaitMs: maxWait },
     log,
   });
@@ -202,11 +255,10 @@ export async function guarded(io: ToolIO, name: string, body: () => Promise<numb
     // A reader that stopped reading is not an error to report: `| head` wanted no more.
     if (err instanceof WwError && err.kind === 'output-closed') return err.exitCode;
     const msg = describe(err);
-    io.stderr.write(`${name}: ERROR: ${msg}\n`);
-    if (err instanceof WwError) {
-      if (err.kind === 'usage') io.stderr.write(`${name}: try '${name} --help'\n`);
-      return err.exitCode;
-    }
+    // One line, whatever went wrong; a usage error says where the options are listed.
+    const hint = err instanceof WwError && err.kind === 'usage' ? ` (see '${name} --help')` : '';
+    io.stderr.write(`${name}: ERROR: ${msg}${hint}\n`);
+    if (err instanceof WwError) return err.exitCode;
     return EXIT.FAILED;
   }
 }

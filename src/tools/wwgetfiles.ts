@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
 import { lockDir, tryLock } from '../core/lock.ts';
 import { realRoot } from '../core/confine.ts';
-import { secondsSetting } from '../core/settings.ts';
+import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings.ts';
 import { startDelaySeconds, syncFiles } from '../core/sync.ts';
 import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, numberOption, parse,
   settingsFor, type Tool, type ToolIO,
 } from './common.ts';
 
@@ -24,14 +24,14 @@ directories, symbolic links, block and character devices, FIFOs.
   -n, --dry-run          fetch the list and contents, show what would change, write nothing
   --root DIR             install under DIR (same as NEWROOT; default / on a running node)
   --no-delay             skip the random start delay (for runs by hand)
-  --concurrency N        downloads in flight at once (default 4)
-  --object-attempts N    rounds for one object's content before it fails (default 3 on a running
+  --concurrency N        downloads in flight at once (1-64, default 4)
+  --object-attempts N    rounds for one object's content before it fails (1-10000; default 3 on a running
                          node, so one bad download does not hold the run; --attempts in the initramfs)
 ${COMMON_HELP}
 ${SETTINGS_HELP}
   NEWROOT                root to install into (set inside the initramfs)
-  WWGETFILES_INTERVAL    upper bound of the random start delay in seconds (default 180; 0: none)
-  SLEEPTIME              fixed start delay in seconds, overriding the random one
+  WWGETFILES_INTERVAL    upper bound of the random start delay, whole seconds 0-86400 (default 180; 0: none)
+  SLEEPTIME              fixed start delay, whole seconds 0-86400, overriding the random one
 The delay is skipped inside the initramfs (/init exists). The newest-seen mark is
 ROOT/var/lib/wwruntime/wwgetfiles_timestamp (upstream's ROOT/tmp/.wwgetfiles_timestamp
 is read once, when it is missing); it only advances past objects that were installed,
@@ -61,14 +61,10 @@ export const wwgetfiles: Tool = {
       const { values, positionals } = parse(io.argv, OPTIONS);
       if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
       if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
-      const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-        throw new WwError('usage', '--concurrency takes a whole number from 1 to 64');
-      }
-      const objectAttempts = values['object-attempts'] === undefined ? undefined : Number(values['object-attempts']);
-      if (objectAttempts !== undefined && (!Number.isInteger(objectAttempts) || objectAttempts < 1)) {
-        throw new WwError('usage', '--object-attempts takes a whole number >= 1');
-      }
+      const concurrency = numberOption(values.concurrency, 'concurrency', { min: 1, max: 64 }, 4);
+      const objectAttempts = values['object-attempts'] === undefined
+        ? undefined
+        : numberOption(values['object-attempts'], 'object-attempts', { min: 1, max: 10000 }, 0);
       const log = makeLogger(io, values, NAME);
       const settings = settingsFor(io, values);
       const root = values.root || settings.get('NEWROOT') || '/';
@@ -84,8 +80,9 @@ export const wwgetfiles: Tool = {
         const delay = values['no-delay'] || values['dry-run']
           ? 0
           : startDelaySeconds({
-            sleeptime: secondsSetting(settings, 'SLEEPTIME'),
-            interval: secondsSetting(settings, 'WWGETFILES_INTERVAL'),
+            // Both read (and a bad one reported) even when SLEEPTIME overrides the interval.
+            sleeptime: secondsSetting(settings, SLEEPTIME, (l) => log.warn(l)),
+            interval: secondsSetting(settings, WWGETFILES_INTERVAL, (l) => log.warn(l)),
             inInitramfs,
           });
         if (delay > 0) {

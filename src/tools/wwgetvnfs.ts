@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
 import { fetchNodeConfig } from '../core/nodeconfig.ts';
+import { flagSetting } from '../core/settings.ts';
 import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs.ts';
 import {
   COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
@@ -20,6 +21,13 @@ cpio newc/crc archive (the master's default) or a ustar/pax/GNU tar archive;
 the format is detected from its first bytes. Nothing is written outside the
 target: absolute paths, '..' and writing through a symbolic link that leads
 outside are refused. Succeeds only when TARGET/sbin/init exists afterwards.
+Each file is written to a temporary beside it and renamed into place whole.
+
+While it unpacks, TARGET/.wwgetvnfs-incomplete exists: made (and synced) before the
+first entry, removed only as the last step of a complete unpack (after the --verify
+checksum and the sbin/init check). A target that still has it was not unpacked
+completely (a full disk, a signal, a cut connection, a crash) and must not be booted:
+run wwgetvnfs again, which unpacks over it. An image's own entry of that name is skipped.
 
 Where it unpacks:
   inside the initramfs (NEWROOT set, /init exists): into NEWROOT, without asking;
@@ -40,7 +48,8 @@ ${SETTINGS_HELP}
   WWVNFS_CHECKSUM        expected MD5 of the compressed image (fetched from /WW/nodeconfig when not set)
 ${EXIT_HELP}
   (wwgetvnfs: 2 also for a hostile archive entry, a checksum mismatch, a missing sbin/init,
-   and for refusing to overwrite / without --force)`;
+   a full disk ("no space left on device writing PATH"), and for refusing to overwrite /
+   without --force; on every exit but 0 TARGET/.wwgetvnfs-incomplete stays, once made)`;
 
 function human(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -80,7 +89,7 @@ export const wwgetvnfs: Tool = {
 
       const ctx = connectContext(io, values, log, settings);
       try {
-        const verify = !!values.verify || settings.get('WWVALIDATE_VNFS') === '1';
+        const verify = !!values.verify || flagSetting(settings, 'WWVALIDATE_VNFS', (l) => log.warn(l), 'no verification');
         let expected: string | undefined;
         let md5Source: string | undefined;
         if (verify) {

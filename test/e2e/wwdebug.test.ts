@@ -24,6 +24,14 @@ test('WWDEBUG=0 (the initramfs default) means off: the upstream back-off applies
   assert.match(r.stderr, /retrying in 2 s \(attempt 2 of 2\)/, r.stderr);
 });
 
+test('WWDEBUG=00 and " 0 " are 0 too (one number grammar, issue 16): off', async () => {
+  for (const v of ['00', ' 0 ']) {
+    const r = await tryOnce(v);
+    assert.is(r.code, 2);
+    assert.match(r.stderr, /retrying in 2 s \(attempt 2 of 2\)/, `${JSON.stringify(v)}: ${r.stderr}`);
+  }
+});
+
 test('WWDEBUG=1 still means no back-off', async () => {
   const r = await tryOnce('1');
   assert.is(r.code, 2);

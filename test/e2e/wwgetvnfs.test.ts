@@ -64,6 +64,16 @@ const LARGE_FILES = 256;
   for (let i = 0; i < LARGE_FILES; i++) entries.push({ path: `big/f${i}`, content: randomBytes(256 * 1024).toString('hex') });
   addImage('large', makeCpio(entries));
 }
+// Issue 16.2: an image whose first large file is incompressible (it fills a small disk early), and one
+// that carries the name wwgetvnfs reserves for its marker.
+addImage('fills-disk', makeCpio([
+  { path: 'sbin', type: 'dir' }, { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
+  { path: 'data', type: 'dir' }, { path: 'data/big', content: randomBytes(4 << 20) }, { path: 'etc', type: 'dir' }, { path: 'etc/after', content: 'x\n' },
+]));
+addImage('has-marker', makeCpio([
+  { path: '.wwgetvnfs-incomplete', content: 'left in the chroot the image was made from\n' },
+  { path: 'sbin', type: 'dir' }, { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
+]));
 images['not-gzip'] = join(work, 'not-gzip.img');
 fs.writeFileSync(images['not-gzip'], makeCpio([{ path: 'sbin/init', content: 'x' }]));
 
@@ -235,6 +245,67 @@ test('no sbin/init afterwards: exit 2 (unless --no-init-check)', async () => {
   assert.is(ok.code, 0, ok.stderr);
 });
 
+const MARKER = '.wwgetvnfs-incomplete';
+const isMarked = (target: string) => fs.lstatSync(join(target, MARKER), { throwIfNoEntry: false })?.isFile() === true;
+
+test('the marker: gone after a complete unpack; kept when sbin/init is missing or the checksum does not match', async () => {
+  const done = fresh().target;
+  const r = await vnfs('cpio-newc', ['--target', done]);
+  assert.is(r.code, 0, r.stderr);
+  assert.not.ok(fs.existsSync(join(done, MARKER)));
+  const noInit = fresh().target;
+  assert.is((await vnfs('no-init', ['--target', noInit])).code, 2);
+  assert.ok(isMarked(noInit), 'no sbin/init: still marked incomplete');
+  const noInitOk = fresh().target;
+  assert.is((await vnfs('no-init', ['--target', noInitOk, '--no-init-check'])).code, 0);
+  assert.not.ok(fs.existsSync(join(noInitOk, MARKER)), '--no-init-check: complete without sbin/init');
+  const wrong = fresh().target;
+  const bad = await vnfs('cpio-newc', ['--target', wrong, '--verify'], { WWVNFS_CHECKSUM: '0123456789abcdef0123456789abcdef' });
+  assert.is(bad.code, 2);
+  assert.ok(fs.existsSync(join(wrong, 'sbin/init')), 'everything unpacked, sbin/init included ...');
+  assert.ok(isMarked(wrong), '... but the checksum failed: marked incomplete');
+  // A run over a marked target redoes the unpack and removes the marker (and what a killed run left).
+  fs.mkdirSync(join(noInit, 'data'));
+  const stale = join(noInit, 'data', '.big.wwgetvnfs0123456789abcdef');
+  fs.writeFileSync(stale, 'partial', { mode: 0o600 });
+  const again = await vnfs('fills-disk', ['--target', noInit]);
+  assert.is(again.code, 0, again.stderr);
+  assert.not.ok(fs.existsSync(join(noInit, MARKER)));
+  assert.equal(fs.readdirSync(join(noInit, 'data')), ['big'], 'the killed run\'s temporary was removed');
+});
+
+test('an image carrying the marker\'s name: that entry is skipped with a warning, the unpack completes', async () => {
+  const { target } = fresh();
+  const r = await vnfs('has-marker', ['--target', target]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /WARNING: skipping the image's \.wwgetvnfs-incomplete: wwgetvnfs reserves that name/);
+  assert.not.ok(fs.existsSync(join(target, MARKER)));
+});
+
+test('a full disk: ENOSPC is reported (not the connection), nothing partial at a final name, the target stays marked', async () => {
+  const { execFileSync } = await import('node:child_process');
+  // Room left: the whole 2 MiB (the disk fills half-way through data/big), then only 64 KiB (it fills at once).
+  for (const filler of [0, (2 << 20) - (64 << 10)]) {
+    const { target } = fresh();
+    fs.mkdirSync(target, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', target]);
+    try {
+      if (filler) fs.writeFileSync(join(target, 'filler'), Buffer.alloc(filler));
+      const r = await vnfs('fills-disk', ['--target', target, '--attempts', '2']);
+      assert.is(r.code, 2, r.stderr);
+      const errors = r.stderr.split('\n').filter((l) => l.includes('ERROR'));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(errors[0], new RegExp(`^wwgetvnfs: ERROR: no space left on device writing ${target}/data/big$`), `room ${(2 << 20) - filler}: ${errors[0]}`);
+      assert.not.match(r.stderr, /connection lost|truncated/);
+      assert.equal(fs.readdirSync(join(target, 'data')), [], 'neither data/big nor its temporary');
+      assert.ok(isMarked(target), 'marked incomplete');
+      assert.not.ok(fs.existsSync(join(target, 'etc/after')));
+    } finally {
+      execFileSync('umount', [target]);
+    }
+  }
+});
+
 test('an image that is not gzip: exit 2 with a clear message', async () => {
   const r = await vnfs('not-gzip', ['--target', fresh().target]);
   assert.is(r.code, 2);
@@ -257,7 +328,7 @@ test('a 128 MiB image unpacks and verifies within 80 MiB peak RSS (issue 13)', a
 test('--help lists options, settings and exit codes', async () => {
   const r = await run(bin('wwgetvnfs'), ['--help']);
   assert.is(r.code, 0);
-  for (const w of ['--target', '--force', '--verify', '--no-init-check', 'NEWROOT', 'WWVALIDATE_VNFS', 'WWVNFS_CHECKSUM', 'WWMASTER', 'Exit codes']) {
+  for (const w of ['--target', '--force', '--verify', '--no-init-check', 'NEWROOT', 'WWVALIDATE_VNFS', 'WWVNFS_CHECKSUM', 'WWMASTER', 'Exit codes', 'TARGET/.wwgetvnfs-incomplete']) {
     assert.ok(r.stdout.includes(w), w);
   }
 });
