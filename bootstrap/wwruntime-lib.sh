@@ -2,8 +2,14 @@
 # wwruntime-lib.sh: the runtime-services step of a Warewulf 3 bootstrap, shared by
 #   wwruntime-step     the provision step run in the initramfs (mode "boot")
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
-# Sourced, never run. POSIX sh (busybox ash, dash); uses only cp ln mv rm rmdir mkdir
-# chmod cat sort uname (and cmp, readlink, grep, sha256sum, od when present).
+# Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
+# sort uname readlink (and cmp, grep, tr, sha256sum, od when present).
+#
+# Confinement: every path under NEWROOT is resolved the way the node will see it once NEWROOT
+# is its /, by wwrt_path: a symbolic link inside the image is read and followed inside NEWROOT
+# (an absolute target starts again at NEWROOT, '..' stops there), as chroot does. Nothing the
+# step creates, replaces, reads or removes is ever outside NEWROOT, whatever links the image
+# holds, and the last component of a name we write is never followed (a link there is replaced).
 #
 # Settings (environment; the installer maps its options onto them). Node attributes set
 # with `wwsh object modify -s NAME=VALUE` reach the initramfs as WWNAME, so the WW* ones
@@ -77,8 +83,10 @@ wwrt_init() {
     fi
     WWRT_NEW=
     WWRT_OLD=
-    if [ -f "$WWRT_ROOT/$WWRT_MANIFEST" ]; then
-        WWRT_OLD=$(cat "$WWRT_ROOT/$WWRT_MANIFEST") || return 2
+    wwrt_path "$WWRT_MANIFEST" || return 2
+    # only a regular file: we never write the manifest as anything else
+    if [ -f "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+        WWRT_OLD=$(cat "$WWRT_P") || return 2
         [ -n "$WWRT_OLD" ] && WWRT_OLD="$WWRT_OLD$WWRT_NL"
     fi
     umask 022
@@ -93,32 +101,133 @@ wwrt_safe_rel() {
     return 0
 }
 
-# Creates NEWROOT/REL (and missing parents), recording the ones we created.
-wwrt_mkdir() {
-    case $1 in */*) wwrt_mkdir "${1%/*}" || return 1 ;; esac
-    if [ -d "$WWRT_ROOT/$1" ]; then
-        # ours from an earlier run: still ours
-        if wwrt_in "d $1" "$WWRT_OLD" && ! wwrt_in "d $1" "$WWRT_NEW"; then wwrt_track "d $1"; fi
-        return 0
-    fi
-    if [ -e "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; then
-        wwrt_err "$WWRT_ROOT/$1 exists and is not a directory"
-        return 1
-    fi
-    mkdir "$WWRT_ROOT/$1" && chmod 0755 "$WWRT_ROOT/$1" || return 1
-    wwrt_track "d $1"
+# ---- confinement: where NEWROOT/REL is, as the node will see it
+
+WWRT_MAXLINKS=40
+
+# wwrt_path REL [all]: resolves NEWROOT/REL component by component, the way the kernel will once
+# NEWROOT is the node's / (as chroot and systemd's --root do). Each component that is a symbolic
+# link is read and its target resolved in turn, inside NEWROOT: an absolute target starts again
+# at NEWROOT, '..' never goes above NEWROOT. The host's own folders are therefore never reached,
+# whatever links the image holds (an image with etc/cron.d -> /etc/cron.d must not put the
+# node's jobs into the master's /etc/cron.d). The last component is followed only with "all"
+# (folders we create or enter, files we read); without it the name itself is returned, so that a
+# link at a name we write is replaced and one at a name we remove is removed, never followed.
+# Sets WWRT_R (the result relative to NEWROOT, no leading /) and WWRT_P (NEWROOT/WWRT_R). A cycle
+# (more than WWRT_MAXLINKS links) or a link that cannot be read: one line, status 1.
+wwrt_path() {
+    _r_todo=$1
+    _r_done=
+    _r_links=0
+    while [ -n "$_r_todo" ]; do
+        case $_r_todo in
+            */*)
+                _r_c=${_r_todo%%/*}
+                _r_todo=${_r_todo#*/}
+                ;;
+            *)
+                _r_c=$_r_todo
+                _r_todo=
+                ;;
+        esac
+        case $_r_c in
+            '' | .) continue ;;
+            ..)
+                # _r_done holds no link (each was followed), so its parent is plain text
+                case $_r_done in */*) _r_done=${_r_done%/*} ;; *) _r_done= ;; esac
+                continue
+                ;;
+        esac
+        _r_next=${_r_done:+$_r_done/}$_r_c
+        if [ -L "$WWRT_ROOT/$_r_next" ] && { [ -n "$_r_todo" ] || [ "${2:-}" = all ]; }; then
+            _r_links=$((_r_links + 1))
+            if [ "$_r_links" -gt "$WWRT_MAXLINKS" ]; then
+                wwrt_err "$WWRT_ROOT/$1: more than $WWRT_MAXLINKS symbolic links on the way (a cycle?) inside ${WWRT_ROOT:-/}"
+                return 1
+            fi
+            if ! _r_l=$(readlink "$WWRT_ROOT/$_r_next" 2>/dev/null) || [ -z "$_r_l" ]; then
+                wwrt_err "cannot read the symbolic link $WWRT_ROOT/$_r_next (is readlink there?): not following it"
+                return 1
+            fi
+            case $_r_l in /*) _r_done= ;; esac
+            _r_todo=$_r_l${_r_todo:+/$_r_todo}
+            continue
+        fi
+        _r_done=$_r_next
+    done
+    WWRT_R=$_r_done
+    WWRT_P=$WWRT_ROOT/$_r_done
 }
 
-# Writes stdin to NEWROOT/REL with MODE, atomically (temporary name in the same folder).
-wwrt_put() { # REL MODE
-    _p_dst="$WWRT_ROOT/$1"
-    _p_tmp="$WWRT_ROOT/${1%/*}/.${1##*/}.wwrt$$"
-    if [ -d "$_p_dst" ] && [ ! -L "$_p_dst" ]; then
-        wwrt_err "$_p_dst is a directory"
+# Records TYPE and the resolved REL in the manifest (the manifest lists where things really are).
+wwrt_track_at() { # TYPE REL
+    wwrt_path "$2" || return 1
+    wwrt_track "$1 $WWRT_R"
+}
+
+# wwrt_mkdir REL [check]: creates NEWROOT/REL and its missing parents where the node will see
+# them (a link on the way is followed inside NEWROOT), recording the folders we created; sets
+# WWRT_P. With "check" it creates nothing and only fails (one line) when it could not.
+wwrt_mkdir() {
+    wwrt_path "$1" all || return 1
+    _m_todo=$WWRT_R
+    _m_done=
+    while [ -n "$_m_todo" ]; do
+        case $_m_todo in
+            */*)
+                _m_c=${_m_todo%%/*}
+                _m_todo=${_m_todo#*/}
+                ;;
+            *)
+                _m_c=$_m_todo
+                _m_todo=
+                ;;
+        esac
+        _m_done=${_m_done:+$_m_done/}$_m_c
+        _m_p=$WWRT_ROOT/$_m_done
+        if [ -d "$_m_p" ] && [ ! -L "$_m_p" ]; then
+            # ours from an earlier run: still ours
+            if [ "${2:-}" != check ] && wwrt_in "d $_m_done" "$WWRT_OLD" && ! wwrt_in "d $_m_done" "$WWRT_NEW"; then
+                wwrt_track "d $_m_done"
+            fi
+            continue
+        fi
+        if [ -e "$_m_p" ] || [ -L "$_m_p" ]; then
+            wwrt_err "$_m_p is not a directory (needed for ${WWRT_ROOT:-}/$1)"
+            return 1
+        fi
+        [ "${2:-}" = check ] && return 0 # the rest is created by the install
+        if ! { mkdir "$_m_p" && chmod 0755 "$_m_p"; }; then
+            wwrt_err "could not create $_m_p"
+            return 1
+        fi
+        wwrt_track "d $_m_done"
+    done
+    WWRT_P=$WWRT_ROOT/$WWRT_R
+}
+
+# Makes the way free for a new file or link at the resolved path $1: a symbolic link there is
+# removed (mv and ln onto a link to a folder would put the new file *into* that folder, wherever
+# it is), a real folder is an error.
+wwrt_clear() { # PATH
+    if [ -L "$1" ]; then
+        rm -f "$1" || return 1
+    elif [ -d "$1" ]; then
+        wwrt_err "$1 is a directory"
         return 1
     fi
+    return 0
+}
+
+# Writes stdin to NEWROOT/REL with MODE, atomically: a temporary name in the same (resolved)
+# folder, created exclusively (set -C: a name planted since is not written through), then mv.
+wwrt_put() { # REL MODE
+    wwrt_path "$1" || return 1
+    _p_dst=$WWRT_P
+    _p_tmp="${_p_dst%/*}/.${_p_dst##*/}.wwrt$$"
+    [ -d "$_p_dst" ] && [ ! -L "$_p_dst" ] && { wwrt_err "$_p_dst is a directory"; return 1; }
     rm -f "$_p_tmp" || return 1
-    if cat >"$_p_tmp" && chmod "$2" "$_p_tmp" && mv -f "$_p_tmp" "$_p_dst"; then
+    if (set -C && cat >"$_p_tmp") && chmod "$2" "$_p_tmp" && wwrt_clear "$_p_dst" && mv -f "$_p_tmp" "$_p_dst"; then
         return 0
     fi
     rm -f "$_p_tmp"
@@ -128,38 +237,39 @@ wwrt_put() { # REL MODE
 
 # Copies executable SRC to NEWROOT/REL unless an identical copy is already there.
 wwrt_copy() { # SRC REL
-    _c_dst="$WWRT_ROOT/$2"
-    _c_tmp="$WWRT_ROOT/${2%/*}/.${2##*/}.wwrt$$"
+    wwrt_path "$2" || return 1
+    _c_dst=$WWRT_P
+    _c_rel=$WWRT_R
     if [ -f "$_c_dst" ] && [ ! -L "$_c_dst" ] && cmp -s "$1" "$_c_dst" 2>/dev/null; then
         chmod 0755 "$_c_dst" || return 1
     else
-        if [ -d "$_c_dst" ] && [ ! -L "$_c_dst" ]; then
-            wwrt_err "$_c_dst is a directory"
-            return 1
-        fi
+        _c_tmp="${_c_dst%/*}/.${_c_dst##*/}.wwrt$$"
+        [ -d "$_c_dst" ] && [ ! -L "$_c_dst" ] && { wwrt_err "$_c_dst is a directory"; return 1; }
         rm -f "$_c_tmp"
-        if ! { cp "$1" "$_c_tmp" && chmod 0755 "$_c_tmp" && mv -f "$_c_tmp" "$_c_dst"; }; then
+        if ! { (set -C && cat <"$1" >"$_c_tmp") && chmod 0755 "$_c_tmp" && wwrt_clear "$_c_dst" && mv -f "$_c_tmp" "$_c_dst"; }; then
             rm -f "$_c_tmp"
             wwrt_err "could not install $_c_dst"
             return 1
         fi
     fi
-    wwrt_track "x $2"
+    wwrt_track "x $_c_rel"
 }
 
 # Makes NEWROOT/REL a symbolic link to TARGET (replacing a file or link, never a directory).
+# TARGET is written as given: it is resolved by the node, inside its own root.
 wwrt_link() { # TARGET REL
-    _l_dst="$WWRT_ROOT/$2"
+    wwrt_path "$2" || return 1
+    _l_dst=$WWRT_P
     if [ -L "$_l_dst" ] && [ "$(readlink "$_l_dst" 2>/dev/null)" = "$1" ]; then
-        wwrt_track "l $2"
+        wwrt_track "l $WWRT_R"
         return 0
     fi
-    if [ -d "$_l_dst" ] && [ ! -L "$_l_dst" ]; then
-        wwrt_err "$_l_dst is a directory"
+    wwrt_clear "$_l_dst" || return 1
+    if ! { rm -f "$_l_dst" && ln -s "$1" "$_l_dst"; }; then
+        wwrt_err "could not link $_l_dst"
         return 1
     fi
-    rm -f "$_l_dst" && ln -s "$1" "$_l_dst" || return 1
-    wwrt_track "l $2"
+    wwrt_track "l $WWRT_R"
 }
 
 # ---- /warewulf/config
@@ -185,7 +295,9 @@ wwrt_cfg_filter() {
 
 # Rewrites NEWROOT/warewulf/config: other lines kept, our keys (list in $1) appended.
 wwrt_write_config() { # KEYS
-    _w_cfg="$WWRT_ROOT/warewulf/config"
+    # the lines kept are read where the node reads them (a link there is followed, inside NEWROOT)
+    wwrt_path warewulf/config all || return 1
+    _w_cfg=$WWRT_P
     {
         if [ -f "$_w_cfg" ]; then wwrt_cfg_filter <"$_w_cfg" || exit 1; fi
         if [ -n "$1" ]; then
@@ -201,17 +313,21 @@ wwrt_write_config() { # KEYS
             done
         fi
     } | wwrt_put warewulf/config 0644 || return 1
-    wwrt_track "c warewulf/config"
+    wwrt_track_at c warewulf/config
 }
 
 # Removes our keys from the config; deletes it when nothing else is left.
 wwrt_strip_config() {
-    _s_cfg="$WWRT_ROOT/warewulf/config"
+    wwrt_path warewulf/config all || return 1
+    _s_cfg=$WWRT_P
     [ -f "$_s_cfg" ] || return 0
     _s_rest=$(wwrt_cfg_filter <"$_s_cfg") || return 1
     case $_s_rest in
         *[![:space:]]*) printf '%s\n' "$_s_rest" | wwrt_put warewulf/config 0644 ;;
-        *) rm -f "$_s_cfg" ;;
+        *)
+            wwrt_path warewulf/config || return 1
+            rm -f "$WWRT_P"
+            ;;
     esac
 }
 
@@ -379,7 +495,7 @@ wwrt_install_bin() {
     done
     if [ -f "$WWRT_BIN/NOTICE" ]; then
         wwrt_put warewulf/lib/NOTICE 0644 <"$WWRT_BIN/NOTICE" || return 1
-        wwrt_track "x warewulf/lib/NOTICE"
+        wwrt_track_at x warewulf/lib/NOTICE || return 1
     fi
     wwrt_mkdir warewulf/bin || return 1
     if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then
@@ -401,7 +517,12 @@ wwrt_install_bin() {
 
 # ---- schedulers
 
-wwrt_exists() { [ -e "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; }
+# True when NEWROOT/REL exists as the node will see it (a dangling link counts: it names a file
+# that the image provides by other means, e.g. busybox applets).
+wwrt_exists() {
+    wwrt_path "$1" 2>/dev/null || return 1
+    [ -e "$WWRT_P" ] || [ -L "$WWRT_P" ]
+}
 
 # Prints cron or systemd.
 wwrt_scheduler() {
@@ -483,10 +604,10 @@ wwrt_install_cron() {
     wwrt_cron_file wwupdatefiles "$WWRT_DESC_FILES" \
         "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles --max-run $WWRT_MAXRUN >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
         wwrt_put etc/cron.d/wwupdatefiles 0644 || return 1
-    wwrt_track "f etc/cron.d/wwupdatefiles"
+    wwrt_track_at f etc/cron.d/wwupdatefiles || return 1
     wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$(wwrt_cmd_script "$WWRT_MAXRUN")" |
         wwrt_put etc/cron.d/wwrunscript 0644 || return 1
-    wwrt_track "f etc/cron.d/wwrunscript"
+    wwrt_track_at f etc/cron.d/wwrunscript || return 1
 }
 
 WWRT_DESC_FILES='Warewulf: update the provisioned files from the master (wwgetfiles)'
@@ -517,7 +638,7 @@ wwrt_install_systemd() {
         wwrt_put "$_u/wwrunscript.service" 0644 || return 1
     wwrt_unit_timer wwrunscript.service 0 | wwrt_put "$_u/wwrunscript.timer" 0644 || return 1
     for _n in wwupdatefiles.service wwupdatefiles.timer wwrunscript.service wwrunscript.timer; do
-        wwrt_track "f $_u/$_n"
+        wwrt_track_at f "$_u/$_n" || return 1
     done
     for _n in wwupdatefiles wwrunscript; do
         wwrt_link "/$_u/$_n.timer" "$_u/timers.target.wants/$_n.timer" || return 1
@@ -529,14 +650,14 @@ wwrt_install_systemd() {
 # folder already exists: then we leave its creation to that move (the jobs mkdir -p it too).
 wwrt_install_logdir() {
     if [ "$WWRT_MODE" = boot ] && [ -n "$WWRT_ROOT" ] && [ -e "$WWRT_HOST/init" ] &&
-        [ -d "$WWRT_HOST/var/log/warewulf" ] && [ ! -e "$WWRT_ROOT/var/log/warewulf" ] &&
+        [ -d "$WWRT_HOST/var/log/warewulf" ] && ! wwrt_exists var/log/warewulf &&
         [ "${WWBOOTSTRAPLOGS:-/var/log}" = /var/log ]; then
         wwrt_say "$WWRT_LOGDIR will be moved into place by the bootstrap's init"
     else
         wwrt_mkdir var/log/warewulf || return 1
     fi
-    wwrt_track "o var/log/warewulf/wwgetfiles.log"
-    wwrt_track "o var/log/warewulf/wwrunscript.log"
+    wwrt_track_at o var/log/warewulf/wwgetfiles.log &&
+        wwrt_track_at o var/log/warewulf/wwrunscript.log
 }
 
 # ---- what upstream's 60-runtimesupport left in NEWROOT (boot mode, before this step runs)
@@ -548,8 +669,10 @@ wwrt_install_logdir() {
 # jobs are systemd timers, upstream's two cron files (only when every line is one of its job
 # lines: a cron daemon installed later, or systemd-cron, would run them beside the timers).
 wwrt_upstream_cron() { # REL: true when the file holds only upstream-style job lines
-    if [ ! -f "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; then return 1; fi
-    grep -q "$WWRT_MARK" "$WWRT_ROOT/$1" 2>/dev/null && return 1
+    wwrt_path "$1" || return 1
+    _u_f=$WWRT_P
+    if [ ! -f "$_u_f" ] || [ -L "$_u_f" ]; then return 1; fi
+    grep -q "$WWRT_MARK" "$_u_f" 2>/dev/null && return 1
     _u_any=
     while IFS= read -r _u_line || [ -n "$_u_line" ]; do
         case $_u_line in
@@ -557,7 +680,7 @@ wwrt_upstream_cron() { # REL: true when the file holds only upstream-style job l
             *' root '*/warewulf/bin/wwgetfiles* | *' root '*/warewulf/bin/wwgetscript\ runtime*) _u_any=1 ;;
             *) return 1 ;;
         esac
-    done <"$WWRT_ROOT/$1"
+    done <"$_u_f"
     [ -n "$_u_any" ]
 }
 
@@ -567,7 +690,9 @@ wwrt_drop_upstream() { # SCHEDULER
     [ "$_d_ts" = https ] && _d_ts="https http"
     for _d_t in $_d_ts; do
         wwrt_safe_rel "warewulf/transports/$_d_t" || continue
-        _d_dst="$WWRT_ROOT/warewulf/transports/$_d_t"
+        # the copy itself (not followed when it is a link: then it is not upstream's copy)
+        wwrt_path "warewulf/transports/$_d_t" || continue
+        _d_dst=$WWRT_P
         _d_src="$WWRT_HOST/warewulf/transports/$_d_t"
         if [ ! -d "$_d_dst" ] || [ -L "$_d_dst" ] || [ ! -d "$_d_src" ]; then continue; fi
         for _d_f in "$_d_dst"/* "$_d_dst"/.[!.]*; do
@@ -576,11 +701,11 @@ wwrt_drop_upstream() { # SCHEDULER
         done
         rmdir "$_d_dst" 2>/dev/null && wwrt_say "removed the copy of the $_d_t transport (60-runtimesupport): the tools are in /warewulf/bin"
     done
-    rmdir "$WWRT_ROOT/warewulf/transports" 2>/dev/null
+    wwrt_path warewulf/transports && [ ! -L "$WWRT_P" ] && rmdir "$WWRT_P" 2>/dev/null
     if [ "$1" = systemd ]; then
         for _d_c in wwupdatefiles wwrunscript; do
             if wwrt_upstream_cron "etc/cron.d/$_d_c"; then
-                rm -f "$WWRT_ROOT/etc/cron.d/$_d_c" && wwrt_say "removed upstream's /etc/cron.d/$_d_c (the systemd timers run the jobs)"
+                rm -f "$WWRT_P" && wwrt_say "removed upstream's /etc/cron.d/$_d_c (the systemd timers run the jobs)"
             fi
         done
     fi
@@ -591,10 +716,12 @@ wwrt_drop_upstream() { # SCHEDULER
 
 wwrt_remove_entry() { # TYPE REL
     wwrt_safe_rel "$2" || return 0
-    _r_p="$WWRT_ROOT/$2"
+    # resolved again (the last component not followed): what is removed is inside NEWROOT
+    wwrt_path "$2" || return 0
+    _r_p=$WWRT_P
     case $1 in
         f)
-            if [ -f "$_r_p" ] && grep -q "$WWRT_MARK" "$_r_p" 2>/dev/null; then rm -f "$_r_p"; fi
+            if [ -f "$_r_p" ] && [ ! -L "$_r_p" ] && grep -q "$WWRT_MARK" "$_r_p" 2>/dev/null; then rm -f "$_r_p"; fi
             ;;
         x | o) if [ -f "$_r_p" ] && [ ! -L "$_r_p" ]; then rm -f "$_r_p"; fi ;;
         l) if [ -L "$_r_p" ]; then rm -f "$_r_p"; fi ;;
@@ -619,8 +746,8 @@ EOF
     [ -n "$_dirs" ] || return 0
     # deepest first: in reverse order a folder comes before its parent
     printf '%s' "$_dirs" | sort -r | while read -r _e_r; do
-        if wwrt_safe_rel "$_e_r" && [ -d "$WWRT_ROOT/$_e_r" ] && [ ! -L "$WWRT_ROOT/$_e_r" ]; then
-            rmdir "$WWRT_ROOT/$_e_r" 2>/dev/null
+        if wwrt_safe_rel "$_e_r" && wwrt_path "$_e_r" && [ -d "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+            rmdir "$WWRT_P" 2>/dev/null
         fi
     done
     return 0
@@ -628,7 +755,7 @@ EOF
 
 wwrt_write_manifest() {
     if [ -z "$WWRT_NEW" ]; then
-        rm -f "$WWRT_ROOT/$WWRT_MANIFEST"
+        wwrt_path "$WWRT_MANIFEST" && rm -f "$WWRT_P"
         return 0
     fi
     printf '%s' "$WWRT_NEW" | wwrt_put "$WWRT_MANIFEST" 0644
@@ -636,13 +763,41 @@ wwrt_write_manifest() {
 
 # ---- entry points
 
+# Before anything is written: every folder the install creates or writes into resolves inside
+# NEWROOT (no cycle, no unreadable link) to a folder or to nothing yet, and no name it writes is
+# a real folder. A bad image then fails with one line and is left exactly as it was, instead of
+# failing half-way through.
+wwrt_preflight() { # SCHEDULER
+    _f_u=etc/systemd/system
+    if [ "$1" = systemd ]; then _f_dirs="$_f_u $_f_u/timers.target.wants"; else _f_dirs=etc/cron.d; fi
+    for _f_d in warewulf warewulf/bin warewulf/lib var/log/warewulf $_f_dirs; do
+        wwrt_mkdir "$_f_d" check || return 1
+    done
+    if [ "$1" = systemd ]; then
+        _f_names="$_f_u/wwupdatefiles.service $_f_u/wwupdatefiles.timer $_f_u/wwrunscript.service $_f_u/wwrunscript.timer $_f_u/timers.target.wants/wwupdatefiles.timer $_f_u/timers.target.wants/wwrunscript.timer"
+    else
+        _f_names='etc/cron.d/wwupdatefiles etc/cron.d/wwrunscript'
+    fi
+    _f_names="$_f_names warewulf/config $WWRT_MANIFEST warewulf/lib/NOTICE warewulf/bin/wwruntime"
+    for _f_n in $WWRT_LIBS; do _f_names="$_f_names warewulf/lib/$_f_n"; done
+    for _f_n in $WWRT_TOOLS; do _f_names="$_f_names warewulf/bin/$_f_n"; done
+    for _f_n in $_f_names; do
+        wwrt_path "$_f_n" || return 1
+        if [ -d "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+            wwrt_err "$WWRT_P is a directory"
+            return 1
+        fi
+    done
+    return 0
+}
+
 # Removes everything an earlier run recorded. Status 0 removed, 1 nothing to remove.
 wwrt_remove() {
     wwrt_init || return 2
     [ -n "$WWRT_OLD" ] || return 1
     wwrt_cleanup
     # the manifest lives in warewulf/, which may be one of the folders to remove
-    rm -f "$WWRT_ROOT/$WWRT_MANIFEST"
+    wwrt_path "$WWRT_MANIFEST" && rm -f "$WWRT_P"
     WWRT_NEW=
     _old=$WWRT_OLD
     WWRT_OLD=$(printf '%s' "$_old" | while read -r _t _r; do [ "$_t" = d ] && printf 'd %s\n' "$_r"; done)
@@ -662,6 +817,7 @@ wwrt_install() {
     wwrt_job_settings
     wwrt_config_keys
     _sched=$(wwrt_scheduler)
+    wwrt_preflight "$_sched" || return 2
     _ok=0
     wwrt_mkdir warewulf &&
         wwrt_install_bin &&
