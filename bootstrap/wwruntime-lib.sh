@@ -21,9 +21,10 @@
 #   WWRUNTIME_SCHEDULER    auto (default) | cron | systemd
 #   WWRUNTIME_SCHEDULE     cron time fields of both jobs (default "*/5 * * * *")
 #   WWRUNTIME_ONCALENDAR   systemd OnCalendar= of both timers (default "*:0/5")
-#   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds (default 180, 0 = none)
-#   WWRUNTIME_MAX_RUN      seconds after the tick by which a scheduled run ends (default 280:
-#                          the 5-minute tick less 20 s; the start delay counts): --max-run
+#   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds 0..86400 (default 180, 0 = none)
+#   WWRUNTIME_MAX_RUN      seconds 1..86400 after the tick by which a scheduled run ends (default
+#                          280: the 5-minute tick less 20 s; the start delay counts): --max-run
+#                          (numbers: ASCII digits only, see wwrt_number)
 #   WWRUNTIME_ARCH         executable flavour (default from uname -m: x86_64 -> linux-x64,
 #                          aarch64 -> linux-arm64)
 #   WWRUNTIME_SOURCE       folder holding ARCH/{bin,lib,SHA256SUMS,NOTICE}, or one such ARCH folder
@@ -515,6 +516,47 @@ wwrt_install_bin() {
     done
 }
 
+# ---- numbers
+
+# Prints VALUE for a message: at most 64 characters, anything unprintable (a newline) as '?',
+# so that a stray value still makes one line.
+wwrt_show() { # VALUE
+    _w_v=$1
+    _w_rest=${_w_v#????????????????????????????????????????????????????????????????}
+    [ "$_w_rest" != "$_w_v" ] && [ -n "$_w_rest" ] && _w_v="${_w_v%"$_w_rest"}..."
+    if command -v tr >/dev/null 2>&1; then
+        printf '%s' "$_w_v" | tr -c '[:print:]' '?'
+    else
+        printf '%s' "$_w_v"
+    fi
+}
+
+# wwrt_number NAME VALUE MIN MAX DEFAULT: sets WWRT_NUM to VALUE read as a whole number of
+# seconds in MIN..MAX, or to DEFAULT (with one warning line when VALUE is not empty). The one
+# number grammar of the project (the tools read the same): ASCII digits only, no sign, nothing
+# inside but digits, blanks around ignored; leading zeros allowed and dropped, read in base 10
+# ("010" is ten, "09" is nine: never shell arithmetic, which reads them as octal or fails on
+# them); more than 9 significant digits is out of range (so [ -gt ] only ever sees small numbers).
+wwrt_number() {
+    WWRT_NUM=$5
+    [ -n "$2" ] || return 0
+    _n_v=${2#"${2%%[![:space:]]*}"}
+    _n_v=${_n_v%"${_n_v##*[![:space:]]}"}
+    case $_n_v in
+        '' | *[!0123456789]*) _n_v=x ;;
+        *)
+            _n_v=${_n_v#"${_n_v%%[!0]*}"}
+            _n_v=${_n_v:-0}
+            if [ "${#_n_v}" -gt 9 ] || [ "$_n_v" -lt "$3" ] || [ "$_n_v" -gt "$4" ]; then _n_v=x; fi
+            ;;
+    esac
+    if [ "$_n_v" = x ]; then
+        wwrt_say "$1='$(wwrt_show "$2")' is not a whole number of seconds in $3..$4, using $5"
+        return 1
+    fi
+    WWRT_NUM=$_n_v
+}
+
 # ---- schedulers
 
 # True when NEWROOT/REL exists as the node will see it (a dangling link counts: it names a file
@@ -529,7 +571,7 @@ wwrt_scheduler() {
     case ${WWRUNTIME_SCHEDULER:-auto} in
         cron | systemd) echo "$WWRUNTIME_SCHEDULER"; return 0 ;;
         auto) ;;
-        *) wwrt_say "WWRUNTIME_SCHEDULER='$WWRUNTIME_SCHEDULER' unknown, using auto" ;;
+        *) wwrt_say "WWRUNTIME_SCHEDULER='$(wwrt_show "$WWRUNTIME_SCHEDULER")' unknown, using auto" ;;
     esac
     if wwrt_exists usr/lib/systemd/systemd || wwrt_exists lib/systemd/systemd; then
         for _s_d in usr/sbin sbin usr/bin; do
@@ -552,33 +594,25 @@ wwrt_job_settings() {
         set -- $WWRUNTIME_SCHEDULE
         set +f
         case "$#:$*" in
-            5:*[!0-9*/,\ -]*) wwrt_say "WWRUNTIME_SCHEDULE='$WWRUNTIME_SCHEDULE' invalid, using '$WWRT_SCHEDULE'" ;;
+            5:*[!0-9*/,\ -]*) wwrt_say "WWRUNTIME_SCHEDULE='$(wwrt_show "$WWRUNTIME_SCHEDULE")' invalid, using '$WWRT_SCHEDULE'" ;;
             5:*) WWRT_SCHEDULE="$*" ;;
-            *) wwrt_say "WWRUNTIME_SCHEDULE='$WWRUNTIME_SCHEDULE' needs 5 fields, using '$WWRT_SCHEDULE'" ;;
+            *) wwrt_say "WWRUNTIME_SCHEDULE='$(wwrt_show "$WWRUNTIME_SCHEDULE")' needs 5 fields, using '$WWRT_SCHEDULE'" ;;
         esac
     fi
     WWRT_ONCALENDAR='*:0/5'
     case ${WWRUNTIME_ONCALENDAR:-} in
         '') ;;
-        *[!0-9A-Za-z*:/,.~\ -]*) wwrt_say "WWRUNTIME_ONCALENDAR='$WWRUNTIME_ONCALENDAR' invalid, using '$WWRT_ONCALENDAR'" ;;
+        *[!0-9A-Za-z*:/,.~\ -]*) wwrt_say "WWRUNTIME_ONCALENDAR='$(wwrt_show "$WWRUNTIME_ONCALENDAR")' invalid, using '$WWRT_ONCALENDAR'" ;;
         *) WWRT_ONCALENDAR=$WWRUNTIME_ONCALENDAR ;;
     esac
-    WWRT_SPLAY=180
-    case ${WWGETFILES_INTERVAL:-} in
-        '') ;;
-        *[!0-9]*) wwrt_say "WWGETFILES_INTERVAL='$WWGETFILES_INTERVAL' invalid, using $WWRT_SPLAY" ;;
-        *) WWRT_SPLAY=$((WWGETFILES_INTERVAL + 0)) ;;
-    esac
+    wwrt_number WWGETFILES_INTERVAL "${WWGETFILES_INTERVAL:-}" 0 86400 180
+    WWRT_SPLAY=$WWRT_NUM
     # A scheduled run must end before the next tick (the next tick retries; meanwhile the lock
     # makes it exit 1). cron starts the tool at the tick and its own start delay counts toward
     # --max-run; a systemd timer sleeps RandomizedDelaySec before starting it, so the service
     # gets what the delay leaves (at least 30 s).
-    WWRT_MAXRUN=280
-    case ${WWRUNTIME_MAX_RUN:-} in
-        '') ;;
-        *[!0-9]* | 0) wwrt_say "WWRUNTIME_MAX_RUN='$WWRUNTIME_MAX_RUN' invalid, using $WWRT_MAXRUN" ;;
-        *) WWRT_MAXRUN=$((WWRUNTIME_MAX_RUN + 0)) ;;
-    esac
+    wwrt_number WWRUNTIME_MAX_RUN "${WWRUNTIME_MAX_RUN:-}" 1 86400 280
+    WWRT_MAXRUN=$WWRT_NUM
     [ "$WWRT_SPLAY" -lt "$WWRT_MAXRUN" ] ||
         wwrt_say "WWGETFILES_INTERVAL=$WWRT_SPLAY is not below WWRUNTIME_MAX_RUN=$WWRT_MAXRUN: a run whose start delay outlasts its bound contacts no master"
     WWRT_MAXRUN_TIMER=$((WWRT_MAXRUN - WWRT_SPLAY))
