@@ -3,7 +3,7 @@
 #   wwruntime-step     the provision step run in the initramfs (mode "boot")
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
 # Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
-# sort uname readlink (and cmp, grep, tr, sha256sum, od when present).
+# sort uname readlink sha256sum (or busybox sha256sum) (and cmp, grep, tr, od when present).
 #
 # Confinement: every path under NEWROOT is resolved the way the node will see it once NEWROOT
 # is its /, by wwrt_path: a symbolic link inside the image is read and followed inside NEWROOT
@@ -427,11 +427,15 @@ wwrt_find_bin() {
     return 1
 }
 
-# Checks WWRT_BIN before anything is installed: lib/ holds the loader of WWRT_ARCH and every
-# library SHA256SUMS lists, unchanged (checked with sha256sum where there is one), and
-# bin/wwruntime is an executable of WWRT_ARCH (checked with od where there is one). The
-# executables name /warewulf/lib/LOADER as their interpreter: without a matching runtime there
-# they fail with a bare "No such file or directory" or a loader error, so refuse here instead.
+# Checks WWRT_BIN before anything is installed. Every file the install copies (the libraries
+# SHA256SUMS lists under lib/, the executables of bin/ this install uses, NOTICE) must be listed
+# in SHA256SUMS and match it: a truncated copy (a full disk when the capability was unpacked, a
+# cut transfer) is refused here instead of being installed and failing on the node. lib/ must
+# also hold the loader of WWRT_ARCH, and bin/wwruntime must be an executable of WWRT_ARCH
+# (checked with od where there is one). The executables name /warewulf/lib/LOADER as their
+# interpreter: without a matching runtime there they fail with a bare "No such file or
+# directory" or a loader error, so refuse here instead. Without sha256sum (nor busybox's
+# applet) nothing can be checked, so nothing is installed either.
 wwrt_check_runtime() {
     # shellcheck disable=SC2046
     set -- $(wwrt_arch_loader "$WWRT_ARCH")
@@ -445,11 +449,20 @@ wwrt_check_runtime() {
         return 1
     fi
     if [ ! -f "$_k_sums" ]; then
-        wwrt_err "$_k_sums is missing: cannot check the C runtime in $WWRT_BIN/lib"
+        wwrt_err "$_k_sums is missing: cannot check the runtime in $WWRT_BIN"
+        return 1
+    fi
+    if command -v sha256sum >/dev/null 2>&1; then
+        WWRT_SHA=sha256sum
+    elif command -v busybox >/dev/null 2>&1 && busybox sha256sum </dev/null >/dev/null 2>&1; then
+        WWRT_SHA=busybox
+    else
+        wwrt_err "no sha256sum here (nor busybox with its sha256sum applet): cannot check $WWRT_BIN against its SHA256SUMS, not installing"
         return 1
     fi
     WWRT_LIBS=
     while read -r _k_sum _k_rel; do
+        _k_rel=${_k_rel#\*}
         case $_k_rel in lib/*) ;; *) continue ;; esac
         _k_name=${_k_rel#lib/}
         case $_k_name in '' | */* | .*)
@@ -461,13 +474,7 @@ wwrt_check_runtime() {
             wwrt_err "$WWRT_BIN/$_k_rel is missing: the C runtime there is incomplete"
             return 1
         fi
-        if command -v sha256sum >/dev/null 2>&1; then
-            _k_got=$(sha256sum <"$WWRT_BIN/$_k_rel") || return 1
-            if [ "${_k_got%% *}" != "$_k_sum" ]; then
-                wwrt_err "$WWRT_BIN/$_k_rel is not the library the executables were built with (SHA256SUMS differs)"
-                return 1
-            fi
-        fi
+        wwrt_verify "$_k_rel" 'the library the executables were built with' || return 1
         WWRT_LIBS="$WWRT_LIBS $_k_name"
     done <"$_k_sums"
     case "$WWRT_LIBS " in
@@ -477,6 +484,7 @@ wwrt_check_runtime() {
             return 1
             ;;
     esac
+    # the architecture first: it says more than a differing sum would
     if command -v od >/dev/null 2>&1; then
         # shellcheck disable=SC2046
         set -- $(od -An -tx1 -j18 -N1 "$WWRT_BIN/bin/wwruntime" 2>/dev/null)
@@ -485,7 +493,66 @@ wwrt_check_runtime() {
             return 1
         fi
     fi
+    # the executables this install copies, each checked once
+    _k_done=
+    for _k_t in $(wwrt_bin_sources); do
+        case " $_k_done " in *" $_k_t "*) continue ;; esac
+        wwrt_verify "bin/$_k_t" 'the executable of this build' || return 1
+        _k_done="$_k_done $_k_t"
+    done
+    if [ -f "$WWRT_BIN/NOTICE" ]; then
+        wwrt_verify NOTICE 'the notice of this build' || return 1
+    elif wwrt_sum_of NOTICE; then
+        wwrt_err "$WWRT_BIN/NOTICE is missing (SHA256SUMS lists it)"
+        return 1
+    fi
     return 0
+}
+
+# Sets WWRT_SUM to the sum SHA256SUMS lists for REL ("HASH  REL" or "HASH *REL"); status 1 when
+# it lists none.
+wwrt_sum_of() { # REL
+    WWRT_SUM=
+    while read -r _s_sum _s_rel; do
+        if [ "${_s_rel#\*}" = "$1" ]; then
+            WWRT_SUM=$_s_sum
+            return 0
+        fi
+    done <"$WWRT_BIN/SHA256SUMS"
+    return 1
+}
+
+# Checks WWRT_BIN/REL against SHA256SUMS: one line and status 1 when it is not listed or differs.
+wwrt_verify() { # REL WHAT
+    if ! wwrt_sum_of "$1"; then
+        wwrt_err "$WWRT_BIN/$1 is not listed in $WWRT_BIN/SHA256SUMS: cannot check it, not installing"
+        return 1
+    fi
+    if [ "$WWRT_SHA" = busybox ]; then
+        _v_got=$(busybox sha256sum <"$WWRT_BIN/$1")
+    else
+        _v_got=$(sha256sum <"$WWRT_BIN/$1")
+    fi || {
+        wwrt_err "could not read $WWRT_BIN/$1"
+        return 1
+    }
+    if [ "${_v_got%% *}" != "$WWRT_SUM" ]; then
+        wwrt_err "$WWRT_BIN/$1 is not $2 (SHA256SUMS differs): damaged or truncated, not installing"
+        return 1
+    fi
+}
+
+# The names under WWRT_BIN/bin/ the install copies: wwruntime, or for standalone tools each
+# tool's own executable where the folder has one (a capability carries only wwruntime: the
+# multi-call executable picks its tool from its own name).
+wwrt_bin_sources() {
+    if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then
+        echo wwruntime
+        return 0
+    fi
+    for _b_t in $WWRT_TOOLS; do
+        if [ -f "$WWRT_BIN/bin/$_b_t" ]; then echo "$_b_t"; else echo wwruntime; fi
+    done
 }
 
 # The runtime first (lib/), then the executables that need it (bin/).
@@ -506,13 +573,11 @@ wwrt_install_bin() {
         done
         return 0
     fi
+    # shellcheck disable=SC2046 # one word per tool, no blanks in them
+    set -- $(wwrt_bin_sources)
     for _t in $WWRT_TOOLS; do
-        if [ -f "$WWRT_BIN/bin/$_t" ]; then
-            wwrt_copy "$WWRT_BIN/bin/$_t" "warewulf/bin/$_t" || return 1
-        else
-            # the multi-call executable picks its tool from its own name
-            wwrt_copy "$WWRT_BIN/bin/wwruntime" "warewulf/bin/$_t" || return 1
-        fi
+        wwrt_copy "$WWRT_BIN/bin/$1" "warewulf/bin/$_t" || return 1
+        shift
     done
 }
 
