@@ -334,23 +334,86 @@ wwrt_strip_config() {
 
 # ---- settings of the node
 
-# The master: environment, then wwmaster= on the kernel command line, then the DHCP server.
+# wwrt_conf_get FILE KEY: prints the value of the last "KEY=value" line of FILE, read as data and
+# never run: /etc/network.conf is written from DHCP answers, so sourcing it would run whatever
+# a DHCP server put there ($(...), `...`). Optional "export ", surrounding blanks, and one pair
+# of single or double quotes around the value are removed; nothing else is interpreted.
+# Status 1 when no line sets KEY.
+wwrt_conf_get() {
+    [ -r "$1" ] || return 1
+    _g_found=
+    _g_val=
+    while IFS= read -r _g_line || [ -n "$_g_line" ]; do
+        _g_line=${_g_line#"${_g_line%%[![:space:]]*}"}
+        _g_line=${_g_line#export[[:space:]]}
+        _g_line=${_g_line#"${_g_line%%[![:space:]]*}"}
+        case $_g_line in "$2="*) ;; *) continue ;; esac
+        _g_v=${_g_line#"$2="}
+        _g_v=${_g_v%"${_g_v##*[![:space:]]}"}
+        case $_g_v in
+            \'*\')
+                _g_v=${_g_v#\'}
+                _g_v=${_g_v%\'}
+                ;;
+            \"*\")
+                _g_v=${_g_v#\"}
+                _g_v=${_g_v%\"}
+                ;;
+        esac
+        _g_found=1
+        _g_val=$_g_v
+    done <"$1"
+    [ -n "$_g_found" ] || return 1
+    printf '%s' "$_g_val"
+}
+
+# True when $1 looks like a WWMASTER: host or host:port, comma-separated (names, IPv4, [IPv6]).
+wwrt_master_ok() {
+    case $1 in
+        '' | *[!]A-Za-z0-9.:,_[-]*) return 1 ;;
+    esac
+    return 0
+}
+
+# The master, from the first source that has one (PROTOCOL 1): the environment, then
+# /warewulf/config, then DHCP_SERVER in /etc/network.conf, then wwmaster= on the kernel command
+# line (the last one there wins). Files are read as data, never sourced. A value that is not a
+# list of host[:port] is ignored with one line, and the next source is asked.
 wwrt_find_master() {
-    [ -n "${WWMASTER:-}" ] && return 0
-    if [ -r "$WWRT_HOST/proc/cmdline" ]; then
+    if [ -n "${WWMASTER:-}" ]; then
+        if wwrt_master_ok "$WWMASTER"; then
+            export WWMASTER
+            return 0
+        fi
+        wwrt_say "WWMASTER from the environment is not a list of host[:port]: ignored"
+    fi
+    WWMASTER=
+    if _m_v=$(wwrt_conf_get "$WWRT_HOST/warewulf/config" WWMASTER) && [ -n "$_m_v" ]; then
+        wwrt_master_from "$_m_v" "WWMASTER in $WWRT_HOST/warewulf/config"
+    fi
+    if [ -z "$WWMASTER" ] && _m_v=$(wwrt_conf_get "$WWRT_HOST/etc/network.conf" DHCP_SERVER) && [ -n "$_m_v" ]; then
+        wwrt_master_from "$_m_v" "DHCP_SERVER in $WWRT_HOST/etc/network.conf"
+    fi
+    if [ -z "$WWMASTER" ] && [ -r "$WWRT_HOST/proc/cmdline" ]; then
         _m_line=$(cat "$WWRT_HOST/proc/cmdline")
+        _m_v=
         set -f
         for _m_w in $_m_line; do
-            case $_m_w in wwmaster=?*) WWMASTER=${_m_w#wwmaster=} ;; esac
+            case $_m_w in wwmaster=?*) _m_v=${_m_w#wwmaster=} ;; esac
         done
         set +f
+        [ -n "$_m_v" ] && wwrt_master_from "$_m_v" "wwmaster= on the kernel command line"
     fi
-    if [ -z "${WWMASTER:-}" ] && [ -r "$WWRT_HOST/etc/network.conf" ]; then
-        # shellcheck disable=SC1090,SC1091
-        WWMASTER=$(. "$WWRT_HOST/etc/network.conf" >/dev/null 2>&1; printf '%s' "${DHCP_SERVER:-}")
-    fi
-    [ -n "${WWMASTER:-}" ] || return 1
+    [ -n "$WWMASTER" ] || return 1
     export WWMASTER
+}
+
+wwrt_master_from() { # VALUE WHERE: takes VALUE as WWMASTER when it is one
+    if wwrt_master_ok "$1"; then
+        WWMASTER=$1
+    else
+        wwrt_say "$2 is not a list of host[:port]: ignored"
+    fi
 }
 
 # Sets WWRT_CFGKEYS, the keys to write to the config.
