@@ -82,6 +82,14 @@ wwrt_init() {
         wwrt_err "NEWROOT '$NEWROOT' is not a directory"
         return 2
     fi
+    # wwgetvnfs writes this marker before it unpacks anything and removes it only once the
+    # unpack is complete and verified: a root that still has it is not a root to boot, nor
+    # one to install into (or remove from).
+    if [ -e "$WWRT_ROOT/.wwgetvnfs-incomplete" ] || [ -L "$WWRT_ROOT/.wwgetvnfs-incomplete" ]; then
+        if [ "$WWRT_MODE" = boot ]; then _i_what=NEWROOT; else _i_what=${WWRT_ROOT:-/}; fi
+        wwrt_err "$_i_what holds an unfinished VNFS unpack (.wwgetvnfs-incomplete): not installing"
+        return 2
+    fi
     WWRT_NEW=
     WWRT_OLD=
     wwrt_path "$WWRT_MANIFEST" || return 2
