@@ -2,8 +2,14 @@
 # wwruntime-lib.sh: the runtime-services step of a Warewulf 3 bootstrap, shared by
 #   wwruntime-step     the provision step run in the initramfs (mode "boot")
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
-# Sourced, never run. POSIX sh (busybox ash, dash); uses only cp ln mv rm rmdir mkdir
-# chmod cat sort uname (and cmp, readlink, grep, sha256sum, od when present).
+# Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
+# sort uname readlink sha256sum (or busybox sha256sum) (and cmp, grep, tr, od when present).
+#
+# Confinement: every path under NEWROOT is resolved the way the node will see it once NEWROOT
+# is its /, by wwrt_path: a symbolic link inside the image is read and followed inside NEWROOT
+# (an absolute target starts again at NEWROOT, '..' stops there), as chroot does. Nothing the
+# step creates, replaces, reads or removes is ever outside NEWROOT, whatever links the image
+# holds, and the last component of a name we write is never followed (a link there is replaced).
 #
 # Settings (environment; the installer maps its options onto them). Node attributes set
 # with `wwsh object modify -s NAME=VALUE` reach the initramfs as WWNAME, so the WW* ones
@@ -15,9 +21,10 @@
 #   WWRUNTIME_SCHEDULER    auto (default) | cron | systemd
 #   WWRUNTIME_SCHEDULE     cron time fields of both jobs (default "*/5 * * * *")
 #   WWRUNTIME_ONCALENDAR   systemd OnCalendar= of both timers (default "*:0/5")
-#   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds (default 180, 0 = none)
-#   WWRUNTIME_MAX_RUN      seconds after the tick by which a scheduled run ends (default 280:
-#                          the 5-minute tick less 20 s; the start delay counts): --max-run
+#   WWGETFILES_INTERVAL    random start delay of wwgetfiles, seconds 0..86400 (default 180, 0 = none)
+#   WWRUNTIME_MAX_RUN      seconds 1..86400 after the tick by which a scheduled run ends (default
+#                          280: the 5-minute tick less 20 s; the start delay counts): --max-run
+#                          (numbers: ASCII digits only, see wwrt_number)
 #   WWRUNTIME_ARCH         executable flavour (default from uname -m: x86_64 -> linux-x64,
 #                          aarch64 -> linux-arm64)
 #   WWRUNTIME_SOURCE       folder holding ARCH/{bin,lib,SHA256SUMS,NOTICE}, or one such ARCH folder
@@ -75,10 +82,20 @@ wwrt_init() {
         wwrt_err "NEWROOT '$NEWROOT' is not a directory"
         return 2
     fi
+    # wwgetvnfs writes this marker before it unpacks anything and removes it only once the
+    # unpack is complete and verified: a root that still has it is not a root to boot, nor
+    # one to install into (or remove from).
+    if [ -e "$WWRT_ROOT/.wwgetvnfs-incomplete" ] || [ -L "$WWRT_ROOT/.wwgetvnfs-incomplete" ]; then
+        if [ "$WWRT_MODE" = boot ]; then _i_what=NEWROOT; else _i_what=${WWRT_ROOT:-/}; fi
+        wwrt_err "$_i_what holds an unfinished VNFS unpack (.wwgetvnfs-incomplete): not installing"
+        return 2
+    fi
     WWRT_NEW=
     WWRT_OLD=
-    if [ -f "$WWRT_ROOT/$WWRT_MANIFEST" ]; then
-        WWRT_OLD=$(cat "$WWRT_ROOT/$WWRT_MANIFEST") || return 2
+    wwrt_path "$WWRT_MANIFEST" || return 2
+    # only a regular file: we never write the manifest as anything else
+    if [ -f "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+        WWRT_OLD=$(cat "$WWRT_P") || return 2
         [ -n "$WWRT_OLD" ] && WWRT_OLD="$WWRT_OLD$WWRT_NL"
     fi
     umask 022
@@ -93,32 +110,133 @@ wwrt_safe_rel() {
     return 0
 }
 
-# Creates NEWROOT/REL (and missing parents), recording the ones we created.
-wwrt_mkdir() {
-    case $1 in */*) wwrt_mkdir "${1%/*}" || return 1 ;; esac
-    if [ -d "$WWRT_ROOT/$1" ]; then
-        # ours from an earlier run: still ours
-        if wwrt_in "d $1" "$WWRT_OLD" && ! wwrt_in "d $1" "$WWRT_NEW"; then wwrt_track "d $1"; fi
-        return 0
-    fi
-    if [ -e "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; then
-        wwrt_err "$WWRT_ROOT/$1 exists and is not a directory"
-        return 1
-    fi
-    mkdir "$WWRT_ROOT/$1" && chmod 0755 "$WWRT_ROOT/$1" || return 1
-    wwrt_track "d $1"
+# ---- confinement: where NEWROOT/REL is, as the node will see it
+
+WWRT_MAXLINKS=40
+
+# wwrt_path REL [all]: resolves NEWROOT/REL component by component, the way the kernel will once
+# NEWROOT is the node's / (as chroot and systemd's --root do). Each component that is a symbolic
+# link is read and its target resolved in turn, inside NEWROOT: an absolute target starts again
+# at NEWROOT, '..' never goes above NEWROOT. The host's own folders are therefore never reached,
+# whatever links the image holds (an image with etc/cron.d -> /etc/cron.d must not put the
+# node's jobs into the master's /etc/cron.d). The last component is followed only with "all"
+# (folders we create or enter, files we read); without it the name itself is returned, so that a
+# link at a name we write is replaced and one at a name we remove is removed, never followed.
+# Sets WWRT_R (the result relative to NEWROOT, no leading /) and WWRT_P (NEWROOT/WWRT_R). A cycle
+# (more than WWRT_MAXLINKS links) or a link that cannot be read: one line, status 1.
+wwrt_path() {
+    _r_todo=$1
+    _r_done=
+    _r_links=0
+    while [ -n "$_r_todo" ]; do
+        case $_r_todo in
+            */*)
+                _r_c=${_r_todo%%/*}
+                _r_todo=${_r_todo#*/}
+                ;;
+            *)
+                _r_c=$_r_todo
+                _r_todo=
+                ;;
+        esac
+        case $_r_c in
+            '' | .) continue ;;
+            ..)
+                # _r_done holds no link (each was followed), so its parent is plain text
+                case $_r_done in */*) _r_done=${_r_done%/*} ;; *) _r_done= ;; esac
+                continue
+                ;;
+        esac
+        _r_next=${_r_done:+$_r_done/}$_r_c
+        if [ -L "$WWRT_ROOT/$_r_next" ] && { [ -n "$_r_todo" ] || [ "${2:-}" = all ]; }; then
+            _r_links=$((_r_links + 1))
+            if [ "$_r_links" -gt "$WWRT_MAXLINKS" ]; then
+                wwrt_err "$WWRT_ROOT/$1: more than $WWRT_MAXLINKS symbolic links on the way (a cycle?) inside ${WWRT_ROOT:-/}"
+                return 1
+            fi
+            if ! _r_l=$(readlink "$WWRT_ROOT/$_r_next" 2>/dev/null) || [ -z "$_r_l" ]; then
+                wwrt_err "cannot read the symbolic link $WWRT_ROOT/$_r_next (is readlink there?): not following it"
+                return 1
+            fi
+            case $_r_l in /*) _r_done= ;; esac
+            _r_todo=$_r_l${_r_todo:+/$_r_todo}
+            continue
+        fi
+        _r_done=$_r_next
+    done
+    WWRT_R=$_r_done
+    WWRT_P=$WWRT_ROOT/$_r_done
 }
 
-# Writes stdin to NEWROOT/REL with MODE, atomically (temporary name in the same folder).
-wwrt_put() { # REL MODE
-    _p_dst="$WWRT_ROOT/$1"
-    _p_tmp="$WWRT_ROOT/${1%/*}/.${1##*/}.wwrt$$"
-    if [ -d "$_p_dst" ] && [ ! -L "$_p_dst" ]; then
-        wwrt_err "$_p_dst is a directory"
+# Records TYPE and the resolved REL in the manifest (the manifest lists where things really are).
+wwrt_track_at() { # TYPE REL
+    wwrt_path "$2" || return 1
+    wwrt_track "$1 $WWRT_R"
+}
+
+# wwrt_mkdir REL [check]: creates NEWROOT/REL and its missing parents where the node will see
+# them (a link on the way is followed inside NEWROOT), recording the folders we created; sets
+# WWRT_P. With "check" it creates nothing and only fails (one line) when it could not.
+wwrt_mkdir() {
+    wwrt_path "$1" all || return 1
+    _m_todo=$WWRT_R
+    _m_done=
+    while [ -n "$_m_todo" ]; do
+        case $_m_todo in
+            */*)
+                _m_c=${_m_todo%%/*}
+                _m_todo=${_m_todo#*/}
+                ;;
+            *)
+                _m_c=$_m_todo
+                _m_todo=
+                ;;
+        esac
+        _m_done=${_m_done:+$_m_done/}$_m_c
+        _m_p=$WWRT_ROOT/$_m_done
+        if [ -d "$_m_p" ] && [ ! -L "$_m_p" ]; then
+            # ours from an earlier run: still ours
+            if [ "${2:-}" != check ] && wwrt_in "d $_m_done" "$WWRT_OLD" && ! wwrt_in "d $_m_done" "$WWRT_NEW"; then
+                wwrt_track "d $_m_done"
+            fi
+            continue
+        fi
+        if [ -e "$_m_p" ] || [ -L "$_m_p" ]; then
+            wwrt_err "$_m_p is not a directory (needed for ${WWRT_ROOT:-}/$1)"
+            return 1
+        fi
+        [ "${2:-}" = check ] && return 0 # the rest is created by the install
+        if ! { mkdir "$_m_p" && chmod 0755 "$_m_p"; }; then
+            wwrt_err "could not create $_m_p"
+            return 1
+        fi
+        wwrt_track "d $_m_done"
+    done
+    WWRT_P=$WWRT_ROOT/$WWRT_R
+}
+
+# Makes the way free for a new file or link at the resolved path $1: a symbolic link there is
+# removed (mv and ln onto a link to a folder would put the new file *into* that folder, wherever
+# it is), a real folder is an error.
+wwrt_clear() { # PATH
+    if [ -L "$1" ]; then
+        rm -f "$1" || return 1
+    elif [ -d "$1" ]; then
+        wwrt_err "$1 is a directory"
         return 1
     fi
+    return 0
+}
+
+# Writes stdin to NEWROOT/REL with MODE, atomically: a temporary name in the same (resolved)
+# folder, created exclusively (set -C: a name planted since is not written through), then mv.
+wwrt_put() { # REL MODE
+    wwrt_path "$1" || return 1
+    _p_dst=$WWRT_P
+    _p_tmp="${_p_dst%/*}/.${_p_dst##*/}.wwrt$$"
+    [ -d "$_p_dst" ] && [ ! -L "$_p_dst" ] && { wwrt_err "$_p_dst is a directory"; return 1; }
     rm -f "$_p_tmp" || return 1
-    if cat >"$_p_tmp" && chmod "$2" "$_p_tmp" && mv -f "$_p_tmp" "$_p_dst"; then
+    if (set -C && cat >"$_p_tmp") && chmod "$2" "$_p_tmp" && wwrt_clear "$_p_dst" && mv -f "$_p_tmp" "$_p_dst"; then
         return 0
     fi
     rm -f "$_p_tmp"
@@ -128,38 +246,39 @@ wwrt_put() { # REL MODE
 
 # Copies executable SRC to NEWROOT/REL unless an identical copy is already there.
 wwrt_copy() { # SRC REL
-    _c_dst="$WWRT_ROOT/$2"
-    _c_tmp="$WWRT_ROOT/${2%/*}/.${2##*/}.wwrt$$"
+    wwrt_path "$2" || return 1
+    _c_dst=$WWRT_P
+    _c_rel=$WWRT_R
     if [ -f "$_c_dst" ] && [ ! -L "$_c_dst" ] && cmp -s "$1" "$_c_dst" 2>/dev/null; then
         chmod 0755 "$_c_dst" || return 1
     else
-        if [ -d "$_c_dst" ] && [ ! -L "$_c_dst" ]; then
-            wwrt_err "$_c_dst is a directory"
-            return 1
-        fi
+        _c_tmp="${_c_dst%/*}/.${_c_dst##*/}.wwrt$$"
+        [ -d "$_c_dst" ] && [ ! -L "$_c_dst" ] && { wwrt_err "$_c_dst is a directory"; return 1; }
         rm -f "$_c_tmp"
-        if ! { cp "$1" "$_c_tmp" && chmod 0755 "$_c_tmp" && mv -f "$_c_tmp" "$_c_dst"; }; then
+        if ! { (set -C && cat <"$1" >"$_c_tmp") && chmod 0755 "$_c_tmp" && wwrt_clear "$_c_dst" && mv -f "$_c_tmp" "$_c_dst"; }; then
             rm -f "$_c_tmp"
             wwrt_err "could not install $_c_dst"
             return 1
         fi
     fi
-    wwrt_track "x $2"
+    wwrt_track "x $_c_rel"
 }
 
 # Makes NEWROOT/REL a symbolic link to TARGET (replacing a file or link, never a directory).
+# TARGET is written as given: it is resolved by the node, inside its own root.
 wwrt_link() { # TARGET REL
-    _l_dst="$WWRT_ROOT/$2"
+    wwrt_path "$2" || return 1
+    _l_dst=$WWRT_P
     if [ -L "$_l_dst" ] && [ "$(readlink "$_l_dst" 2>/dev/null)" = "$1" ]; then
-        wwrt_track "l $2"
+        wwrt_track "l $WWRT_R"
         return 0
     fi
-    if [ -d "$_l_dst" ] && [ ! -L "$_l_dst" ]; then
-        wwrt_err "$_l_dst is a directory"
+    wwrt_clear "$_l_dst" || return 1
+    if ! { rm -f "$_l_dst" && ln -s "$1" "$_l_dst"; }; then
+        wwrt_err "could not link $_l_dst"
         return 1
     fi
-    rm -f "$_l_dst" && ln -s "$1" "$_l_dst" || return 1
-    wwrt_track "l $2"
+    wwrt_track "l $WWRT_R"
 }
 
 # ---- /warewulf/config
@@ -185,7 +304,9 @@ wwrt_cfg_filter() {
 
 # Rewrites NEWROOT/warewulf/config: other lines kept, our keys (list in $1) appended.
 wwrt_write_config() { # KEYS
-    _w_cfg="$WWRT_ROOT/warewulf/config"
+    # the lines kept are read where the node reads them (a link there is followed, inside NEWROOT)
+    wwrt_path warewulf/config all || return 1
+    _w_cfg=$WWRT_P
     {
         if [ -f "$_w_cfg" ]; then wwrt_cfg_filter <"$_w_cfg" || exit 1; fi
         if [ -n "$1" ]; then
@@ -201,39 +322,106 @@ wwrt_write_config() { # KEYS
             done
         fi
     } | wwrt_put warewulf/config 0644 || return 1
-    wwrt_track "c warewulf/config"
+    wwrt_track_at c warewulf/config
 }
 
 # Removes our keys from the config; deletes it when nothing else is left.
 wwrt_strip_config() {
-    _s_cfg="$WWRT_ROOT/warewulf/config"
+    wwrt_path warewulf/config all || return 1
+    _s_cfg=$WWRT_P
     [ -f "$_s_cfg" ] || return 0
     _s_rest=$(wwrt_cfg_filter <"$_s_cfg") || return 1
     case $_s_rest in
         *[![:space:]]*) printf '%s\n' "$_s_rest" | wwrt_put warewulf/config 0644 ;;
-        *) rm -f "$_s_cfg" ;;
+        *)
+            wwrt_path warewulf/config || return 1
+            rm -f "$WWRT_P"
+            ;;
     esac
 }
 
 # ---- settings of the node
 
-# The master: environment, then wwmaster= on the kernel command line, then the DHCP server.
+# wwrt_conf_get FILE KEY: prints the value of the last "KEY=value" line of FILE, read as data and
+# never run: /etc/network.conf is written from DHCP answers, so sourcing it would run whatever
+# a DHCP server put there ($(...), `...`). Optional "export ", surrounding blanks, and one pair
+# of single or double quotes around the value are removed; nothing else is interpreted.
+# Status 1 when no line sets KEY.
+wwrt_conf_get() {
+    [ -r "$1" ] || return 1
+    _g_found=
+    _g_val=
+    while IFS= read -r _g_line || [ -n "$_g_line" ]; do
+        _g_line=${_g_line#"${_g_line%%[![:space:]]*}"}
+        _g_line=${_g_line#export[[:space:]]}
+        _g_line=${_g_line#"${_g_line%%[![:space:]]*}"}
+        case $_g_line in "$2="*) ;; *) continue ;; esac
+        _g_v=${_g_line#"$2="}
+        _g_v=${_g_v%"${_g_v##*[![:space:]]}"}
+        case $_g_v in
+            \'*\')
+                _g_v=${_g_v#\'}
+                _g_v=${_g_v%\'}
+                ;;
+            \"*\")
+                _g_v=${_g_v#\"}
+                _g_v=${_g_v%\"}
+                ;;
+        esac
+        _g_found=1
+        _g_val=$_g_v
+    done <"$1"
+    [ -n "$_g_found" ] || return 1
+    printf '%s' "$_g_val"
+}
+
+# True when $1 looks like a WWMASTER: host or host:port, comma-separated (names, IPv4, [IPv6]).
+wwrt_master_ok() {
+    case $1 in
+        '' | *[!]A-Za-z0-9.:,_[-]*) return 1 ;;
+    esac
+    return 0
+}
+
+# The master, from the first source that has one (PROTOCOL 1): the environment, then
+# /warewulf/config, then DHCP_SERVER in /etc/network.conf, then wwmaster= on the kernel command
+# line (the last one there wins). Files are read as data, never sourced. A value that is not a
+# list of host[:port] is ignored with one line, and the next source is asked.
 wwrt_find_master() {
-    [ -n "${WWMASTER:-}" ] && return 0
-    if [ -r "$WWRT_HOST/proc/cmdline" ]; then
+    if [ -n "${WWMASTER:-}" ]; then
+        if wwrt_master_ok "$WWMASTER"; then
+            export WWMASTER
+            return 0
+        fi
+        wwrt_say "WWMASTER from the environment is not a list of host[:port]: ignored"
+    fi
+    WWMASTER=
+    if _m_v=$(wwrt_conf_get "$WWRT_HOST/warewulf/config" WWMASTER) && [ -n "$_m_v" ]; then
+        wwrt_master_from "$_m_v" "WWMASTER in $WWRT_HOST/warewulf/config"
+    fi
+    if [ -z "$WWMASTER" ] && _m_v=$(wwrt_conf_get "$WWRT_HOST/etc/network.conf" DHCP_SERVER) && [ -n "$_m_v" ]; then
+        wwrt_master_from "$_m_v" "DHCP_SERVER in $WWRT_HOST/etc/network.conf"
+    fi
+    if [ -z "$WWMASTER" ] && [ -r "$WWRT_HOST/proc/cmdline" ]; then
         _m_line=$(cat "$WWRT_HOST/proc/cmdline")
+        _m_v=
         set -f
         for _m_w in $_m_line; do
-            case $_m_w in wwmaster=?*) WWMASTER=${_m_w#wwmaster=} ;; esac
+            case $_m_w in wwmaster=?*) _m_v=${_m_w#wwmaster=} ;; esac
         done
         set +f
+        [ -n "$_m_v" ] && wwrt_master_from "$_m_v" "wwmaster= on the kernel command line"
     fi
-    if [ -z "${WWMASTER:-}" ] && [ -r "$WWRT_HOST/etc/network.conf" ]; then
-        # shellcheck disable=SC1090,SC1091
-        WWMASTER=$(. "$WWRT_HOST/etc/network.conf" >/dev/null 2>&1; printf '%s' "${DHCP_SERVER:-}")
-    fi
-    [ -n "${WWMASTER:-}" ] || return 1
+    [ -n "$WWMASTER" ] || return 1
     export WWMASTER
+}
+
+wwrt_master_from() { # VALUE WHERE: takes VALUE as WWMASTER when it is one
+    if wwrt_master_ok "$1"; then
+        WWMASTER=$1
+    else
+        wwrt_say "$2 is not a list of host[:port]: ignored"
+    fi
 }
 
 # Sets WWRT_CFGKEYS, the keys to write to the config.
@@ -310,11 +498,15 @@ wwrt_find_bin() {
     return 1
 }
 
-# Checks WWRT_BIN before anything is installed: lib/ holds the loader of WWRT_ARCH and every
-# library SHA256SUMS lists, unchanged (checked with sha256sum where there is one), and
-# bin/wwruntime is an executable of WWRT_ARCH (checked with od where there is one). The
-# executables name /warewulf/lib/LOADER as their interpreter: without a matching runtime there
-# they fail with a bare "No such file or directory" or a loader error, so refuse here instead.
+# Checks WWRT_BIN before anything is installed. Every file the install copies (the libraries
+# SHA256SUMS lists under lib/, the executables of bin/ this install uses, NOTICE) must be listed
+# in SHA256SUMS and match it: a truncated copy (a full disk when the capability was unpacked, a
+# cut transfer) is refused here instead of being installed and failing on the node. lib/ must
+# also hold the loader of WWRT_ARCH, and bin/wwruntime must be an executable of WWRT_ARCH
+# (checked with od where there is one). The executables name /warewulf/lib/LOADER as their
+# interpreter: without a matching runtime there they fail with a bare "No such file or
+# directory" or a loader error, so refuse here instead. Without sha256sum (nor busybox's
+# applet) nothing can be checked, so nothing is installed either.
 wwrt_check_runtime() {
     # shellcheck disable=SC2046
     set -- $(wwrt_arch_loader "$WWRT_ARCH")
@@ -328,11 +520,20 @@ wwrt_check_runtime() {
         return 1
     fi
     if [ ! -f "$_k_sums" ]; then
-        wwrt_err "$_k_sums is missing: cannot check the C runtime in $WWRT_BIN/lib"
+        wwrt_err "$_k_sums is missing: cannot check the runtime in $WWRT_BIN"
+        return 1
+    fi
+    if command -v sha256sum >/dev/null 2>&1; then
+        WWRT_SHA=sha256sum
+    elif command -v busybox >/dev/null 2>&1 && busybox sha256sum </dev/null >/dev/null 2>&1; then
+        WWRT_SHA=busybox
+    else
+        wwrt_err "no sha256sum here (nor busybox with its sha256sum applet): cannot check $WWRT_BIN against its SHA256SUMS, not installing"
         return 1
     fi
     WWRT_LIBS=
     while read -r _k_sum _k_rel; do
+        _k_rel=${_k_rel#\*}
         case $_k_rel in lib/*) ;; *) continue ;; esac
         _k_name=${_k_rel#lib/}
         case $_k_name in '' | */* | .*)
@@ -344,13 +545,7 @@ wwrt_check_runtime() {
             wwrt_err "$WWRT_BIN/$_k_rel is missing: the C runtime there is incomplete"
             return 1
         fi
-        if command -v sha256sum >/dev/null 2>&1; then
-            _k_got=$(sha256sum <"$WWRT_BIN/$_k_rel") || return 1
-            if [ "${_k_got%% *}" != "$_k_sum" ]; then
-                wwrt_err "$WWRT_BIN/$_k_rel is not the library the executables were built with (SHA256SUMS differs)"
-                return 1
-            fi
-        fi
+        wwrt_verify "$_k_rel" 'the library the executables were built with' || return 1
         WWRT_LIBS="$WWRT_LIBS $_k_name"
     done <"$_k_sums"
     case "$WWRT_LIBS " in
@@ -360,6 +555,7 @@ wwrt_check_runtime() {
             return 1
             ;;
     esac
+    # the architecture first: it says more than a differing sum would
     if command -v od >/dev/null 2>&1; then
         # shellcheck disable=SC2046
         set -- $(od -An -tx1 -j18 -N1 "$WWRT_BIN/bin/wwruntime" 2>/dev/null)
@@ -368,7 +564,66 @@ wwrt_check_runtime() {
             return 1
         fi
     fi
+    # the executables this install copies, each checked once
+    _k_done=
+    for _k_t in $(wwrt_bin_sources); do
+        case " $_k_done " in *" $_k_t "*) continue ;; esac
+        wwrt_verify "bin/$_k_t" 'the executable of this build' || return 1
+        _k_done="$_k_done $_k_t"
+    done
+    if [ -f "$WWRT_BIN/NOTICE" ]; then
+        wwrt_verify NOTICE 'the notice of this build' || return 1
+    elif wwrt_sum_of NOTICE; then
+        wwrt_err "$WWRT_BIN/NOTICE is missing (SHA256SUMS lists it)"
+        return 1
+    fi
     return 0
+}
+
+# Sets WWRT_SUM to the sum SHA256SUMS lists for REL ("HASH  REL" or "HASH *REL"); status 1 when
+# it lists none.
+wwrt_sum_of() { # REL
+    WWRT_SUM=
+    while read -r _s_sum _s_rel; do
+        if [ "${_s_rel#\*}" = "$1" ]; then
+            WWRT_SUM=$_s_sum
+            return 0
+        fi
+    done <"$WWRT_BIN/SHA256SUMS"
+    return 1
+}
+
+# Checks WWRT_BIN/REL against SHA256SUMS: one line and status 1 when it is not listed or differs.
+wwrt_verify() { # REL WHAT
+    if ! wwrt_sum_of "$1"; then
+        wwrt_err "$WWRT_BIN/$1 is not listed in $WWRT_BIN/SHA256SUMS: cannot check it, not installing"
+        return 1
+    fi
+    if [ "$WWRT_SHA" = busybox ]; then
+        _v_got=$(busybox sha256sum <"$WWRT_BIN/$1")
+    else
+        _v_got=$(sha256sum <"$WWRT_BIN/$1")
+    fi || {
+        wwrt_err "could not read $WWRT_BIN/$1"
+        return 1
+    }
+    if [ "${_v_got%% *}" != "$WWRT_SUM" ]; then
+        wwrt_err "$WWRT_BIN/$1 is not $2 (SHA256SUMS differs): damaged or truncated, not installing"
+        return 1
+    fi
+}
+
+# The names under WWRT_BIN/bin/ the install copies: wwruntime, or for standalone tools each
+# tool's own executable where the folder has one (a capability carries only wwruntime: the
+# multi-call executable picks its tool from its own name).
+wwrt_bin_sources() {
+    if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then
+        echo wwruntime
+        return 0
+    fi
+    for _b_t in $WWRT_TOOLS; do
+        if [ -f "$WWRT_BIN/bin/$_b_t" ]; then echo "$_b_t"; else echo wwruntime; fi
+    done
 }
 
 # The runtime first (lib/), then the executables that need it (bin/).
@@ -379,7 +634,7 @@ wwrt_install_bin() {
     done
     if [ -f "$WWRT_BIN/NOTICE" ]; then
         wwrt_put warewulf/lib/NOTICE 0644 <"$WWRT_BIN/NOTICE" || return 1
-        wwrt_track "x warewulf/lib/NOTICE"
+        wwrt_track_at x warewulf/lib/NOTICE || return 1
     fi
     wwrt_mkdir warewulf/bin || return 1
     if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then
@@ -389,26 +644,70 @@ wwrt_install_bin() {
         done
         return 0
     fi
+    # shellcheck disable=SC2046 # one word per tool, no blanks in them
+    set -- $(wwrt_bin_sources)
     for _t in $WWRT_TOOLS; do
-        if [ -f "$WWRT_BIN/bin/$_t" ]; then
-            wwrt_copy "$WWRT_BIN/bin/$_t" "warewulf/bin/$_t" || return 1
-        else
-            # the multi-call executable picks its tool from its own name
-            wwrt_copy "$WWRT_BIN/bin/wwruntime" "warewulf/bin/$_t" || return 1
-        fi
+        wwrt_copy "$WWRT_BIN/bin/$1" "warewulf/bin/$_t" || return 1
+        shift
     done
+}
+
+# ---- numbers
+
+# Prints VALUE for a message: at most 64 characters, anything unprintable (a newline) as '?',
+# so that a stray value still makes one line.
+wwrt_show() { # VALUE
+    _w_v=$1
+    _w_rest=${_w_v#????????????????????????????????????????????????????????????????}
+    [ "$_w_rest" != "$_w_v" ] && [ -n "$_w_rest" ] && _w_v="${_w_v%"$_w_rest"}..."
+    if command -v tr >/dev/null 2>&1; then
+        printf '%s' "$_w_v" | tr -c '[:print:]' '?'
+    else
+        printf '%s' "$_w_v"
+    fi
+}
+
+# wwrt_number NAME VALUE MIN MAX DEFAULT: sets WWRT_NUM to VALUE read as a whole number of
+# seconds in MIN..MAX, or to DEFAULT (with one warning line when VALUE is not empty). The one
+# number grammar of the project (the tools read the same): ASCII digits only, no sign, nothing
+# inside but digits, blanks around ignored; leading zeros allowed and dropped, read in base 10
+# ("010" is ten, "09" is nine: never shell arithmetic, which reads them as octal or fails on
+# them); more than 9 significant digits is out of range (so [ -gt ] only ever sees small numbers).
+wwrt_number() {
+    WWRT_NUM=$5
+    [ -n "$2" ] || return 0
+    _n_v=${2#"${2%%[![:space:]]*}"}
+    _n_v=${_n_v%"${_n_v##*[![:space:]]}"}
+    case $_n_v in
+        '' | *[!0123456789]*) _n_v=x ;;
+        *)
+            _n_v=${_n_v#"${_n_v%%[!0]*}"}
+            _n_v=${_n_v:-0}
+            if [ "${#_n_v}" -gt 9 ] || [ "$_n_v" -lt "$3" ] || [ "$_n_v" -gt "$4" ]; then _n_v=x; fi
+            ;;
+    esac
+    if [ "$_n_v" = x ]; then
+        wwrt_say "$1='$(wwrt_show "$2")' is not a whole number of seconds in $3..$4, using $5"
+        return 1
+    fi
+    WWRT_NUM=$_n_v
 }
 
 # ---- schedulers
 
-wwrt_exists() { [ -e "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; }
+# True when NEWROOT/REL exists as the node will see it (a dangling link counts: it names a file
+# that the image provides by other means, e.g. busybox applets).
+wwrt_exists() {
+    wwrt_path "$1" 2>/dev/null || return 1
+    [ -e "$WWRT_P" ] || [ -L "$WWRT_P" ]
+}
 
 # Prints cron or systemd.
 wwrt_scheduler() {
     case ${WWRUNTIME_SCHEDULER:-auto} in
         cron | systemd) echo "$WWRUNTIME_SCHEDULER"; return 0 ;;
         auto) ;;
-        *) wwrt_say "WWRUNTIME_SCHEDULER='$WWRUNTIME_SCHEDULER' unknown, using auto" ;;
+        *) wwrt_say "WWRUNTIME_SCHEDULER='$(wwrt_show "$WWRUNTIME_SCHEDULER")' unknown, using auto" ;;
     esac
     if wwrt_exists usr/lib/systemd/systemd || wwrt_exists lib/systemd/systemd; then
         for _s_d in usr/sbin sbin usr/bin; do
@@ -431,33 +730,25 @@ wwrt_job_settings() {
         set -- $WWRUNTIME_SCHEDULE
         set +f
         case "$#:$*" in
-            5:*[!0-9*/,\ -]*) wwrt_say "WWRUNTIME_SCHEDULE='$WWRUNTIME_SCHEDULE' invalid, using '$WWRT_SCHEDULE'" ;;
+            5:*[!0-9*/,\ -]*) wwrt_say "WWRUNTIME_SCHEDULE='$(wwrt_show "$WWRUNTIME_SCHEDULE")' invalid, using '$WWRT_SCHEDULE'" ;;
             5:*) WWRT_SCHEDULE="$*" ;;
-            *) wwrt_say "WWRUNTIME_SCHEDULE='$WWRUNTIME_SCHEDULE' needs 5 fields, using '$WWRT_SCHEDULE'" ;;
+            *) wwrt_say "WWRUNTIME_SCHEDULE='$(wwrt_show "$WWRUNTIME_SCHEDULE")' needs 5 fields, using '$WWRT_SCHEDULE'" ;;
         esac
     fi
     WWRT_ONCALENDAR='*:0/5'
     case ${WWRUNTIME_ONCALENDAR:-} in
         '') ;;
-        *[!0-9A-Za-z*:/,.~\ -]*) wwrt_say "WWRUNTIME_ONCALENDAR='$WWRUNTIME_ONCALENDAR' invalid, using '$WWRT_ONCALENDAR'" ;;
+        *[!0-9A-Za-z*:/,.~\ -]*) wwrt_say "WWRUNTIME_ONCALENDAR='$(wwrt_show "$WWRUNTIME_ONCALENDAR")' invalid, using '$WWRT_ONCALENDAR'" ;;
         *) WWRT_ONCALENDAR=$WWRUNTIME_ONCALENDAR ;;
     esac
-    WWRT_SPLAY=180
-    case ${WWGETFILES_INTERVAL:-} in
-        '') ;;
-        *[!0-9]*) wwrt_say "WWGETFILES_INTERVAL='$WWGETFILES_INTERVAL' invalid, using $WWRT_SPLAY" ;;
-        *) WWRT_SPLAY=$((WWGETFILES_INTERVAL + 0)) ;;
-    esac
+    wwrt_number WWGETFILES_INTERVAL "${WWGETFILES_INTERVAL:-}" 0 86400 180
+    WWRT_SPLAY=$WWRT_NUM
     # A scheduled run must end before the next tick (the next tick retries; meanwhile the lock
     # makes it exit 1). cron starts the tool at the tick and its own start delay counts toward
     # --max-run; a systemd timer sleeps RandomizedDelaySec before starting it, so the service
     # gets what the delay leaves (at least 30 s).
-    WWRT_MAXRUN=280
-    case ${WWRUNTIME_MAX_RUN:-} in
-        '') ;;
-        *[!0-9]* | 0) wwrt_say "WWRUNTIME_MAX_RUN='$WWRUNTIME_MAX_RUN' invalid, using $WWRT_MAXRUN" ;;
-        *) WWRT_MAXRUN=$((WWRUNTIME_MAX_RUN + 0)) ;;
-    esac
+    wwrt_number WWRUNTIME_MAX_RUN "${WWRUNTIME_MAX_RUN:-}" 1 86400 280
+    WWRT_MAXRUN=$WWRT_NUM
     [ "$WWRT_SPLAY" -lt "$WWRT_MAXRUN" ] ||
         wwrt_say "WWGETFILES_INTERVAL=$WWRT_SPLAY is not below WWRUNTIME_MAX_RUN=$WWRT_MAXRUN: a run whose start delay outlasts its bound contacts no master"
     WWRT_MAXRUN_TIMER=$((WWRT_MAXRUN - WWRT_SPLAY))
@@ -483,10 +774,10 @@ wwrt_install_cron() {
     wwrt_cron_file wwupdatefiles "$WWRT_DESC_FILES" \
         "mkdir -p $WWRT_LOGDIR; WWGETFILES_INTERVAL=$WWRT_SPLAY /warewulf/bin/wwgetfiles --max-run $WWRT_MAXRUN >$WWRT_LOGDIR/wwgetfiles.log 2>&1" |
         wwrt_put etc/cron.d/wwupdatefiles 0644 || return 1
-    wwrt_track "f etc/cron.d/wwupdatefiles"
+    wwrt_track_at f etc/cron.d/wwupdatefiles || return 1
     wwrt_cron_file wwrunscript "$WWRT_DESC_SCRIPT" "$(wwrt_cmd_script "$WWRT_MAXRUN")" |
         wwrt_put etc/cron.d/wwrunscript 0644 || return 1
-    wwrt_track "f etc/cron.d/wwrunscript"
+    wwrt_track_at f etc/cron.d/wwrunscript || return 1
 }
 
 WWRT_DESC_FILES='Warewulf: update the provisioned files from the master (wwgetfiles)'
@@ -517,7 +808,7 @@ wwrt_install_systemd() {
         wwrt_put "$_u/wwrunscript.service" 0644 || return 1
     wwrt_unit_timer wwrunscript.service 0 | wwrt_put "$_u/wwrunscript.timer" 0644 || return 1
     for _n in wwupdatefiles.service wwupdatefiles.timer wwrunscript.service wwrunscript.timer; do
-        wwrt_track "f $_u/$_n"
+        wwrt_track_at f "$_u/$_n" || return 1
     done
     for _n in wwupdatefiles wwrunscript; do
         wwrt_link "/$_u/$_n.timer" "$_u/timers.target.wants/$_n.timer" || return 1
@@ -529,14 +820,14 @@ wwrt_install_systemd() {
 # folder already exists: then we leave its creation to that move (the jobs mkdir -p it too).
 wwrt_install_logdir() {
     if [ "$WWRT_MODE" = boot ] && [ -n "$WWRT_ROOT" ] && [ -e "$WWRT_HOST/init" ] &&
-        [ -d "$WWRT_HOST/var/log/warewulf" ] && [ ! -e "$WWRT_ROOT/var/log/warewulf" ] &&
+        [ -d "$WWRT_HOST/var/log/warewulf" ] && ! wwrt_exists var/log/warewulf &&
         [ "${WWBOOTSTRAPLOGS:-/var/log}" = /var/log ]; then
         wwrt_say "$WWRT_LOGDIR will be moved into place by the bootstrap's init"
     else
         wwrt_mkdir var/log/warewulf || return 1
     fi
-    wwrt_track "o var/log/warewulf/wwgetfiles.log"
-    wwrt_track "o var/log/warewulf/wwrunscript.log"
+    wwrt_track_at o var/log/warewulf/wwgetfiles.log &&
+        wwrt_track_at o var/log/warewulf/wwrunscript.log
 }
 
 # ---- what upstream's 60-runtimesupport left in NEWROOT (boot mode, before this step runs)
@@ -548,8 +839,10 @@ wwrt_install_logdir() {
 # jobs are systemd timers, upstream's two cron files (only when every line is one of its job
 # lines: a cron daemon installed later, or systemd-cron, would run them beside the timers).
 wwrt_upstream_cron() { # REL: true when the file holds only upstream-style job lines
-    if [ ! -f "$WWRT_ROOT/$1" ] || [ -L "$WWRT_ROOT/$1" ]; then return 1; fi
-    grep -q "$WWRT_MARK" "$WWRT_ROOT/$1" 2>/dev/null && return 1
+    wwrt_path "$1" || return 1
+    _u_f=$WWRT_P
+    if [ ! -f "$_u_f" ] || [ -L "$_u_f" ]; then return 1; fi
+    grep -q "$WWRT_MARK" "$_u_f" 2>/dev/null && return 1
     _u_any=
     while IFS= read -r _u_line || [ -n "$_u_line" ]; do
         case $_u_line in
@@ -557,7 +850,7 @@ wwrt_upstream_cron() { # REL: true when the file holds only upstream-style job l
             *' root '*/warewulf/bin/wwgetfiles* | *' root '*/warewulf/bin/wwgetscript\ runtime*) _u_any=1 ;;
             *) return 1 ;;
         esac
-    done <"$WWRT_ROOT/$1"
+    done <"$_u_f"
     [ -n "$_u_any" ]
 }
 
@@ -567,7 +860,9 @@ wwrt_drop_upstream() { # SCHEDULER
     [ "$_d_ts" = https ] && _d_ts="https http"
     for _d_t in $_d_ts; do
         wwrt_safe_rel "warewulf/transports/$_d_t" || continue
-        _d_dst="$WWRT_ROOT/warewulf/transports/$_d_t"
+        # the copy itself (not followed when it is a link: then it is not upstream's copy)
+        wwrt_path "warewulf/transports/$_d_t" || continue
+        _d_dst=$WWRT_P
         _d_src="$WWRT_HOST/warewulf/transports/$_d_t"
         if [ ! -d "$_d_dst" ] || [ -L "$_d_dst" ] || [ ! -d "$_d_src" ]; then continue; fi
         for _d_f in "$_d_dst"/* "$_d_dst"/.[!.]*; do
@@ -576,11 +871,11 @@ wwrt_drop_upstream() { # SCHEDULER
         done
         rmdir "$_d_dst" 2>/dev/null && wwrt_say "removed the copy of the $_d_t transport (60-runtimesupport): the tools are in /warewulf/bin"
     done
-    rmdir "$WWRT_ROOT/warewulf/transports" 2>/dev/null
+    wwrt_path warewulf/transports && [ ! -L "$WWRT_P" ] && rmdir "$WWRT_P" 2>/dev/null
     if [ "$1" = systemd ]; then
         for _d_c in wwupdatefiles wwrunscript; do
             if wwrt_upstream_cron "etc/cron.d/$_d_c"; then
-                rm -f "$WWRT_ROOT/etc/cron.d/$_d_c" && wwrt_say "removed upstream's /etc/cron.d/$_d_c (the systemd timers run the jobs)"
+                rm -f "$WWRT_P" && wwrt_say "removed upstream's /etc/cron.d/$_d_c (the systemd timers run the jobs)"
             fi
         done
     fi
@@ -591,10 +886,12 @@ wwrt_drop_upstream() { # SCHEDULER
 
 wwrt_remove_entry() { # TYPE REL
     wwrt_safe_rel "$2" || return 0
-    _r_p="$WWRT_ROOT/$2"
+    # resolved again (the last component not followed): what is removed is inside NEWROOT
+    wwrt_path "$2" || return 0
+    _r_p=$WWRT_P
     case $1 in
         f)
-            if [ -f "$_r_p" ] && grep -q "$WWRT_MARK" "$_r_p" 2>/dev/null; then rm -f "$_r_p"; fi
+            if [ -f "$_r_p" ] && [ ! -L "$_r_p" ] && grep -q "$WWRT_MARK" "$_r_p" 2>/dev/null; then rm -f "$_r_p"; fi
             ;;
         x | o) if [ -f "$_r_p" ] && [ ! -L "$_r_p" ]; then rm -f "$_r_p"; fi ;;
         l) if [ -L "$_r_p" ]; then rm -f "$_r_p"; fi ;;
@@ -619,8 +916,8 @@ EOF
     [ -n "$_dirs" ] || return 0
     # deepest first: in reverse order a folder comes before its parent
     printf '%s' "$_dirs" | sort -r | while read -r _e_r; do
-        if wwrt_safe_rel "$_e_r" && [ -d "$WWRT_ROOT/$_e_r" ] && [ ! -L "$WWRT_ROOT/$_e_r" ]; then
-            rmdir "$WWRT_ROOT/$_e_r" 2>/dev/null
+        if wwrt_safe_rel "$_e_r" && wwrt_path "$_e_r" && [ -d "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+            rmdir "$WWRT_P" 2>/dev/null
         fi
     done
     return 0
@@ -628,7 +925,7 @@ EOF
 
 wwrt_write_manifest() {
     if [ -z "$WWRT_NEW" ]; then
-        rm -f "$WWRT_ROOT/$WWRT_MANIFEST"
+        wwrt_path "$WWRT_MANIFEST" && rm -f "$WWRT_P"
         return 0
     fi
     printf '%s' "$WWRT_NEW" | wwrt_put "$WWRT_MANIFEST" 0644
@@ -636,13 +933,41 @@ wwrt_write_manifest() {
 
 # ---- entry points
 
+# Before anything is written: every folder the install creates or writes into resolves inside
+# NEWROOT (no cycle, no unreadable link) to a folder or to nothing yet, and no name it writes is
+# a real folder. A bad image then fails with one line and is left exactly as it was, instead of
+# failing half-way through.
+wwrt_preflight() { # SCHEDULER
+    _f_u=etc/systemd/system
+    if [ "$1" = systemd ]; then _f_dirs="$_f_u $_f_u/timers.target.wants"; else _f_dirs=etc/cron.d; fi
+    for _f_d in warewulf warewulf/bin warewulf/lib var/log/warewulf $_f_dirs; do
+        wwrt_mkdir "$_f_d" check || return 1
+    done
+    if [ "$1" = systemd ]; then
+        _f_names="$_f_u/wwupdatefiles.service $_f_u/wwupdatefiles.timer $_f_u/wwrunscript.service $_f_u/wwrunscript.timer $_f_u/timers.target.wants/wwupdatefiles.timer $_f_u/timers.target.wants/wwrunscript.timer"
+    else
+        _f_names='etc/cron.d/wwupdatefiles etc/cron.d/wwrunscript'
+    fi
+    _f_names="$_f_names warewulf/config $WWRT_MANIFEST warewulf/lib/NOTICE warewulf/bin/wwruntime"
+    for _f_n in $WWRT_LIBS; do _f_names="$_f_names warewulf/lib/$_f_n"; done
+    for _f_n in $WWRT_TOOLS; do _f_names="$_f_names warewulf/bin/$_f_n"; done
+    for _f_n in $_f_names; do
+        wwrt_path "$_f_n" || return 1
+        if [ -d "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+            wwrt_err "$WWRT_P is a directory"
+            return 1
+        fi
+    done
+    return 0
+}
+
 # Removes everything an earlier run recorded. Status 0 removed, 1 nothing to remove.
 wwrt_remove() {
     wwrt_init || return 2
     [ -n "$WWRT_OLD" ] || return 1
     wwrt_cleanup
     # the manifest lives in warewulf/, which may be one of the folders to remove
-    rm -f "$WWRT_ROOT/$WWRT_MANIFEST"
+    wwrt_path "$WWRT_MANIFEST" && rm -f "$WWRT_P"
     WWRT_NEW=
     _old=$WWRT_OLD
     WWRT_OLD=$(printf '%s' "$_old" | while read -r _t _r; do [ "$_t" = d ] && printf 'd %s\n' "$_r"; done)
@@ -662,6 +987,7 @@ wwrt_install() {
     wwrt_job_settings
     wwrt_config_keys
     _sched=$(wwrt_scheduler)
+    wwrt_preflight "$_sched" || return 2
     _ok=0
     wwrt_mkdir warewulf &&
         wwrt_install_bin &&

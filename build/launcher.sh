@@ -5,10 +5,17 @@
 # there (a node's /warewulf); this script hands them to the loader explicitly instead.
 # NAME is the name this script is invoked by (a copy or symlink named after a tool); the
 # tool sees that name as its argv[0].
+# Follow $0 to the launcher itself. A relative link target is relative to the link's folder,
+# which is "." when $0 has no slash (`sh NAME` run from that folder); at most 40 links.
 p=$0
-while [ -h "$p" ]; do
+i=0
+while [ -h "$p" ] && [ "$i" -lt 40 ]; do
     l=$(readlink "$p") || break
-    case $l in /*) p=$l ;; *) p=${p%/*}/$l ;; esac
+    case $l in
+        /*) p=$l ;;
+        *) case $p in */*) p=${p%/*}/$l ;; *) p=$l ;; esac ;;
+    esac
+    i=$((i + 1))
 done
 case $p in */*) d=${p%/*} ;; *) d=. ;; esac
 n=${0##*/}

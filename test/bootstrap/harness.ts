@@ -95,3 +95,39 @@ export function runIn(root: string, path: string, args: string[] = [], env: Reco
 export function distLibs(arch = 'linux-x64'): string[] {
   return readdirSync(join(DIST, arch, 'lib')).sort();
 }
+
+/**
+ * A small stand-in runtime folder SRC/ARCH (bin/wwruntime with the ELF machine byte of ARCH, the
+ * loader, a library, NOTICE, standalone tools, SHA256SUMS of them all): fast to install where a
+ * test checks where files land, not that they run. Returns SRC (the WWRUNTIME_SOURCE / --from).
+ */
+export function fakeRuntime(dir: string, arch = 'linux-x64'): string {
+  const src = join(dir, 'fake-src');
+  const a = join(src, arch);
+  mkdirSync(join(a, 'bin'), { recursive: true });
+  mkdirSync(join(a, 'lib'), { recursive: true });
+  const elf = (what: string) => {
+    const b = Buffer.alloc(64);
+    b.write('\x7fELF', 0, 'latin1');
+    b[18] = arch === 'linux-arm64' ? 0xb7 : 0x3e;
+    return Buffer.concat([b, Buffer.from(`${what}\n`)]);
+  };
+  const loader = arch === 'linux-arm64' ? 'ld-linux-aarch64.so.1' : 'ld-linux-x86-64.so.2';
+  const files: Record<string, Buffer> = { 'bin/wwruntime': elf('wwruntime'), [`lib/${loader}`]: elf('loader'), 'lib/libc.so.6': elf('libc'), NOTICE: Buffer.from('notice\n') };
+  for (const t of TOOLS) files[`bin/${t}`] = elf(t);
+  for (const [rel, data] of Object.entries(files)) writeFileSync(join(a, rel), data);
+  chmodSync(join(a, 'bin/wwruntime'), 0o755);
+  writeFileSync(join(a, 'SHA256SUMS'), Object.keys(files).sort().map((rel) => `${createHash('sha256').update(files[rel]).digest('hex')}  ${rel}\n`).join(''));
+  return src;
+}
+
+/** tree() of a scratch folder without its root/ (what must never change when the step runs). */
+export function outsideRoot(s: Scratch): string[] {
+  return tree(s.dir).filter((l) => !/^[a-z] \d{4} root(\/| |$)/.test(l));
+}
+
+/** runStep's env for wwruntime-install: no step settings (the installer sets NEWROOT itself). */
+export const IMAGE_ENV = { NEWROOT: undefined, WWRUNTIME_HOSTROOT: undefined, WWINIT_HWADDR: undefined, WWRUNTIME_SOURCE: undefined };
+
+/** The lines of stderr but the closing "installed ..." one. */
+export const warnings = (stderr: string) => stderr.split('\n').filter((l) => l && !/^wwruntime: installed /.test(l));

@@ -228,7 +228,7 @@ test('config: an upstream-style config is rewritten without duplicates, other li
   }
 });
 
-test('master: environment, then kernel command line, then DHCP server; none is the upstream error', () => {
+test('master: environment, then the DHCP server of network.conf; none is the upstream error', () => {
   const s = scratch();
   try {
     writeFileSync(join(s.host, 'proc/cmdline'), 'quiet\n');
