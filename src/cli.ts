@@ -25,11 +25,34 @@ function finish(code: number): void {
   if (!stdout.closed) process.stdout.once('error', () => finish(code));
 }
 
-export function runStandalone(tool: Tool): void {
-  tool.main(processIO(process.argv.slice(2))).then(finish, (err) => {
-    stderr.write(`${tool.name}: ERROR: ${err}\n`);
-    finish(2);
+/**
+ * Runs a tool as this process. Node prints no warning itself (--no-warnings, build/build.mjs): each
+ * is said here in one line on the log. A tool whose main never settles, because the event loop ran
+ * empty under it, must not pass for success: exit 2, with a line saying so.
+ */
+function start(tool: Tool, argv: string[]): void {
+  let settled = false;
+  process.on('warning', (w) => stderr.write(`${tool.name}: warning: ${w.name === 'Warning' ? '' : `${w.name}: `}${w.message}\n`));
+  process.once('exit', () => {
+    if (settled) return;
+    stderr.write(`${tool.name}: ERROR: the run stopped before it finished (nothing was left to wait for)\n`);
+    process.exitCode = 2;
   });
+  tool.main(processIO(argv)).then(
+    (code) => {
+      settled = true;
+      finish(code);
+    },
+    (err) => {
+      settled = true;
+      stderr.write(`${tool.name}: ERROR: ${err}\n`);
+      finish(2);
+    },
+  );
+}
+
+export function runStandalone(tool: Tool): void {
+  start(tool, process.argv.slice(2));
 }
 
 export function multicallHelp(tools: Tool[]): string {
@@ -62,8 +85,5 @@ export function runMulticall(tools: Tool[]): void {
     }
     argv = rest;
   }
-  tool.main(processIO(argv)).then(finish, (err) => {
-    stderr.write(`${tool.name}: ERROR: ${err}\n`);
-    finish(2);
-  });
+  start(tool, argv);
 }
