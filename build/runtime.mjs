@@ -130,7 +130,7 @@ export function debFields(deb) {
 
 /**
  * What the dynamic linker needs to know about an ELF file (readelf reads every architecture).
- * @returns {{ machine: string, interp: string|undefined, needed: string[], soname: string|undefined, verNeeds: Map<string, Set<string>>, verDefs: Set<string> }}
+ * @returns {{ machine: string, interp: string|undefined, needed: string[], soname: string|undefined, rpath: string|undefined, runpath: string|undefined, verNeeds: Map<string, Set<string>>, verDefs: Set<string> }}
  */
 export function elfInfo(file) {
   const out = tool('readelf', ['-h', '-l', '-d', '-V', '--wide', file], `readelf ${basename(file)}`);
@@ -138,6 +138,8 @@ export function elfInfo(file) {
   const interp = /Requesting program interpreter: ([^\]]+)\]/.exec(out)?.[1];
   const needed = [...out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
   const soname = /\(SONAME\)\s+Library soname: \[([^\]]+)\]/.exec(out)?.[1];
+  const rpath = /\(RPATH\)\s+Library rpath: \[([^\]]*)\]/.exec(out)?.[1];
+  const runpath = /\(RUNPATH\)\s+Library runpath: \[([^\]]*)\]/.exec(out)?.[1];
   const verNeeds = new Map();
   const needSec = /Version needs section[^\n]*\n([\s\S]*?)(?:\n\n|$)/.exec(out)?.[1] ?? '';
   let cur;
@@ -153,7 +155,7 @@ export function elfInfo(file) {
   }
   const defSec = /Version definition section[^\n]*\n([\s\S]*?)(?:\n\n|$)/.exec(out)?.[1] ?? '';
   const verDefs = new Set([...defSec.matchAll(/Flags: (?!BASE)\S+\s+Index: \d+\s+Cnt: \d+\s+Name: (\S+)/g)].map((m) => m[1]));
-  return { machine, interp, needed, soname, verNeeds, verDefs };
+  return { machine, interp, needed, soname, rpath, runpath, verNeeds, verDefs };
 }
 
 /** Resolves a library path inside an unpacked Debian tree, following symlinks within that tree. */
@@ -169,7 +171,9 @@ function resolveIn(root, rel) {
 /**
  * Copies into libDir exactly the libraries the base binary names (NEEDED, and its interpreter) from
  * the unpacked packages, and checks that the set is closed: every NEEDED entry and every symbol
- * version the base binary and the libraries ask for is defined inside the set.
+ * version the base binary and the libraries ask for is defined inside the set; and that no library
+ * carries a run path of its own: ld.so applies the executable's DT_RPATH to a library's NEEDED
+ * entries only when that library has no DT_RUNPATH, and a library's own DT_RPATH is searched first.
  * @returns {{ interp: string, libs: string[], from: Record<string, string> }} interp: the loader's file name;
  *   from: each library's path in the unpacked packages
  */
@@ -191,6 +195,8 @@ export function assembleRuntime(arch, baseBinary, debroot, libDir) {
     from[n] = relative(debroot, src);
     const info = elfInfo(join(libDir, n));
     if (info.machine !== machine) throw new BuildError(`${arch}: ${n} from the packages is ${info.machine}, not ${machine}`);
+    const own = info.runpath !== undefined ? `DT_RUNPATH ${info.runpath}` : info.rpath !== undefined ? `DT_RPATH ${info.rpath}` : '';
+    if (own) throw new BuildError(`${arch}: ${n} from the packages carries a run path (${own}): the executables' DT_RPATH would not decide where what it needs comes from`);
     infos.set(n, info);
   }
   const check = (who, info) => {

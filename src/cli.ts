@@ -3,7 +3,7 @@
 // multi-call executable picks its tool from the name it was invoked by
 // (process.argv0 keeps a symlink's name) or from its first argument.
 import { basename } from 'node:path';
-import { exitCleanlyOnSignals } from './core/cleanup.ts';
+import { exitCleanlyOnSignals, interruption } from './core/cleanup.ts';
 import type { Tool, ToolIO } from './tools/common.ts';
 import { GuardedOutput } from './tools/output.ts';
 import { versionLine } from './version.ts';
@@ -26,12 +26,35 @@ function finish(code: number): void {
   if (!stdout.closed) process.stdout.once('error', () => finish(code));
 }
 
-export function runStandalone(tool: Tool): void {
+/**
+ * Runs a tool as this process. Node prints no warning itself (--no-warnings, build/build.mjs): each
+ * is said here in one line on the log. A tool whose main never settles, because the event loop ran
+ * empty under it, must not pass for success: exit 2, with a line saying so.
+ */
+function start(tool: Tool, argv: string[]): void {
   exitCleanlyOnSignals(tool.name, (l) => stderr.write(l)); // TERM/INT/HUP: temporaries and lock removed, exit 128+N
-  tool.main(processIO(process.argv.slice(2))).then(finish, (err) => {
-    stderr.write(`${tool.name}: ERROR: ${err}\n`);
-    finish(2);
+  let settled = false;
+  process.on('warning', (w) => stderr.write(`${tool.name}: warning: ${w.name === 'Warning' ? '' : `${w.name}: `}${w.message}\n`));
+  process.once('exit', () => {
+    if (settled || interruption()) return; // a signal's exit (cleanup.ts) is not an unfinished run
+    stderr.write(`${tool.name}: ERROR: the run stopped before it finished (nothing was left to wait for)\n`);
+    process.exitCode = 2;
   });
+  tool.main(processIO(argv)).then(
+    (code) => {
+      settled = true;
+      finish(code);
+    },
+    (err) => {
+      settled = true;
+      stderr.write(`${tool.name}: ERROR: ${err}\n`);
+      finish(2);
+    },
+  );
+}
+
+export function runStandalone(tool: Tool): void {
+  start(tool, process.argv.slice(2));
 }
 
 export function multicallHelp(tools: Tool[]): string {
@@ -64,9 +87,5 @@ export function runMulticall(tools: Tool[]): void {
     }
     argv = rest;
   }
-  exitCleanlyOnSignals(tool.name, (l) => stderr.write(l)); // TERM/INT/HUP: temporaries and lock removed, exit 128+N
-  tool.main(processIO(argv)).then(finish, (err) => {
-    stderr.write(`${tool.name}: ERROR: ${err}\n`);
-    finish(2);
-  });
+  start(tool, argv);
 }

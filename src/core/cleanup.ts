@@ -57,10 +57,18 @@ export function cleanUpNow(): number {
 
 export const EXIT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
+let interruptedBy: string | null = null;
+
+/** The signal that is ending the process, or null: its exit is not a run that stopped unfinished. */
+export function interruption(): string | null {
+  return interruptedBy;
+}
+
 /** Installs the handlers: clean up, one line on stderr, exit 128 + the signal's number. */
 export function exitCleanlyOnSignals(name: string, write: (line: string) => void): void {
   for (const [signal, n] of Object.entries(EXIT_SIGNALS)) {
     process.once(signal, () => {
+      interruptedBy = signal;
       const removed = cleanUpNow();
       const what = removed === 0 ? '' : `; removed ${removed} temporary file${removed === 1 ? '' : 's'}`;
       write(`${name}: ERROR: interrupted by ${signal}${what}\n`);

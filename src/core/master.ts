@@ -3,7 +3,7 @@
 // complete answer (PROTOCOL 2.6, 2.7): a short body, a missing final chunk or a
 // dropped connection is never handed to the caller as a result.
 import http from 'node:http';
-import { createAgent, usesPrivilegedPort, type ConnectOptions } from './connect.ts';
+import { createAgent, isCertificateError, usesPrivilegedPort, type ConnectOptions } from './connect.ts';
 import { WwError, describe, isTransient } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { MasterAddress } from './settings.ts';
@@ -84,7 +84,7 @@ function networkError(err: unknown, url: string): WwError {
   const code = e?.code ?? '';
   const what = code === 'ECONNREFUSED' ? 'connection refused' : describe(err);
   // Network trouble is worth another round; only a TLS certificate problem will not fix itself.
-  const permanent = !TRANSIENT_CODES.has(code) && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code);
+  const permanent = !TRANSIENT_CODES.has(code) && isCertificateError(code);
   return new WwError(permanent ? 'refused' : 'transient', `${url}: ${what}`, { cause: err });
 }
 

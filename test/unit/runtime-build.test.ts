@@ -3,6 +3,7 @@
 // cache's package lists and npm's own cache, so they fetch little or nothing.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,25 @@ test('the runtime set must be closed: a missing library, a library lacking a sym
     const arm = join(ROOT, 'dist/linux-arm64/lib/libgcc_s.so.1');
     throwsBuild(() => rt.assembleRuntime('linux-x64', base, make('arm', [], { 'libgcc_s.so.1': arm }), join(dir, 'out3')),
       /^linux-x64: libgcc_s\.so\.1 from the packages is AArch64, not Advanced Micro Devices X86-64$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a library carrying its own run path is refused: the executables\' DT_RPATH would not apply to what it needs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wwrt-runpath-'));
+  try {
+    const work = join(ROOT, 'dist/work/linux-x64');
+    const base = join(work, readdirSync(work).find((n) => /^node-v.*-stripped$/.test(n)) as string);
+    const lib = join(ROOT, 'dist/linux-x64/lib');
+    for (const [kind, args] of [['DT_RUNPATH', ['--set-rpath']], ['DT_RPATH', ['--force-rpath', '--set-rpath']]] as const) {
+      const root = join(dir, kind, 'lib/x86_64-linux-gnu');
+      mkdirSync(root, { recursive: true });
+      for (const l of readdirSync(lib)) copyFileSync(join(lib, l), join(root, l));
+      execFileSync('patchelf', [...args, '/opt/gcc/lib64', join(root, 'libstdc++.so.6')]);
+      throwsBuild(() => rt.assembleRuntime('linux-x64', base, join(dir, kind), join(dir, `out-${kind}`)),
+        new RegExp(`^linux-x64: libstdc\\+\\+\\.so\\.6 from the packages carries a run path \\(${kind} /opt/gcc/lib64\\)`));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,9 +3,12 @@
 // Certificates come from a private CA made with openssl at test time.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
+import { join } from 'node:path';
+import tlsModule from 'node:tls';
 import type tls from 'node:tls';
 import * as connect from '../../src/core/connect.ts';
 import { MasterClient, readBody } from '../../src/core/master.ts';
@@ -244,15 +247,114 @@ test('a certificate from another CA is refused; the message names --ca-file, not
   }
 });
 
-test('--ca-file replaces the system roots; without it Node.js default roots are used', () => {
+test('--ca-file replaces the trust store; without it exactly the bundled Mozilla roots; the check is always on', () => {
   const withCa = connect.tlsOptions('127.0.0.1', ca.cert);
-  assert.equal(withCa.ca, [ca.cert.toString()], 'exactly the CA file, no system roots added');
+  assert.equal(connect.trustedCas(ca.cert), [ca.cert.toString()], 'exactly the CA file, no system roots added');
   assert.is(withCa.host, '127.0.0.1', 'identity checked against the master address');
   assert.is(withCa.servername, undefined, 'no SNI for an IP');
+  assert.is(withCa.rejectUnauthorized, true, 'never left to NODE_TLS_REJECT_UNAUTHORIZED');
+  assert.ok(withCa.secureContext, 'a context made from exactly those CAs');
   const dns = connect.tlsOptions('master.cluster', undefined);
-  assert.is(dns.ca, undefined, 'no CA file: the system roots');
+  // given explicitly: NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA and SSL_CERT_FILE/DIR add nothing
+  assert.equal(connect.trustedCas(undefined), [...tlsModule.rootCertificates], 'no CA file: the bundled roots, nothing from the environment');
   assert.is(dns.servername, 'master.cluster');
   assert.is(dns.host, 'master.cluster');
+  assert.is(dns.rejectUnauthorized, true);
+  assert.is(connect.tlsOptions('master.cluster', undefined).secureContext, dns.secureContext, 'one context per trust store, made once');
+});
+
+test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn the certificate check off', async () => {
+  const srv = await tlsServer(other.leaf('other-ip-2', 'IP:127.0.0.1'));
+  const { c } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert });
+  const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+  try {
+    await bounded(get(c), 5000, 'https with an untrusted certificate and NODE_TLS_REJECT_UNAUTHORIZED=0').then(
+      (body) => assert.unreachable(`accepted a certificate from another CA: ${body}`),
+      (e) => {
+        assert.is(e.kind, 'refused', e.message);
+        assert.match(e.message, /TLS handshake with 127\.0\.0\.1:\d+ failed/);
+      },
+    );
+  } finally {
+    if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+    c.close();
+    await srv.close();
+  }
+});
+
+test('a certificate that lists no IP addresses, for an IP master: the message says so (not an empty list)', async () => {
+  for (const [name, san, cn] of [['dns-only-msg', 'DNS:localhost', undefined], ['cn-only-msg', undefined, '127.0.0.1']] as const) {
+    const srv = await tlsServer(ca.leaf(name, san, cn));
+    const { c } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert });
+    try {
+      await bounded(get(c), 5000, `https with a ${name} certificate`).then(
+        () => assert.unreachable(),
+        (e) => {
+          assert.is(e.kind, 'refused');
+          assert.match(e.message, /IP: 127\.0\.0\.1 is not in the cert's list: the certificate lists no IP addresses \(/, e.message);
+          assert.not.match(e.message, /list:\s*\(|list:\s*$/, e.message);
+        },
+      );
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  }
+  // a certificate that does list IP addresses, just not this one: they are named
+  const srv = await tlsServer(ca.leaf('other-ip-msg', 'IP:10.9.8.7'));
+  const { c } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert });
+  try {
+    await get(c).then(() => assert.unreachable(), (e) => assert.match(e.message, /IP: 127\.0\.0\.1 is not in the cert's list: 10\.9\.8\.7 \(/, e.message));
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
+/** A leaf signed by another leaf (CA:FALSE) of `ca`: the chain is refused as INVALID_PURPOSE or INVALID_CA. */
+function leafOfLeaf(name: string): { key: Buffer; cert: Buffer } {
+  const mid = ca.leaf(`${name}-mid`, 'DNS:not-a-ca');
+  const d = ca.dir;
+  writeFileSync(join(d, `${name}-mid.key`), mid.key);
+  writeFileSync(join(d, `${name}-mid.pem`), mid.cert);
+  writeFileSync(join(d, `${name}.ext`), 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n');
+  const o = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  o(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=leaf of a leaf', '-keyout', join(d, `${name}.key`), '-out', join(d, `${name}.csr`)]);
+  o(['x509', '-req', '-in', join(d, `${name}.csr`), '-CA', join(d, `${name}-mid.pem`), '-CAkey', join(d, `${name}-mid.key`), '-CAcreateserial', '-days', '2', '-extfile', join(d, `${name}.ext`), '-out', join(d, `${name}.pem`)]);
+  return { key: readFileSync(join(d, `${name}.key`)), cert: Buffer.concat([readFileSync(join(d, `${name}.pem`)), mid.cert]) };
+}
+
+test('a chain whose issuer is no CA (INVALID_PURPOSE / INVALID_CA): definitive like every certificate error, no back-off', async () => {
+  const srv = await tlsServer(leafOfLeaf('leaf-of-leaf'));
+  const { c, sleeps } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert, attempts: 3 });
+  try {
+    await bounded(get(c), 5000, 'https with a leaf-signed certificate').then(
+      () => assert.unreachable(),
+      (e) => {
+        assert.is(e.kind, 'refused', e.message);
+        assert.match(e.message, /--ca-file/);
+      },
+    );
+    assert.equal(sleeps, [], 'a certificate that does not verify will not verify later');
+    assert.is(c.requests, 1);
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
+test('one classification of certificate errors (connect.ts and master.ts share it)', () => {
+  for (const code of [
+    'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE',
+    'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'INVALID_PURPOSE', 'PATH_LENGTH_EXCEEDED', 'HOSTNAME_MISMATCH',
+    'ERR_TLS_CERT_ALTNAME_FORMAT', 'CERT_CHAIN_TOO_LONG',
+  ]) assert.ok(connect.isCertificateError(code), code);
+  for (const code of ['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE', 'ERR_SSL_WRONG_VERSION_NUMBER', '', undefined]) {
+    assert.not.ok(connect.isCertificateError(code), String(code));
+  }
 });
 
 test.run();
