@@ -229,9 +229,10 @@ export async function placeSpecial(
   const args = ['-m', '600', tmp, kind === 'fifo' ? 'p' : kind === 'block' ? 'b' : 'c'];
   if (kind !== 'fifo') args.push(String(dev.major), String(dev.minor));
   try {
-    await new Promise<void>((resolve, reject) =>
-      lazyChildProcess().execFile(mknod, args, { env: {} }, (err, _o, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve())),
-    );
+    // Synchronous: a signal handler (cleanup.ts) runs only between JavaScript tasks, so it never
+    // runs while mknod(1) is about to create `tmp` and always finds it made or not made.
+    const r = lazyChildProcess().spawnSync(mknod, args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
+    if (r.status !== 0) throw new Error(r.error ? describe(r.error) : r.stderr?.toString().trim() || `exit ${r.status}`);
     if (chownOk) fs.lchownSync(tmp, own.uid, own.gid);
     fs.chmodSync(tmp, own.mode);
     renameIntoPlace(tmp, join(dir, name));
