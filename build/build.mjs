@@ -12,7 +12,7 @@
 //      (build/runtime-packages.json, see runtime.mjs), checked to be a closed set carrying no run
 //      path of their own (so the executable's DT_RPATH also applies to what they need).
 // The SEA blob pins the embedded Node.js's flags (SEA_EXEC_ARGV) and takes none from NODE_OPTIONS;
-// every bundle starts by scrubbing what the environment would change later (src/core/environment.ts).
+// every bundle starts by scrubbing what the environment would change later (src/tools/environment.ts).
 // Output per architecture (the same tree as a node's /warewulf, plus launchers and notices):
 //   dist/ARCH/bin/{wwruntime,wwgetfiles,wwgetscript,wwgetvnfs,wwgetnodeconfig}   the executables
 //   dist/ARCH/lib/{ld-linux-*.so.*,libc.so.6,libm.so.6,libdl.so.2,libpthread.so.0,libstdc++.so.6,libgcc_s.so.1}
@@ -55,7 +55,7 @@ export const SEA_EXEC_ARGV = [
   '--openssl-config=/dev/null',
   // NODE_PENDING_DEPRECATION=1 would add warnings.
   '--no-pending-deprecation',
-  // Node prints no warning itself (nor appends one to a NODE_REDIRECT_WARNINGS file): src/cli.ts
+  // Node prints no warning itself (nor appends one to a NODE_REDIRECT_WARNINGS file): src/tools/run.ts
   // says each in one line on the tool's log.
   '--no-warnings',
 ];
@@ -135,10 +135,12 @@ function debRoot(arch, pins) {
   return { dir, packages: fields };
 }
 
-async function bundle(name, entrySource) {
+/** Bundles the entry point src/bin/NAME.ts into one CommonJS file. */
+async function bundle(name) {
   const outfile = join(WORK, `${name}.cjs`);
   await esbuild.build({
-    stdin: { contents: entrySource, resolveDir: ROOT, sourcefile: `${name}-entry.ts`, loader: 'ts' },
+    entryPoints: [join(ROOT, 'src/bin', `${name}.ts`)],
+    absWorkingDir: ROOT, // the paths the bundle's comments name are relative to the tree: reproducible anywhere
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -238,12 +240,9 @@ async function main() {
   mkdirSync(WORK, { recursive: true });
   for (const a of BUILD_ARCHS) if (!ARCHS[a]) throw new BuildError(`unknown architecture ${a} (known: ${Object.keys(ARCHS).join(', ')})`);
   const pins = readPins(ROOT);
-  // The scrub is imported first: its module body runs before any other module of the bundle.
-  const first = `import './src/core/scrub-environment.ts';\n`;
-  const jobs = TOOLS.map((t) => [t, `${first}import { ${t} } from './src/tools/${t}.ts';\nimport { runStandalone } from './src/cli.ts';\nrunStandalone(${t});\n`]);
-  jobs.push([MULTICALL, `${first}import { TOOLS } from './src/tools/index.ts';\nimport { runMulticall } from './src/cli.ts';\nrunMulticall(TOOLS);\n`]);
+  // One entry point per executable, src/bin/NAME.ts; each imports the environment scrub first.
   const bundles = [];
-  for (const [name, src] of jobs) bundles.push([name, await bundle(name, src)]);
+  for (const name of [...TOOLS, MULTICALL]) bundles.push([name, await bundle(name)]);
   for (const arch of BUILD_ARCHS) {
     mkdirSync(join(WORK, arch), { recursive: true });
     const pkg = nodePackage(arch);

@@ -4,14 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { SourcePortMode } from '../core/connect.ts';
-import { EXIT, WwError, describe } from '../core/errors.ts';
+import type { SourcePortMode } from '../core/net/socket.ts';
+import { WwError, describe } from '../core/errors.ts';
 import { createLogger, type Logger, type Verbosity } from '../core/log.ts';
-import { DEBUG_RETRY, MasterClient, UPSTREAM_RETRY, type RetryPolicy } from '../core/master.ts';
-import { describeRange, parseNumber, shownValue, type NumberRange } from '../core/number.ts';
+import { DEBUG_RETRY, MasterClient, UPSTREAM_RETRY, type RetryPolicy } from '../core/net/client.ts';
+import { describeRange, parseNumber, shownValue, type NumberRange } from '../core/settings/number.ts';
 import {
   MAX_SECONDS, loadSettings, parseMasterList, resolveHwaddr, resolveMasters, resolveScheme, type Settings,
-} from '../core/settings.ts';
+} from '../core/settings/sources.ts';
 import { versionLine } from '../version.ts';
 import type { Output } from './output.ts';
 
@@ -128,7 +128,7 @@ const ATTEMPTS: NumberRange = { min: 1, max: 10000 };
 const BYTES_PER_SEC: NumberRange = { min: 0, max: 1e12 };
 
 /**
- * An option's number (src/core/number.ts grammar): `dflt` when not given; a bad one is a usage
+ * An option's number (src/core/settings/number.ts grammar): `dflt` when not given; a bad one is a usage
  * error, since it was typed on this command line (unlike a setting, which only warns).
  */
 export function numberOption(v: string | undefined, name: string, range: NumberRange, dflt: number, unit = ''): number {
@@ -245,20 +245,4 @@ export function handleInfo(io: ToolIO, values: { help?: boolean; version?: boole
     return true;
   }
   return false;
-}
-
-/** Runs a tool body and maps any error to the one-line message and exit code. */
-export async function guarded(io: ToolIO, name: string, body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    // A reader that stopped reading is not an error to report: `| head` wanted no more.
-    if (err instanceof WwError && err.kind === 'output-closed') return err.exitCode;
-    const msg = describe(err);
-    // One line, whatever went wrong; a usage error says where the options are listed.
-    const hint = err instanceof WwError && err.kind === 'usage' ? ` (see '${name} --help')` : '';
-    io.stderr.write(`${name}: ERROR: ${msg}${hint}\n`);
-    if (err instanceof WwError) return err.exitCode;
-    return EXIT.FAILED;
-  }
 }

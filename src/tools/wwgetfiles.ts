@@ -4,12 +4,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { lockDir, tryLock } from '../core/lock.ts';
-import { realRoot } from '../core/confine.ts';
-import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings.ts';
-import { startDelaySeconds, syncFiles } from '../core/sync.ts';
+import { lockDir, tryLock } from '../core/fs/lock.ts';
+import { realRoot } from '../core/fs/confine.ts';
+import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/sources.ts';
+import { startDelaySeconds, syncFiles } from '../core/files/job.ts';
 import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, numberOption, parse,
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, numberOption, parse,
   settingsFor, type Tool, type ToolIO,
 } from './common.ts';
 
@@ -55,67 +55,66 @@ const OPTIONS = {
 export const wwgetfiles: Tool = {
   name: NAME,
   summary: "install this node's provisioned files",
-  main: (io: ToolIO) =>
-    guarded(io, NAME, async () => {
-      const started = Date.now();
-      const { values, positionals } = parse(io.argv, OPTIONS);
-      if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-      if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
-      const concurrency = numberOption(values.concurrency, 'concurrency', { min: 1, max: 64 }, 4);
-      const objectAttempts = values['object-attempts'] === undefined
-        ? undefined
-        : numberOption(values['object-attempts'], 'object-attempts', { min: 1, max: 10000 }, 0);
-      const log = makeLogger(io, values, NAME);
-      const settings = settingsFor(io, values);
-      const root = values.root || settings.get('NEWROOT') || '/';
-      const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
-      const rootReal = await realRoot(root);
+  async main(io: ToolIO) {
+    const started = Date.now();
+    const { values, positionals } = parse(io.argv, OPTIONS);
+    if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
+    if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+    const concurrency = numberOption(values.concurrency, 'concurrency', { min: 1, max: 64 }, 4);
+    const objectAttempts = values['object-attempts'] === undefined
+      ? undefined
+      : numberOption(values['object-attempts'], 'object-attempts', { min: 1, max: 10000 }, 0);
+    const log = makeLogger(io, values, NAME);
+    const settings = settingsFor(io, values);
+    const root = values.root || settings.get('NEWROOT') || '/';
+    const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
+    const rootReal = await realRoot(root);
 
-      const uid = process.getuid?.() ?? 0;
-      const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
-      if (!lock) throw new WwError('locked', 'wwgetfiles already running');
-      try {
-        // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
-        const ctx = connectContext(io, values, log, settings, started);
-        const delay = values['no-delay'] || values['dry-run']
-          ? 0
-          : startDelaySeconds({
-            // Both read (and a bad one reported) even when SLEEPTIME overrides the interval.
-            sleeptime: secondsSetting(settings, SLEEPTIME, (l) => log.warn(l)),
-            interval: secondsSetting(settings, WWGETFILES_INTERVAL, (l) => log.warn(l)),
-            inInitramfs,
-          });
-        if (delay > 0) {
-          log.debug(`sleeping ${delay} s before contacting the master`);
-          await new Promise((r) => setTimeout(r, delay * 1000));
-        }
-        try {
-          const t0 = Date.now();
-          const r = await syncFiles({
-            client: ctx.client,
-            hwaddr: ctx.hwaddr,
-            root: rootReal,
-            log,
-            useMark: !inInitramfs,
-            forceFull: !!values.full,
-            dryRun: !!values['dry-run'],
-            concurrency,
-            chown: process.getuid?.() === 0,
-            // In the initramfs giving up means a reboot: every object gets the full back-off there.
-            objectAttempts: objectAttempts ?? (inInitramfs ? undefined : Math.min(OBJECT_ATTEMPTS, ctx.client.opts.retry.attempts)),
-          });
-          const secs = ((Date.now() - t0) / 1000).toFixed(2);
-          const verb = values['dry-run'] ? 'would install' : 'installed';
-          log.info(
-            `${r.listed} listed, ${r.installed} ${verb}, ${r.unchanged} unchanged, ${r.failed} failed, ${r.skipped} skipped in ${secs} s` +
-              ` (${ctx.client.requests} request(s); ${((Date.now() - started) / 1000).toFixed(2)} s with start-up and delay)`,
-          );
-          return r.failed > 0 ? EXIT.FAILED : EXIT.OK;
-        } finally {
-          ctx.client.close();
-        }
-      } finally {
-        await lock.release();
+    const uid = process.getuid?.() ?? 0;
+    const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
+    if (!lock) throw new WwError('locked', 'wwgetfiles already running');
+    try {
+      // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
+      const ctx = connectContext(io, values, log, settings, started);
+      const delay = values['no-delay'] || values['dry-run']
+        ? 0
+        : startDelaySeconds({
+          // Both read (and a bad one reported) even when SLEEPTIME overrides the interval.
+          sleeptime: secondsSetting(settings, SLEEPTIME, (l) => log.warn(l)),
+          interval: secondsSetting(settings, WWGETFILES_INTERVAL, (l) => log.warn(l)),
+          inInitramfs,
+        });
+      if (delay > 0) {
+        log.debug(`sleeping ${delay} s before contacting the master`);
+        await new Promise((r) => setTimeout(r, delay * 1000));
       }
-    }),
+      try {
+        const t0 = Date.now();
+        const r = await syncFiles({
+          client: ctx.client,
+          hwaddr: ctx.hwaddr,
+          root: rootReal,
+          log,
+          useMark: !inInitramfs,
+          forceFull: !!values.full,
+          dryRun: !!values['dry-run'],
+          concurrency,
+          chown: process.getuid?.() === 0,
+          // In the initramfs giving up means a reboot: every object gets the full back-off there.
+          objectAttempts: objectAttempts ?? (inInitramfs ? undefined : Math.min(OBJECT_ATTEMPTS, ctx.client.opts.retry.attempts)),
+        });
+        const secs = ((Date.now() - t0) / 1000).toFixed(2);
+        const verb = values['dry-run'] ? 'would install' : 'installed';
+        log.info(
+          `${r.listed} listed, ${r.installed} ${verb}, ${r.unchanged} unchanged, ${r.failed} failed, ${r.skipped} skipped in ${secs} s` +
+            ` (${ctx.client.requests} request(s); ${((Date.now() - started) / 1000).toFixed(2)} s with start-up and delay)`,
+        );
+        return r.failed > 0 ? EXIT.FAILED : EXIT.OK;
+      } finally {
+        ctx.client.close();
+      }
+    } finally {
+      await lock.release();
+    }
+  },
 };

@@ -1,9 +1,9 @@
 // wwgetnodeconfig: print this node's configuration as the master sent it, so
 // `wwgetnodeconfig > /tmp/nodeconfig; . /tmp/nodeconfig` keeps working.
 import { EXIT } from '../core/errors.ts';
-import { fetchNodeConfig } from '../core/nodeconfig.ts';
+import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
 import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,
   settingsFor, writeAll, type Tool, type ToolIO,
 } from './common.ts';
 import { WwError } from '../core/errors.ts';
@@ -21,21 +21,20 @@ ${EXIT_HELP}`;
 export const wwgetnodeconfig: Tool = {
   name: NAME,
   summary: "print this node's configuration",
-  main: (io: ToolIO) =>
-    guarded(io, NAME, async () => {
-      const { values, positionals } = parse(io.argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
-      if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-      if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
-      const log = makeLogger(io, values, NAME);
-      const ctx = connectContext(io, values, log, settingsFor(io, values));
-      try {
-        const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
-        for (const n of cfg.rejected) log.warn(`line ${n} of the node configuration is not a shell assignment`);
-        const out = values.json ? `${JSON.stringify(Object.fromEntries(cfg.vars), null, 2)}\n` : cfg.bytes;
-        await writeAll(io.stdout, out);
-        return EXIT.OK;
-      } finally {
-        ctx.client.close();
-      }
-    }),
+  async main(io: ToolIO) {
+    const { values, positionals } = parse(io.argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
+    if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
+    if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+    const log = makeLogger(io, values, NAME);
+    const ctx = connectContext(io, values, log, settingsFor(io, values));
+    try {
+      const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
+      for (const n of cfg.rejected) log.warn(`line ${n} of the node configuration is not a shell assignment`);
+      const out = values.json ? `${JSON.stringify(Object.fromEntries(cfg.vars), null, 2)}\n` : cfg.bytes;
+      await writeAll(io.stdout, out);
+      return EXIT.OK;
+    } finally {
+      ctx.client.close();
+    }
+  },
 };

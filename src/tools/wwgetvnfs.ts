@@ -3,11 +3,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { fetchNodeConfig } from '../core/nodeconfig.ts';
-import { flagSetting } from '../core/settings.ts';
-import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs.ts';
+import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
+import { flagSetting } from '../core/settings/sources.ts';
+import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs/job.ts';
 import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, guarded, handleInfo, makeLogger, parse,
+  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,
   settingsFor, type Tool, type ToolIO,
 } from './common.ts';
 
@@ -64,87 +64,86 @@ function human(n: number): string {
 export const wwgetvnfs: Tool = {
   name: NAME,
   summary: "fetch and unpack this node's VNFS image",
-  main: (io: ToolIO) =>
-    guarded(io, NAME, async () => {
-      const { values, positionals } = parse(io.argv, {
-        ...COMMON_OPTIONS,
-        target: { type: 'string', short: 't' },
-        force: { type: 'boolean' },
-        verify: { type: 'boolean' },
-        'no-init-check': { type: 'boolean' },
-        'no-owners': { type: 'boolean' },
-      });
-      if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-      if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
-      if (values.target === '') throw new WwError('usage', '--target needs a directory');
-      const log = makeLogger(io, values, NAME);
-      const settings = settingsFor(io, values);
+  async main(io: ToolIO) {
+    const { values, positionals } = parse(io.argv, {
+      ...COMMON_OPTIONS,
+      target: { type: 'string', short: 't' },
+      force: { type: 'boolean' },
+      verify: { type: 'boolean' },
+      'no-init-check': { type: 'boolean' },
+      'no-owners': { type: 'boolean' },
+    });
+    if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
+    if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+    if (values.target === '') throw new WwError('usage', '--target needs a directory');
+    const log = makeLogger(io, values, NAME);
+    const settings = settingsFor(io, values);
 
-      // Decide where to unpack (and refuse a live /) before talking to anyone.
-      const newroot = settings.get('NEWROOT') ?? '';
-      const initramfs = newroot !== '' && existsSync(join(values.sysroot ?? '/', 'init'));
-      const choice = chooseTarget({ target: values.target, newroot, initramfs });
-      const { root, create } = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
-      log.debug(`target ${root} (${choice.reason}${create ? '; made when the master answers' : ''})`);
+    // Decide where to unpack (and refuse a live /) before talking to anyone.
+    const newroot = settings.get('NEWROOT') ?? '';
+    const initramfs = newroot !== '' && existsSync(join(values.sysroot ?? '/', 'init'));
+    const choice = chooseTarget({ target: values.target, newroot, initramfs });
+    const { root, create } = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
+    log.debug(`target ${root} (${choice.reason}${create ? '; made when the master answers' : ''})`);
 
-      const ctx = connectContext(io, values, log, settings);
-      try {
-        const verify = !!values.verify || flagSetting(settings, 'WWVALIDATE_VNFS', (l) => log.warn(l), 'no verification');
-        let expected: string | undefined;
-        let md5Source: string | undefined;
-        if (verify) {
-          expected = settings.get('WWVNFS_CHECKSUM');
-          md5Source = expected ? `WWVNFS_CHECKSUM from ${settings.sourceOf('WWVNFS_CHECKSUM')}` : undefined;
-          if (!expected) {
-            const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
-            expected = cfg.vars.get('WWVNFS_CHECKSUM');
-            md5Source = 'WWVNFS_CHECKSUM from the node configuration';
-          }
-          if (!expected) throw new WwError('config', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
-          if (!isHexMd5(expected)) throw new WwError('config', `WWVNFS_CHECKSUM '${expected}' is not an MD5 checksum`);
-          expected = expected.toLowerCase();
+    const ctx = connectContext(io, values, log, settings);
+    try {
+      const verify = !!values.verify || flagSetting(settings, 'WWVALIDATE_VNFS', (l) => log.warn(l), 'no verification');
+      let expected: string | undefined;
+      let md5Source: string | undefined;
+      if (verify) {
+        expected = settings.get('WWVNFS_CHECKSUM');
+        md5Source = expected ? `WWVNFS_CHECKSUM from ${settings.sourceOf('WWVNFS_CHECKSUM')}` : undefined;
+        if (!expected) {
+          const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
+          expected = cfg.vars.get('WWVNFS_CHECKSUM');
+          md5Source = 'WWVNFS_CHECKSUM from the node configuration';
         }
-
-        const tty = !values.quiet && (io.stderr as { isTTY?: boolean }).isTTY === true;
-        const t0 = Date.now();
-        const onProgress = tty
-          ? (p: Progress) => {
-              const s = (Date.now() - t0) / 1000 || 0.001;
-              const of = p.total ? ` of ${human(p.total)} (${Math.floor((100 * p.received) / p.total)}%)` : '';
-              io.stderr.write(
-                `\r\x1b[K${NAME}: ${human(p.received)}${of} received, ${human(p.stats.bytes)} unpacked, ` +
-                  `${human(p.received / s)}/s, ${p.stats.entries} entries`,
-              );
-            }
-          : undefined;
-        let r;
-        try {
-          r = await getVnfs({
-            client: ctx.client,
-            hwaddr: ctx.hwaddr,
-            root,
-            createRoot: create,
-            expectedMd5: expected,
-            md5Source,
-            requireInit: !values['no-init-check'],
-            owners: values['no-owners'] ? false : undefined,
-            log,
-            onProgress,
-          });
-        } finally {
-          if (tty) io.stderr.write('\n');
-        }
-        const st = r.stats;
-        log.info(
-          `unpacked ${st.entries} entries (${st.files} files, ${st.directories} directories, ${st.symlinks} symbolic links, ` +
-            `${st.hardlinks} hard links, ${st.devices} devices/FIFOs${st.skipped ? `, ${st.skipped} sockets skipped` : ''}; ` +
-            `${human(st.bytes)}) from ${human(r.compressed)} ${r.format} image in ${r.seconds.toFixed(1)} s ` +
-            `(${human(r.compressed / Math.max(r.seconds, 0.001))}/s) into ${r.root}` +
-            (r.verified ? `; MD5 ${r.md5} verified` : ''),
-        );
-        return EXIT.OK;
-      } finally {
-        ctx.client.close();
+        if (!expected) throw new WwError('config', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
+        if (!isHexMd5(expected)) throw new WwError('config', `WWVNFS_CHECKSUM '${expected}' is not an MD5 checksum`);
+        expected = expected.toLowerCase();
       }
-    }),
+
+      const tty = !values.quiet && (io.stderr as { isTTY?: boolean }).isTTY === true;
+      const t0 = Date.now();
+      const onProgress = tty
+        ? (p: Progress) => {
+            const s = (Date.now() - t0) / 1000 || 0.001;
+            const of = p.total ? ` of ${human(p.total)} (${Math.floor((100 * p.received) / p.total)}%)` : '';
+            io.stderr.write(
+              `\r\x1b[K${NAME}: ${human(p.received)}${of} received, ${human(p.stats.bytes)} unpacked, ` +
+                `${human(p.received / s)}/s, ${p.stats.entries} entries`,
+            );
+          }
+        : undefined;
+      let r;
+      try {
+        r = await getVnfs({
+          client: ctx.client,
+          hwaddr: ctx.hwaddr,
+          root,
+          createRoot: create,
+          expectedMd5: expected,
+          md5Source,
+          requireInit: !values['no-init-check'],
+          owners: values['no-owners'] ? false : undefined,
+          log,
+          onProgress,
+        });
+      } finally {
+        if (tty) io.stderr.write('\n');
+      }
+      const st = r.stats;
+      log.info(
+        `unpacked ${st.entries} entries (${st.files} files, ${st.directories} directories, ${st.symlinks} symbolic links, ` +
+          `${st.hardlinks} hard links, ${st.devices} devices/FIFOs${st.skipped ? `, ${st.skipped} sockets skipped` : ''}; ` +
+          `${human(st.bytes)}) from ${human(r.compressed)} ${r.format} image in ${r.seconds.toFixed(1)} s ` +
+          `(${human(r.compressed / Math.max(r.seconds, 0.001))}/s) into ${r.root}` +
+          (r.verified ? `; MD5 ${r.md5} verified` : ''),
+      );
+      return EXIT.OK;
+    } finally {
+      ctx.client.close();
+    }
+  },
 };

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseShellVars } from '../../src/core/shellvars.ts';
+import { parseShellVars } from '../../src/core/settings/shellvars.ts';
 import { fakeRuntime, read, runStep, scratch, SHELLS, warnings } from './harness.ts';
 
 test('master: environment, /warewulf/config, network.conf DHCP_SERVER, then wwmaster= (PROTOCOL 1 order)', () => {

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseShellVars } from '../../src/core/shellvars.ts';
+import { parseShellVars } from '../../src/core/settings/shellvars.ts';
 import { DIST, distLibs, INSTALL, read, runIn, runStep, scratch, SHELLS, sh, TOOLS, tree } from './harness.ts';
 
 const mode = (p: string) => (lstatSync(p).mode & 0o7777).toString(8);

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ByteReader } from '../../src/core/archive/bytes.ts';
-import { readArchive } from '../../src/core/archive/detect.ts';
+import { ByteReader } from '../../src/core/vnfs/archive/bytes.ts';
+import { readArchive } from '../../src/core/vnfs/archive/detect.ts';
 import { WwError } from '../../src/core/errors.ts';
-import { Extractor } from '../../src/core/extract.ts';
+import { Extractor } from '../../src/core/vnfs/extract.ts';
 import { bsdtarExtract, diffSnapshots, makeArchive, makeTree, snapshot, type Maker } from '../helpers/vnfstree.ts';
 
 const work = fs.mkdtempSync(join(tmpdir(), 'ww-extract-'));

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ByteReader } from '../../src/core/archive/bytes.ts';
-import { detectFormat, readArchive } from '../../src/core/archive/detect.ts';
+import { ByteReader } from '../../src/core/vnfs/archive/bytes.ts';
+import { detectFormat, readArchive } from '../../src/core/vnfs/archive/detect.ts';
 import { WwError } from '../../src/core/errors.ts';
 import { diffSnapshots, makeArchive, makeTree, snapshot, type Maker, type Snap } from '../helpers/vnfstree.ts';
 

@@ -1,4 +1,4 @@
-// src/cli.ts: a tool whose main never settles (its event loop ran empty under it: NODE_UNIQUE_ID
+// src/tools/run.ts: a tool whose main never settles (its event loop ran empty under it: NODE_UNIQUE_ID
 // once did that to wwgetfiles' lock) exits 2 with one line, never 0; a warning is one log line.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +12,7 @@ function runTool(body: string) {
   const dir = mkdtempSync(join(tmpdir(), 'cli-'));
   try {
     const file = join(dir, 'tool.ts');
-    writeFileSync(file, `import { runStandalone } from ${JSON.stringify(join(ROOT, 'src/cli.ts'))};\nrunStandalone({ name: 'wwtest', summary: '', main: ${body} });\n`);
+    writeFileSync(file, `import { runStandalone } from ${JSON.stringify(join(ROOT, 'src/tools/run.ts'))};\nrunStandalone({ name: 'wwtest', summary: '', main: ${body} });\n`);
     return spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   } finally {
     rmSync(dir, { recursive: true, force: true });

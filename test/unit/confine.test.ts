@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isInside, realRoot, resolveParent, safeComponents } from '../../src/core/confine.ts';
+import { isInside, realRoot, resolveParent, safeComponents } from '../../src/core/fs/confine.ts';
 
 test('safeComponents refuses .., NUL, relative, root', () => {
   assert.equal(safeComponents('/etc//./hosts', { requireAbsolute: true }), ['etc', 'hosts']);

@@ -6,10 +6,10 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSocket, usesPrivilegedPort } from '../../src/core/connect.ts';
-import { MasterClient, readBody } from '../../src/core/master.ts';
+import { openSocket, usesPrivilegedPort } from '../../src/core/net/socket.ts';
+import { MasterClient, readBody } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
-import { parseMasterList } from '../../src/core/settings.ts';
+import { parseMasterList } from '../../src/core/settings/sources.ts';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -8,9 +8,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient, readBody, type MasterClientOptions, type RequestLimits } from '../../src/core/master.ts';
-import { parseMasterList } from '../../src/core/settings.ts';
-import { syncFiles } from '../../src/core/sync.ts';
+import { MasterClient, readBody, type MasterClientOptions, type RequestLimits } from '../../src/core/net/client.ts';
+import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { syncFiles } from '../../src/core/files/job.ts';
 import { bounded } from '../helpers/bounded.ts';
 import { startMaster, type Fixture } from '../helpers/master.ts';
 

@@ -1,8 +1,8 @@
-// src/core/environment.ts: what the executables remove from their environment before anything reads
+// src/tools/environment.ts: what the executables remove from their environment before anything reads
 // it (the built executables are tested in test/e2e/environment.test.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SCRUBBED, scrubEnvironment } from '../../src/core/environment.ts';
+import { SCRUBBED, scrubEnvironment } from '../../src/tools/environment.ts';
 
 test('removes exactly the listed variables; settings and everything else stay', () => {
   const env: NodeJS.ProcessEnv = {

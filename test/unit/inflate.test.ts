@@ -1,10 +1,10 @@
-// InlineGunzip: wwgetvnfs's gunzip + MD5 into recycled buffers (src/core/inflate.ts).
+// InlineGunzip: wwgetvnfs's gunzip + MD5 into recycled buffers (src/core/vnfs/inflate.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate as tick } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InlineGunzip } from '../../src/core/inflate.ts';
+import { InlineGunzip } from '../../src/core/vnfs/inflate.ts';
 
 /** Feeds `gz` in `piece`-byte writes (waiting as asked), reads everything, returns what came out. */
 async function roundTrip(gz: Buffer, piece: number, md5 = true) {

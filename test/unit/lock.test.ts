@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lockDir, tryLock } from '../../src/core/lock.ts';
+import { lockDir, tryLock } from '../../src/core/fs/lock.ts';
 import { WwError } from '../../src/core/errors.ts';
 
 const uid = process.getuid?.() ?? 0;
@@ -45,7 +45,7 @@ test('the same tree by another name (a symbolic link) is the same lock', async (
 test('a SIGKILLed holder leaves no lock: its socket file refuses and is removed', async () => {
   const root = tree();
   const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
-    import('${new URL('../../src/core/lock.ts', import.meta.url).pathname}').then(async (m) => {
+    import('${new URL('../../src/core/fs/lock.ts', import.meta.url).pathname}').then(async (m) => {
       const l = await m.tryLock('k', ${JSON.stringify(root)}, ${JSON.stringify(opts)});
       process.stdout.write(l ? 'held\\n' : 'busy\\n');
       setInterval(() => {}, 1000);

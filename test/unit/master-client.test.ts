@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient, embeddedStatus, readBody, type RetryPolicy } from '../../src/core/master.ts';
-import { parseMasterList } from '../../src/core/settings.ts';
+import { MasterClient, embeddedStatus, readBody, type RetryPolicy } from '../../src/core/net/client.ts';
+import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { WwError } from '../../src/core/errors.ts';
 
 const isRoot = process.getuid?.() === 0;

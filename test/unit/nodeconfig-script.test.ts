@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient } from '../../src/core/master.ts';
-import { fetchNodeConfig, parseNodeConfig } from '../../src/core/nodeconfig.ts';
-import { checkScriptType, fetchScript } from '../../src/core/script.ts';
-import { parseMasterList } from '../../src/core/settings.ts';
+import { MasterClient } from '../../src/core/net/client.ts';
+import { fetchNodeConfig, parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
+import { checkScriptType, fetchScript } from '../../src/core/protocol/script.ts';
+import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
 
 let m: RunningMaster;

@@ -1,8 +1,8 @@
 // The one number grammar (issue 16.1): every number read from the environment, the
-// settings files, the kernel command line or an option goes through src/core/number.ts.
+// settings files, the kernel command line or an option goes through src/core/settings/number.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeRange, parseNumber } from '../../src/core/number.ts';
+import { describeRange, parseNumber } from '../../src/core/settings/number.ts';
 
 const WHOLE = { min: 0, max: 86400 };
 const FRACTION = { min: 0.001, max: 2147483, fraction: true };

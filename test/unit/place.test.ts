@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   asideName, commitFile, createTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink, writeTemp,
-} from '../../src/core/place.ts';
+} from '../../src/core/fs/place.ts';
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'place-'));
 const isRoot = process.getuid?.() === 0;

@@ -4,7 +4,7 @@ import { WwError } from '../../src/core/errors.ts';
 import {
   SLEEPTIME, WWGETFILES_INTERVAL, WWRUNTIME_MAX_RUN, loadSettings, parseCmdline, parseMasterList, resolveHwaddr, resolveMasters,
   resolveScheme, secondsSetting, flagSetting,
-} from '../../src/core/settings.ts';
+} from '../../src/core/settings/sources.ts';
 
 const files = (m: Record<string, string>) => (p: string) => m[p];
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseShellVars, parseShellWord, shellQuote } from '../../src/core/shellvars.ts';
+import { parseShellVars, parseShellWord, shellQuote } from '../../src/core/settings/shellvars.ts';
 import { execFileSync } from 'node:child_process';
 
 test('quoting styles as /warewulf/config and the master write them', () => {

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient } from '../../src/core/master.ts';
-import { parseMasterList } from '../../src/core/settings.ts';
-import { syncFiles } from '../../src/core/sync.ts';
+import { MasterClient } from '../../src/core/net/client.ts';
+import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { syncFiles } from '../../src/core/files/job.ts';
 import { bigFixture, startMaster } from '../helpers/master.ts';
 
 const FS_REQUESTS = new Set(['FSREQCALLBACK', 'FSREQPROMISE', 'FILEHANDLECLOSEREQ']);

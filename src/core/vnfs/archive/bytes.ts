@@ -8,7 +8,7 @@
 // return is valid only until the next call on the reader, and one that
 // stream() passes to its callback only until the callback returns (or its
 // promise settles): the archive readers and the extractor use them that way.
-import { WwError } from '../errors.ts';
+import { WwError } from '../../errors.ts';
 
 export interface ByteReaderOptions {
   /** Called with each source chunk once nothing the reader handed out can still refer to it. */

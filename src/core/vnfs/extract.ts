@@ -22,14 +22,14 @@
 // setuid/setgid), then times; directories get theirs after their contents.
 import { constants as C } from 'node:fs';
 import * as fs from 'node:fs';
-import { lazyCrypto, lazyChildProcess } from './lazy.ts';
+import { lazyCrypto, lazyChildProcess } from '../lazy.ts';
 import { basename, dirname, join } from 'node:path';
-import { EXCLUSIVE_CREATE, isInside, safeComponents } from './confine.ts';
-import { findMknod } from './place.ts';
-import { trackTemp, untrackTemp } from './cleanup.ts';
-import { WwError, describe } from './errors.ts';
+import { EXCLUSIVE_CREATE, isInside, safeComponents } from '../fs/confine.ts';
+import { findMknod } from '../fs/place.ts';
+import { trackTemp, untrackTemp } from '../fs/cleanup.ts';
+import { WwError, describe } from '../errors.ts';
 import type { ArchiveEntry } from './archive/types.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 export interface ExtractOptions {
   /** Real path of the target root (realRoot()). */

@@ -4,9 +4,9 @@
 // it, and the lock socket until the next instance found it dead.
 //
 // Every temporary name is registered here while it exists (place.ts, extract.ts),
-// and so is the lock; on a signal they are removed synchronously and the process
-// exits 128 + the signal's number (143 TERM, 130 INT, 129 HUP), the shell's
-// convention for "ended by that signal". All file system calls on the placing
+// and so is the lock; on a signal tools/signals.ts removes them synchronously (cleanUpNow) and the
+// process exits 128 + the signal's number (143 TERM, 130 INT, 129 HUP), the
+// shell's convention for "ended by that signal". All file system calls on the placing
 // paths that create, rename or remove a temporary are synchronous, and a signal
 // handler runs between JavaScript tasks, so the set is never stale when it runs.
 // What a temporary was for is not finished: the next run does it again (wwgetvnfs
@@ -53,26 +53,4 @@ export function cleanUpNow(): number {
   }
   hooks.clear();
   return removed;
-}
-
-export const EXIT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-
-let interruptedBy: string | null = null;
-
-/** The signal that is ending the process, or null: its exit is not a run that stopped unfinished. */
-export function interruption(): string | null {
-  return interruptedBy;
-}
-
-/** Installs the handlers: clean up, one line on stderr, exit 128 + the signal's number. */
-export function exitCleanlyOnSignals(name: string, write: (line: string) => void): void {
-  for (const [signal, n] of Object.entries(EXIT_SIGNALS)) {
-    process.once(signal, () => {
-      interruptedBy = signal;
-      const removed = cleanUpNow();
-      const what = removed === 0 ? '' : `; removed ${removed} temporary file${removed === 1 ? '' : 's'}`;
-      write(`${name}: ERROR: interrupted by ${signal}${what}\n`);
-      process.exit(128 + n);
-    });
-  }
 }

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { ConnectionOptions, SecureContext } from 'node:tls';
-import { WwError } from './errors.ts';
+import { WwError } from '../errors.ts';
 
 export type SourcePortMode = 'auto' | 'privileged' | 'any';
 
@@ -131,7 +131,7 @@ const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ISSUER|^INV
 /**
  * Whether an error code says the master's certificate does not verify. Such a failure is
  * definitive (the same certificate will not verify on the next round); the one test of
- * connect.ts and master.ts.
+ * net/socket.ts and net/client.ts.
  */
 export function isCertificateError(code: string | undefined): boolean {
   return !!code && CERTIFICATE_ERROR.test(code);

@@ -3,7 +3,7 @@
 // resort) and /proc/cmdline (ww*= arguments). File locations are parameters so tests
 // can point them at fixtures.
 import { readFileSync } from 'node:fs';
-import { WwError } from './errors.ts';
+import { WwError } from '../errors.ts';
 import { describeRange, parseNumber, shownValue } from './number.ts';
 import { parseShellVars } from './shellvars.ts';
 

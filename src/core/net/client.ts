@@ -3,10 +3,10 @@
 // complete answer (PROTOCOL 2.6, 2.7): a short body, a missing final chunk or a
 // dropped connection is never handed to the caller as a result.
 import http from 'node:http';
-import { createAgent, isCertificateError, usesPrivilegedPort, type ConnectOptions } from './connect.ts';
-import { WwError, describe, isTransient } from './errors.ts';
-import type { Logger } from './log.ts';
-import type { MasterAddress } from './settings.ts';
+import { createAgent, isCertificateError, usesPrivilegedPort, type ConnectOptions } from './socket.ts';
+import { WwError, describe, isTransient } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { MasterAddress } from '../settings/sources.ts';
 
 export interface RetryPolicy {
   /** Rounds over all masters before giving up (upstream: 30). */
@@ -118,7 +118,7 @@ export class MasterClient {
   constructor(opts: MasterClientOptions) {
     this.opts = opts;
     const n = opts.maxSockets ?? 4;
-    this.agents = { http: createAgent(false, opts.connect, n) }; // the https one when first needed (connect.ts)
+    this.agents = { http: createAgent(false, opts.connect, n) }; // the https one when first needed (net/socket.ts)
     this.order = [...opts.masters];
     this.sleep = opts.sleep ?? defaultSleep;
     this.now = opts.now ?? Date.now;

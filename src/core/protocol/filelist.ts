@@ -3,7 +3,7 @@
 // character is a space, so its line shows two spaces before the mode. PATH is
 // the rest of the line. A list with any malformed line is refused whole: it is
 // not what a healthy master sends (an error page, a cut or garbled answer).
-import { WwError } from './errors.ts';
+import { WwError } from '../errors.ts';
 
 export type FileType = 'file' | 'dir' | 'link' | 'block' | 'char' | 'fifo' | 'socket';
 

@@ -7,7 +7,7 @@
 import { constants as C, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { WwError } from './errors.ts';
+import { WwError } from '../errors.ts';
 
 /** Linux PATH_MAX, terminating NUL included: no longer path can be opened or created. */
 export const PATH_MAX = 4096;

@@ -1,9 +1,9 @@
 // /WW/nodeconfig (PROTOCOL 2.1): `KEY="value"` + `export KEY` pairs that the
 // initramfs sources. We pass the bytes through untouched, after checking it is
 // node configuration and not an error page a shell would choke on.
-import { WwError } from './errors.ts';
-import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from './master.ts';
-import { parseShellVars } from './shellvars.ts';
+import { WwError } from '../errors.ts';
+import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from '../net/client.ts';
+import { parseShellVars } from '../settings/shellvars.ts';
 
 export interface NodeConfig {
   /** The answer as sent, byte for byte: what wwgetnodeconfig prints. */

@@ -14,8 +14,8 @@ import { lstat, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { onInterrupt } from './cleanup.ts';
-import { WwError, describe } from './errors.ts';
-import { lazyCrypto } from './lazy.ts';
+import { WwError, describe } from '../errors.ts';
+import { lazyCrypto } from '../lazy.ts';
 
 export interface Lock {
   release(): Promise<void>;

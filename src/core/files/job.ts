@@ -5,15 +5,15 @@
 import { lstat, mkdir, open, readdir, readlink, unlink } from 'node:fs/promises';
 import { constants as C, closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { resolveParent, realRoot, safeComponents } from './confine.ts';
-import { WwError, describe } from './errors.ts';
-import { parseFileList, type FileEntry } from './filelist.ts';
-import type { Logger } from './log.ts';
-import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from './master.ts';
+import { resolveParent, realRoot, safeComponents } from '../fs/confine.ts';
+import { WwError, describe } from '../errors.ts';
+import { parseFileList, type FileEntry } from '../protocol/filelist.ts';
+import type { Logger } from '../log.ts';
+import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from '../net/client.ts';
 import {
   commitFile, createTemp, discardTemp, finishTemp, readyTemp, renameTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
   writeSmallFile, writeTemp, type Ownership, type TempFile,
-} from './place.ts';
+} from '../fs/place.ts';
 
 /**
  * The newest-seen mark. Not in /tmp, where upstream keeps it: systemd empties /tmp at boot, so

@@ -10,10 +10,10 @@ import { constants as C, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { trackTemp, untrackTemp } from './cleanup.ts';
-import { WwError, describe } from './errors.ts';
+import { WwError, describe } from '../errors.ts';
 import { EXCLUSIVE_CREATE } from './confine.ts';
-import { GcPacer } from './gc.ts';
-import { lazyChildProcess, lazyCrypto } from './lazy.ts';
+import { GcPacer } from '../gc.ts';
+import { lazyChildProcess, lazyCrypto } from '../lazy.ts';
 
 export interface Ownership {
   uid: number;

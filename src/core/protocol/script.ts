@@ -1,8 +1,8 @@
 // /WW/script (PROTOCOL 2.4). The whole script is downloaded and checked
 // complete before anyone sees a byte of it: `wwgetscript runtime | /bin/sh`
 // must never run half a script (upstream defect 6.4).
-import { WwError } from './errors.ts';
-import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from './master.ts';
+import { WwError } from '../errors.ts';
+import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from '../net/client.ts';
 
 export const SCRIPT_TYPE = /^[A-Za-z0-9._-]+$/;
 

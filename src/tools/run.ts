@@ -1,12 +1,14 @@
-// Process glue for the executables: the only place that touches process.argv,
-// process.env and the exit code. Standalone executables call runStandalone; the
-// multi-call executable picks its tool from the name it was invoked by
-// (process.argv0 keeps a symlink's name) or from its first argument.
+// Process glue for the executables (src/bin/*): the only place that touches process.argv,
+// process.env and the exit code, and the one error boundary: whatever a tool throws becomes
+// one line on stderr and an exit status here. Standalone executables call runStandalone; the
+// multi-call executable picks its tool from the name it was invoked by (process.argv0 keeps a
+// symlink's name) or from its first argument.
 import { basename } from 'node:path';
-import { exitCleanlyOnSignals, interruption } from './core/cleanup.ts';
-import type { Tool, ToolIO } from './tools/common.ts';
-import { GuardedOutput } from './tools/output.ts';
-import { versionLine } from './version.ts';
+import { EXIT, WwError, describe } from '../core/errors.ts';
+import { exitCleanlyOnSignals, interruption } from './signals.ts';
+import type { Tool, ToolIO } from './common.ts';
+import { GuardedOutput } from './output.ts';
+import { versionLine } from '../version.ts';
 
 export const MULTICALL_NAME = 'wwruntime';
 
@@ -24,6 +26,14 @@ function finish(code: number): void {
   process.exitCode = stdout.closed && code === 0 ? 2 : code;
   // The failed write may be reported after the tool returned: settle the code again then.
   if (!stdout.closed) process.stdout.once('error', () => finish(code));
+}
+
+/** The one line for a failed run, and its exit status. A reader of stdout that went away is not reported. */
+function failure(name: string, err: unknown): { line: string | null; code: number } {
+  if (err instanceof WwError && err.kind === 'output-closed') return { line: null, code: err.exitCode };
+  // One line, whatever went wrong; a usage error says where the options are listed.
+  const hint = err instanceof WwError && err.kind === 'usage' ? ` (see '${name} --help')` : '';
+  return { line: `${name}: ERROR: ${describe(err)}${hint}\n`, code: err instanceof WwError ? err.exitCode : EXIT.FAILED };
 }
 
 /**
@@ -47,8 +57,9 @@ function start(tool: Tool, argv: string[]): void {
     },
     (err) => {
       settled = true;
-      stderr.write(`${tool.name}: ERROR: ${err}\n`);
-      finish(2);
+      const { line, code } = failure(tool.name, err);
+      if (line) stderr.write(line);
+      finish(code);
     },
   );
 }

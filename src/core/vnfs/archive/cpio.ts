@@ -7,7 +7,7 @@
 // Hard links: newc repeats the inode number; GNU cpio and bsdtar write the data
 // only with the LAST name of a link set (the others have size 0). The first name
 // seen becomes a file, each later one a hard link to it, carrying data if any.
-import { WwError } from '../errors.ts';
+import { WwError } from '../../errors.ts';
 import { ByteReader, entryData } from './bytes.ts';
 import type { ArchiveEntry, EntryType } from './types.ts';
 

@@ -20,13 +20,13 @@ import { join, resolve } from 'node:path';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
-import { realRoot } from './confine.ts';
-import { WwError, describe } from './errors.ts';
+import { realRoot } from '../fs/confine.ts';
+import { WwError, describe } from '../errors.ts';
 import { Extractor, INCOMPLETE_MARKER, localError, type ExtractStats } from './extract.ts';
-import { GcPacer } from './gc.ts';
+import { GcPacer } from '../gc.ts';
 import { InlineGunzip } from './inflate.ts';
-import type { Logger } from './log.ts';
-import { forEachChunk, type MasterClient, type MasterResponse } from './master.ts';
+import type { Logger } from '../log.ts';
+import { forEachChunk, type MasterClient, type MasterResponse } from '../net/client.ts';
 
 export interface Progress {
   /** Compressed bytes received. */

@@ -1,7 +1,7 @@
 // Picks the reader from the first bytes of the (decompressed) image: cpio newc
 // / crc by their ASCII magic, tar by the ustar magic at offset 257 or, for old
 // v7 archives, a valid header checksum. Everything else is named and refused.
-import { WwError } from '../errors.ts';
+import { WwError } from '../../errors.ts';
 import type { ByteReader } from './bytes.ts';
 import { readCpio } from './cpio.ts';
 import { checksumOk, readTar } from './tar.ts';
