@@ -103,7 +103,7 @@ export const EXIT_HELP = `Exit codes:
 
 export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>;
 
-/** util.parseArgs with our error style: a usage error is a WwError('usage'). */
+/** util.parseArgs with our error style: a usage error is a WwError('WW_USAGE'). */
 export function parse<O extends Options>(argv: string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as Parsed<O>;
@@ -112,7 +112,7 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
     let msg = String((err as Error)?.message ?? err).split('\n')[0];
     const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(msg);
     if (ambiguous) msg = `${ambiguous[1]} needs a value (one starting with '-' is written ${ambiguous[1]}=VALUE)`;
-    throw new WwError('usage', msg);
+    throw new WwError('WW_USAGE', msg);
   }
 }
 
@@ -134,7 +134,7 @@ const BYTES_PER_SEC: NumberRange = { min: 0, max: 1e12 };
 export function numberOption(v: string | undefined, name: string, range: NumberRange, dflt: number, unit = ''): number {
   if (v === undefined) return dflt;
   const n = parseNumber(v, range);
-  if (n === undefined) throw new WwError('usage', `--${name} takes ${describeRange(range, unit)}, not '${shownValue(v)}'`);
+  if (n === undefined) throw new WwError('WW_USAGE', `--${name} takes ${describeRange(range, unit)}, not '${shownValue(v)}'`);
   return n;
 }
 
@@ -183,10 +183,10 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
   // Options first: a usage error comes before any setting is read, any file opened or any master asked.
   const mode = (values['source-port'] ?? 'auto') as SourcePortMode;
   if (!['auto', 'privileged', 'any'].includes(mode)) {
-    throw new WwError('usage', `--source-port must be auto, privileged or any, not '${shownValue(mode)}'`);
+    throw new WwError('WW_USAGE', `--source-port must be auto, privileged or any, not '${shownValue(mode)}'`);
   }
   const caFile = values['ca-file'];
-  if (caFile === '') throw new WwError('usage', '--ca-file needs a file (PEM CA certificates)');
+  if (caFile === '') throw new WwError('WW_USAGE', '--ca-file needs a file (PEM CA certificates)');
   const optionMasters = values.master ? parseMasterList(values.master) : undefined;
   const attemptsOption = values.attempts === undefined ? undefined : numberOption(values.attempts, 'attempts', ATTEMPTS, 0);
   const maxWait = values['max-wait'] === undefined ? undefined : numberOption(values['max-wait'], 'max-wait', BUDGET, 0, 'seconds') * 1000;
@@ -201,7 +201,7 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
 
   // Then the settings.
   const masters = optionMasters ?? resolveMasters(settings, (l) => log.warn(l));
-  if (masters.length === 0) throw new WwError('no-master', 'Could not identify master node!');
+  if (masters.length === 0) throw new WwError('WW_NO_MASTER', 'Could not identify master node!');
   const hwaddr = resolveHwaddr(values.hwaddr ? { get: () => values.hwaddr, sourceOf: () => 'environment' } : settings);
   const scheme = chooseScheme(!!values.https, caFile !== undefined, settings, log);
   // The initramfs always sets WWDEBUG, to "0" unless wwdebug=N is on the kernel command line: "0" is off,
@@ -215,7 +215,7 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
     try {
       ca = readFileSync(caFile);
     } catch (err) {
-      throw new WwError('config', `cannot read CA file ${caFile}: ${describe(err)}`);
+      throw new WwError('WW_CONFIG', `cannot read CA file ${caFile}: ${describe(err)}`);
     }
   }
   const client = new MasterClient({

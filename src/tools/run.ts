@@ -30,9 +30,9 @@ function finish(code: number): void {
 
 /** The one line for a failed run, and its exit status. A reader of stdout that went away is not reported. */
 function failure(name: string, err: unknown): { line: string | null; code: number } {
-  if (err instanceof WwError && err.kind === 'output-closed') return { line: null, code: err.exitCode };
+  if (err instanceof WwError && err.code === 'WW_OUTPUT_CLOSED') return { line: null, code: err.exitCode };
   // One line, whatever went wrong; a usage error says where the options are listed.
-  const hint = err instanceof WwError && err.kind === 'usage' ? ` (see '${name} --help')` : '';
+  const hint = err instanceof WwError && err.code === 'WW_USAGE' ? ` (see '${name} --help')` : '';
   return { line: `${name}: ERROR: ${describe(err)}${hint}\n`, code: err instanceof WwError ? err.exitCode : EXIT.FAILED };
 }
 

@@ -59,7 +59,7 @@ export const wwgetfiles: Tool = {
     const started = Date.now();
     const { values, positionals } = parse(io.argv, OPTIONS);
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-    if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+    if (positionals.length > 0) throw new WwError('WW_USAGE', `unexpected argument '${positionals[0]}'`);
     const concurrency = numberOption(values.concurrency, 'concurrency', { min: 1, max: 64 }, 4);
     const objectAttempts = values['object-attempts'] === undefined
       ? undefined
@@ -72,7 +72,7 @@ export const wwgetfiles: Tool = {
 
     const uid = process.getuid?.() ?? 0;
     const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
-    if (!lock) throw new WwError('locked', 'wwgetfiles already running');
+    if (!lock) throw new WwError('WW_LOCKED', 'wwgetfiles already running');
     try {
       // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
       const ctx = connectContext(io, values, log, settings, started);

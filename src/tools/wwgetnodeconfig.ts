@@ -24,7 +24,7 @@ export const wwgetnodeconfig: Tool = {
   async main(io: ToolIO) {
     const { values, positionals } = parse(io.argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-    if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
+    if (positionals.length > 0) throw new WwError('WW_USAGE', `unexpected argument '${positionals[0]}'`);
     const log = makeLogger(io, values, NAME);
     const ctx = connectContext(io, values, log, settingsFor(io, values));
     try {

@@ -23,7 +23,7 @@ export const wwgetscript: Tool = {
   async main(io: ToolIO) {
     const { values, positionals } = parse(io.argv, COMMON_OPTIONS);
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-    if (positionals.length !== 1) throw new WwError('usage', `expected one script type (pre, post or runtime)`);
+    if (positionals.length !== 1) throw new WwError('WW_USAGE', `expected one script type (pre, post or runtime)`);
     checkScriptType(positionals[0]);
     const log = makeLogger(io, values, NAME);
     const ctx = connectContext(io, values, log, settingsFor(io, values));

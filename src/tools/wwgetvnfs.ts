@@ -74,8 +74,8 @@ export const wwgetvnfs: Tool = {
       'no-owners': { type: 'boolean' },
     });
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
-    if (positionals.length > 0) throw new WwError('usage', `unexpected argument '${positionals[0]}'`);
-    if (values.target === '') throw new WwError('usage', '--target needs a directory');
+    if (positionals.length > 0) throw new WwError('WW_USAGE', `unexpected argument '${positionals[0]}'`);
+    if (values.target === '') throw new WwError('WW_USAGE', '--target needs a directory');
     const log = makeLogger(io, values, NAME);
     const settings = settingsFor(io, values);
 
@@ -99,8 +99,8 @@ export const wwgetvnfs: Tool = {
           expected = cfg.vars.get('WWVNFS_CHECKSUM');
           md5Source = 'WWVNFS_CHECKSUM from the node configuration';
         }
-        if (!expected) throw new WwError('config', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
-        if (!isHexMd5(expected)) throw new WwError('config', `WWVNFS_CHECKSUM '${expected}' is not an MD5 checksum`);
+        if (!expected) throw new WwError('WW_CONFIG', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
+        if (!isHexMd5(expected)) throw new WwError('WW_CONFIG', `WWVNFS_CHECKSUM '${expected}' is not an MD5 checksum`);
         expected = expected.toLowerCase();
       }
 

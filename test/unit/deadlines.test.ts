@@ -76,7 +76,8 @@ test('--max-time: a master trickling one byte at a time (never silent) is abando
       () => assert.unreachable(),
       (e) => {
         assert.not.match(e.message, /HUNG/, e.message);
-        assert.is(e.kind, 'transient', 'the deadline is a transient failure of that request');
+        assert.is(e.code, 'WW_GAVE_UP');
+        assert.is(e.retry, true, 'the deadline is a transient failure of that request');
         assert.match(e.message, /no complete answer within 0\.8 s \(--max-time\)/);
       },
     );
@@ -111,7 +112,7 @@ test('the VNFS image: no --max-time by default, but a rate bound (bytes per seco
       () => assert.unreachable(),
       (e) => {
         assert.not.match(e.message, /HUNG/, e.message);
-        assert.is(e.kind, 'transient');
+        assert.equal([e.code, e.retry], ['WW_GAVE_UP', true]);
         assert.match(e.message, /slower than 1000 bytes\/s over 0\.6 s/);
       },
     );

@@ -142,7 +142,7 @@ test('WWMASTER: a bad entry is skipped with a warning naming it; the good ones a
     assert.unreachable();
   } catch (e) {
     assert.instance(e, WwError);
-    assert.is((e as WwError).kind, 'no-master');
+    assert.is((e as WwError).code, 'WW_NO_MASTER');
     assert.is((e as WwError).message, 'Could not identify master node!');
   }
 });

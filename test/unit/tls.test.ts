@@ -84,7 +84,8 @@ test('a master that accepts TCP but never answers the ClientHello: the connect t
       (e) => {
         assert.not.match(e.message, /HUNG/, e.message);
         assert.instance(e, WwError);
-        assert.is(e.kind, 'transient', 'a stalled handshake is worth another round');
+        assert.is(e.code, 'WW_GAVE_UP');
+        assert.is(e.retry, true, 'a stalled handshake is worth another round');
         assert.match(e.message, /gave up after 2 attempt\(s\).*TLS handshake.*timed out after 0\.3 s/);
       },
     );
@@ -118,7 +119,7 @@ test('an http master redirecting to https:// on a TLS-stalling port: bounded, th
       () => assert.unreachable(),
       (e) => {
         assert.not.match(e.message, /HUNG/, e.message);
-        assert.is(e.kind, 'transient');
+        assert.is(e.retry, true);
         assert.match(e.message, /TLS handshake.*timed out/);
       },
     );
@@ -177,7 +178,8 @@ test('IP master: a certificate for DNS:localhost only is refused (definitive, na
       () => assert.unreachable('a certificate for localhost must not do for 127.0.0.1'),
       (e) => {
         assert.not.match(e.message, /HUNG/, e.message);
-        assert.is(e.kind, 'refused');
+        assert.is(e.code, 'WW_TLS');
+        assert.is(e.retry, false, 'a certificate problem will not fix itself');
         assert.match(e.message, /127\.0\.0\.1/);
       },
     );
@@ -195,7 +197,7 @@ test('IP master: a certificate with only a CN of 127.0.0.1 (no SAN) is refused',
   try {
     await bounded(get(c), 5000, 'https with a CN-only certificate').then(
       () => assert.unreachable('an IP is matched against IP subjectAltNames only'),
-      (e) => assert.is(e.kind, 'refused'),
+      (e) => assert.equal([e.code, e.retry], ['WW_TLS', false]),
     );
   } finally {
     c.close();
@@ -221,7 +223,7 @@ test('DNS master: a certificate for IP:127.0.0.1 only is refused for master "loc
   try {
     await bounded(get(c), 5000, 'https to a DNS-named master with an IP certificate').then(
       () => assert.unreachable(),
-      (e) => assert.is(e.kind, 'refused'),
+      (e) => assert.equal([e.code, e.retry], ['WW_TLS', false]),
     );
   } finally {
     c.close();
@@ -236,7 +238,8 @@ test('a certificate from another CA is refused; the message names --ca-file, not
     await bounded(get(c), 5000, 'https with an untrusted certificate').then(
       () => assert.unreachable(),
       (e) => {
-        assert.is(e.kind, 'refused');
+        assert.is(e.code, 'WW_TLS');
+        assert.is(e.retry, false, 'a certificate problem will not fix itself');
         assert.match(e.message, /--ca-file/);
         assert.not.match(e.message, /--use-system-ca|Node\.js/);
       },
@@ -272,7 +275,8 @@ test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn the certif
     await bounded(get(c), 5000, 'https with an untrusted certificate and NODE_TLS_REJECT_UNAUTHORIZED=0').then(
       (body) => assert.unreachable(`accepted a certificate from another CA: ${body}`),
       (e) => {
-        assert.is(e.kind, 'refused', e.message);
+        assert.is(e.code, 'WW_TLS', e.message);
+        assert.is(e.retry, false, 'a certificate problem will not fix itself');
         assert.match(e.message, /TLS handshake with 127\.0\.0\.1:\d+ failed/);
       },
     );
@@ -292,7 +296,8 @@ test('a certificate that lists no IP addresses, for an IP master: the message sa
       await bounded(get(c), 5000, `https with a ${name} certificate`).then(
         () => assert.unreachable(),
         (e) => {
-          assert.is(e.kind, 'refused');
+          assert.is(e.code, 'WW_TLS');
+        assert.is(e.retry, false, 'a certificate problem will not fix itself');
           assert.match(e.message, /IP: 127\.0\.0\.1 is not in the cert's list: the certificate lists no IP addresses \(/, e.message);
           assert.not.match(e.message, /list:\s*\(|list:\s*$/, e.message);
         },
@@ -333,7 +338,8 @@ test('a chain whose issuer is no CA (INVALID_PURPOSE / INVALID_CA): definitive l
     await bounded(get(c), 5000, 'https with a leaf-signed certificate').then(
       () => assert.unreachable(),
       (e) => {
-        assert.is(e.kind, 'refused', e.message);
+        assert.is(e.code, 'WW_TLS', e.message);
+        assert.is(e.retry, false, 'a certificate problem will not fix itself');
         assert.match(e.message, /--ca-file/);
       },
     );

@@ -248,7 +248,7 @@ function downloadFile(
           for (let copied = 0; copied < offset;) {
             const part = Buffer.alloc(Math.min(1 << 20, offset - copied));
             const n = readSync(existing!, part, 0, part.length, copied);
-            if (n === 0) throw new WwError('io', `${same} shrank while being compared`);
+            if (n === 0) throw new WwError('WW_IO', `${same} shrank while being compared`);
             await write(part.subarray(0, n));
             copied += n;
           }
@@ -286,7 +286,7 @@ function downloadSmall(client: MasterClient, hwaddr: string, id: number, attempt
 }
 
 function parseDevice(text: string, path: string): { major: number; minor: number } {
-  if (!/^\s*\d{1,10}\s*$/.test(text)) throw new WwError('refused', `device number for ${path} is not a number: '${text.slice(0, 40)}'`);
+  if (!/^\s*\d{1,10}\s*$/.test(text)) throw new WwError('WW_OBJECT_MALFORMED', `device number for ${path} is not a number: '${text.slice(0, 40)}'`);
   const n = Number(text.trim());
   return { major: Math.floor(n / 256), minor: n % 256 };
 }
@@ -477,12 +477,12 @@ async function installOne(
     // Trailing newlines are dropped, as upstream's `$(cat)` drops them: the real master sends none, so one
     // is an editing accident in the stored object, and a link to 'target\n' would dangle on every node.
     const linkTarget = (ahead?.small ?? await downloadSmall(o.client, o.hwaddr, e.id, o.objectAttempts)).replace(/\n+$/, '');
-    if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('refused', `${e.path}: empty or invalid link target`);
+    if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('WW_OBJECT_MALFORMED', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && sameOwner(st, own, o.chown, false)) {
       return ['unchanged'];
     }
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
-    if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this link; not replaced`);
+    if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way of this link; not replaced`);
     await changes.placing(target!, true, placeSymlink(parent.dir, parent.name, linkTarget, own, o.chown));
     return ['installed', `${verb}d ${await placed(target)} -> ${linkTarget}`];
   }
@@ -494,13 +494,13 @@ async function installOne(
       return ['unchanged'];
     }
     if (o.dryRun || !parent) return ['installed', `${verb} ${desc}`];
-    if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way; not replaced`);
+    if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way; not replaced`);
     await changes.placing(target!, !!st?.isSymbolicLink(), placeSpecial(parent.dir, parent.name, e.type, dev, own, o.chown, o.mknodPath ?? findMknod()));
     return ['installed', `${verb}d ${await placed(target)}`];
   }
 
   // Regular file: download beside the target, then compare before replacing anything.
-  if (st?.isDirectory()) throw new WwError('io', `${e.path}: a directory is in the way of this file; not replaced`);
+  if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way of this file; not replaced`);
   // A download done ahead counts only if its directory and the entry it was compared with are still the same.
   const usable = early && !early.used && parent && early.dir === parent.dir && early.basis === basisOf(parent.dir, st);
   if (usable) early.used = true;

@@ -22,16 +22,16 @@ export interface PathRules {
 /** Splits a path into safe components, or throws an 'unsafe' error naming it. */
 export function safeComponents(path: string, rules: PathRules = {}): string[] {
   const shown = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}...` : path);
-  if (path.includes('\0')) throw new WwError('unsafe', `refusing path ${shown}: contains a NUL byte`);
+  if (path.includes('\0')) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: contains a NUL byte`);
   // Checked before anything is created: a 16 MiB path of '/x' components must not become thousands of directories.
-  if (Buffer.byteLength(path) >= PATH_MAX) throw new WwError('unsafe', `refusing path ${shown}: longer than ${PATH_MAX - 1} bytes`);
+  if (Buffer.byteLength(path) >= PATH_MAX) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: longer than ${PATH_MAX - 1} bytes`);
   const absolute = path.startsWith('/');
-  if (rules.requireAbsolute && !absolute) throw new WwError('unsafe', `refusing path ${shown}: not absolute`);
-  if (rules.refuseAbsolute && absolute) throw new WwError('unsafe', `refusing path ${shown}: absolute path in archive`);
+  if (rules.requireAbsolute && !absolute) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: not absolute`);
+  if (rules.refuseAbsolute && absolute) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: absolute path in archive`);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new WwError('unsafe', `refusing path ${shown}: contains '..'`);
-  if (parts.length === 0) throw new WwError('unsafe', `refusing path ${shown}: names the root itself`);
-  if (parts.some((p) => Buffer.byteLength(p) > 255)) throw new WwError('unsafe', `refusing path ${shown}: component too long`);
+  if (parts.includes('..')) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: contains '..'`);
+  if (parts.length === 0) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: names the root itself`);
+  if (parts.some((p) => Buffer.byteLength(p) > 255)) throw new WwError('WW_UNSAFE_PATH', `refusing path ${shown}: component too long`);
   return parts;
 }
 
@@ -82,19 +82,19 @@ export async function resolveParent(
       try {
         real = realpathSync(p);
       } catch {
-        throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} is a dangling symbolic link`);
+        throw new WwError('WW_UNSAFE_PATH', `refusing ${join('/', ...parts)}: ${p} is a dangling symbolic link`);
       }
       if (!isInside(rootReal, real)) {
-        throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} is a symbolic link leading outside ${rootReal}`);
+        throw new WwError('WW_UNSAFE_PATH', `refusing ${join('/', ...parts)}: ${p} is a symbolic link leading outside ${rootReal}`);
       }
       if (!statSync(real).isDirectory()) {
-        throw new WwError('unsafe', `refusing ${join('/', ...parts)}: ${p} does not lead to a directory`);
+        throw new WwError('WW_UNSAFE_PATH', `refusing ${join('/', ...parts)}: ${p} does not lead to a directory`);
       }
       cur = real;
     } else if (st.isDirectory()) {
       cur = p;
     } else {
-      throw new WwError('io', `cannot place ${join('/', ...parts)}: ${p} exists and is not a directory`);
+      throw new WwError('WW_IN_THE_WAY', `cannot place ${join('/', ...parts)}: ${p} exists and is not a directory`);
     }
   }
   return { dir: cur, name: parts[parts.length - 1], root: rootReal };
@@ -107,7 +107,7 @@ export async function realRoot(root: string): Promise<string> {
     if (!(await stat(r)).isDirectory()) throw new Error('not a directory');
     return r;
   } catch (err) {
-    throw new WwError('config', `target root ${root} is not a usable directory: ${(err as Error).message}`);
+    throw new WwError('WW_CONFIG', `target root ${root} is not a usable directory: ${(err as Error).message}`);
   }
 }
 

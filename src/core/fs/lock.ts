@@ -39,12 +39,12 @@ export async function privateDir(path: string, uid: number): Promise<void> {
         await mkdir(dirname(path), { mode: 0o755 }).catch(() => {}); // /run in a bare initramfs
         continue;
       }
-      throw new WwError('io', `cannot create the lock directory ${path}: ${describe(err)}`);
+      throw new WwError('WW_LOCK_DIR', `cannot create the lock directory ${path}: ${describe(err)}`);
     }
   }
   const st = await lstat(path);
   const wrong = !st.isDirectory() ? 'not a directory' : st.uid !== uid ? `owned by uid ${st.uid}` : (st.mode & 0o077) !== 0 ? `mode ${(st.mode & 0o777).toString(8)}` : null;
-  if (wrong) throw new WwError('io', `refusing the lock directory ${path}: ${wrong} (it must be a directory of uid ${uid}, mode 0700)`);
+  if (wrong) throw new WwError('WW_LOCK_DIR', `refusing the lock directory ${path}: ${wrong} (it must be a directory of uid ${uid}, mode 0700)`);
 }
 
 function listen(path: string): Promise<net.Server> {
@@ -99,7 +99,7 @@ export async function tryLock(purpose: string, root: string, o: LockOptions): Pr
   for (let round = 0; ; round++) {
     const mine = join(o.dir, `${key}${lazyCrypto().randomBytes(8).toString('hex')}`);
     const server = await listen(mine).catch((err) => {
-      throw new WwError('io', `cannot create the lock ${mine}: ${describe(err)}`);
+      throw new WwError('WW_IO', `cannot create the lock ${mine}: ${describe(err)}`);
     });
     let others = 0;
     for (const name of await readdir(o.dir)) {

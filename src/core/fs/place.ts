@@ -73,7 +73,7 @@ export async function createTemp(dir: string, name: string): Promise<TempFile> {
       return { fd, path };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 5) {
-        throw new WwError('io', `cannot create a temporary file in ${dir}: ${describe(err)}`);
+        throw new WwError('WW_IO', `cannot create a temporary file in ${dir}: ${describe(err)}`);
       }
     }
   }
@@ -118,7 +118,7 @@ export async function readyTemp(t: TempFile, target: string, own: Ownership, cho
     }
   } catch (err) {
     await discardTemp(t);
-    throw new WwError('io', `cannot install ${target}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot install ${target}: ${describe(err)}`);
   }
 }
 
@@ -128,7 +128,7 @@ export async function renameTemp(t: TempFile, dir: string, name: string): Promis
     renameIntoPlace(t.path, join(dir, name));
   } catch (err) {
     unlinkQuietly(t.path);
-    throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot install ${join(dir, name)}: ${describe(err)}`);
   }
 }
 
@@ -140,7 +140,7 @@ export async function finishTemp(t: TempFile, dir: string, name: string, own: Ow
     renameIntoPlace(t.path, join(dir, name));
   } catch (err) {
     await discardTemp(t);
-    throw new WwError('io', `cannot install ${join(dir, name)}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot install ${join(dir, name)}: ${describe(err)}`);
   }
 }
 
@@ -153,7 +153,7 @@ export async function placeSymlink(dir: string, name: string, target: string, ow
     renameIntoPlace(tmp, join(dir, name));
   } catch (err) {
     unlinkQuietly(tmp);
-    throw new WwError('io', `cannot install link ${join(dir, name)}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot install link ${join(dir, name)}: ${describe(err)}`);
   }
 }
 
@@ -204,7 +204,7 @@ const MKNOD_PATHS = ['/usr/bin/mknod', '/bin/mknod', '/usr/sbin/mknod', '/sbin/m
 /** Node has no mknod(2): the tools run under `env -i`, so the system mknod is found by absolute path. */
 export function findMknod(candidates = MKNOD_PATHS): string {
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new WwError('io', `no mknod program found (looked in ${candidates.join(', ')})`);
+  if (!found) throw new WwError('WW_IO', `no mknod program found (looked in ${candidates.join(', ')})`);
   return found;
 }
 
@@ -238,7 +238,7 @@ export async function placeSpecial(
     renameIntoPlace(tmp, join(dir, name));
   } catch (err) {
     unlinkQuietly(tmp);
-    throw new WwError('io', `cannot create ${kind} ${join(dir, name)}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot create ${kind} ${join(dir, name)}: ${describe(err)}`);
   }
 }
 
@@ -249,7 +249,7 @@ export async function writeSmallFile(dir: string, name: string, data: string, ow
     writeTemp(t, Buffer.from(data));
   } catch (err) {
     await discardTemp(t);
-    throw new WwError('io', `cannot write ${join(dir, name)}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot write ${join(dir, name)}: ${describe(err)}`);
   }
   await commitFile(t, dir, name, own, chownOk);
 }

@@ -4,7 +4,7 @@
 // dropped connection is never handed to the caller as a result.
 import http from 'node:http';
 import { createAgent, isCertificateError, usesPrivilegedPort, type ConnectOptions } from './socket.ts';
-import { WwError, describe, isTransient } from '../errors.ts';
+import { WwError, describe, isRetryable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MasterAddress } from '../settings/sources.ts';
 
@@ -85,7 +85,7 @@ function networkError(err: unknown, url: string): WwError {
   const what = code === 'ECONNREFUSED' ? 'connection refused' : describe(err);
   // Network trouble is worth another round; only a TLS certificate problem will not fix itself.
   const permanent = !TRANSIENT_CODES.has(code) && isCertificateError(code);
-  return new WwError(permanent ? 'refused' : 'transient', `${url}: ${what}`, { cause: err });
+  return new WwError(permanent ? 'WW_TLS' : 'WW_NETWORK', `${url}: ${what}`, { cause: err, retry: !permanent });
 }
 
 const RUN_LIMIT = 'run time limit (--max-run) reached';
@@ -160,7 +160,7 @@ export class MasterClient {
         if (deadline !== undefined && this.now() >= deadline) {
           const last = failures[failures.length - 1];
           const tried = round - (last ? 0 : 1);
-          throw new WwError('transient', `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`);
+          throw new WwError('WW_RUN_LIMIT', `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`);
         }
         try {
           const bound = this.bound(limits);
@@ -175,16 +175,16 @@ export class MasterClient {
         }
       }
       // A definitive answer (4xx, hostile content) will not change by waiting.
-      const definitive = failures.find((f) => !isTransient(f));
+      const definitive = failures.find((f) => !isRetryable(f));
       if (definitive) throw definitive;
       const last = failures[failures.length - 1];
       const delay = retry.stepMs * round;
       if (round >= attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
-        throw new WwError('transient', `gave up after ${round} attempt(s): ${last.message}`, { cause: last });
+        throw new WwError('WW_GAVE_UP', `gave up after ${round} attempt(s): ${last.message}`, { cause: last });
       }
       // A sleep that would end past the run's deadline is not worth starting.
       if (deadline !== undefined && this.now() + delay >= deadline) {
-        throw new WwError('transient', `${RUN_LIMIT} after ${round} attempt(s): ${last.message}`, { cause: last });
+        throw new WwError('WW_RUN_LIMIT', `${RUN_LIMIT} after ${round} attempt(s): ${last.message}`, { cause: last });
       }
       log.warn(`${last.message}; retrying in ${delay / 1000} s (attempt ${round + 1} of ${attempts})`);
       waited += delay;
@@ -264,15 +264,15 @@ export class MasterClient {
           if (status >= 300 && status < 400 && res.headers.location) {
             res.resume();
             const max = this.opts.maxRedirects ?? 5;
-            if (redirects >= max) return reject(new WwError('refused', `${url}: more than ${max} redirects`));
+            if (redirects >= max) return reject(new WwError('WW_REDIRECT', `${url}: more than ${max} redirects`));
             let next: URL;
             try {
               next = new URL(res.headers.location, url); // the real master sends a relative Location
             } catch {
-              return reject(new WwError('refused', `${url}: invalid redirect '${res.headers.location}'`));
+              return reject(new WwError('WW_REDIRECT', `${url}: invalid redirect '${res.headers.location}'`));
             }
             if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-              return reject(new WwError('refused', `${url}: redirect to unsupported '${next.protocol}'`));
+              return reject(new WwError('WW_REDIRECT', `${url}: redirect to unsupported '${next.protocol}'`));
             }
             stop();
             return this.once(master, next.href, consume, redirects + 1, discard, false, bound).then(resolve, reject);
@@ -282,7 +282,7 @@ export class MasterClient {
           // install or print: refuse it rather than place compressed content under the object's name.
           const encoding = res.headers['content-encoding'];
           if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-            return fail(new WwError('refused', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`));
+            return fail(new WwError('WW_ENCODING', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`));
           }
           consuming = true;
           res0 = res;
@@ -303,7 +303,7 @@ export class MasterClient {
         },
       );
       req.setTimeout(this.opts.idleTimeoutMs, () => {
-        req.destroy(new WwError('transient', `${url}: no data for ${this.opts.idleTimeoutMs / 1000} s`));
+        req.destroy(new WwError('WW_TIMEOUT', `${url}: no data for ${this.opts.idleTimeoutMs / 1000} s`));
       });
       req.on('error', (err) => {
         const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -319,7 +319,7 @@ export class MasterClient {
       });
       const left = bound.end - this.now();
       // Beyond setTimeout's range (24.8 days) Node would fire at once; a bound that far is no bound.
-      if (left < 2 ** 31 - 1) timers.push(setTimeout(() => abort(new WwError('transient', `${url}: ${bound.why}`)), Math.max(0, left)));
+      if (left < 2 ** 31 - 1) timers.push(setTimeout(() => abort(new WwError('WW_TIMEOUT', `${url}: ${bound.why}`)), Math.max(0, left)));
       if (bound.speed) {
         const { bytesPerSec, windowMs } = bound.speed;
         const started = this.now();
@@ -331,7 +331,7 @@ export class MasterClient {
           while (samples.length > 1 && samples[1][0] <= t - windowMs) samples.shift();
           const [t0, b0] = samples[0];
           if (t - t0 >= windowMs && progress.bytes - b0 < (bytesPerSec * (t - t0)) / 1000) {
-            abort(new WwError('transient', `${url}: answer slower than ${bytesPerSec} bytes/s over ${windowMs / 1000} s (dead, not slow)`));
+            abort(new WwError('WW_TIMEOUT', `${url}: answer slower than ${bytesPerSec} bytes/s over ${windowMs / 1000} s (dead, not slow)`));
           }
         };
         timers.push(setInterval(tick, Math.min(1000, windowMs / 4))); // clearTimeout clears an interval too
@@ -345,12 +345,12 @@ export class MasterClient {
       const hint = usesPrivilegedPort(this.opts.connect)
         ? 'this node is not allowed to fetch it (is the request coming from one of the node\'s addresses?)'
         : 'the master only serves privileged source ports: run as root (or use --source-port=privileged)';
-      return new WwError('refused', `${url}: 403 Forbidden: ${hint}`, { status });
+      return new WwError('WW_HTTP_STATUS', `${url}: 403 Forbidden: ${hint}`, { status });
     }
-    if (status === 404) return new WwError('refused', `${url}: 404 Not Found (unknown node, file object or VNFS)`, { status });
-    if (status === 503) return new WwError('transient', `${url}: 503 Service Unavailable (master busy)`, { status });
-    if (status >= 500) return new WwError('transient', `${url}: HTTP ${status}`, { status });
-    return new WwError('refused', `${url}: HTTP ${status}`, { status });
+    if (status === 404) return new WwError('WW_HTTP_STATUS', `${url}: 404 Not Found (unknown node, file object or VNFS)`, { status });
+    if (status === 503) return new WwError('WW_HTTP_STATUS', `${url}: 503 Service Unavailable (master busy)`, { status, retry: true });
+    if (status >= 500) return new WwError('WW_HTTP_STATUS', `${url}: HTTP ${status}`, { status, retry: true });
+    return new WwError('WW_HTTP_STATUS', `${url}: HTTP ${status}`, { status });
   }
 
   close(): void {
@@ -377,19 +377,19 @@ export async function forEachChunk(
         await onChunk(chunk as Buffer);
       } catch (err) {
         // The consumer's own failure (a full disk, say) is local and definitive: not the network's.
-        throw err instanceof WwError ? err : new WwError('io', describe(err), { cause: err });
+        throw err instanceof WwError ? err : new WwError('WW_IO', describe(err), { cause: err });
       }
     }
   } catch (err) {
     if (err instanceof WwError) throw err;
-    throw new WwError('transient', `${res.url}: connection lost after ${received} bytes (truncated answer)`, { cause: err });
+    throw new WwError('WW_TRUNCATED', `${res.url}: connection lost after ${received} bytes (truncated answer)`, { cause: err });
   }
   const declared = res.headers['content-length'];
   if (!res.body.complete) {
-    throw new WwError('transient', `${res.url}: truncated answer (${received} bytes${declared ? ` of ${declared}` : ''})`);
+    throw new WwError('WW_TRUNCATED', `${res.url}: truncated answer (${received} bytes${declared ? ` of ${declared}` : ''})`);
   }
   if (declared !== undefined && Number(declared) !== received) {
-    throw new WwError('transient', `${res.url}: body is ${received} bytes, Content-Length said ${declared}`);
+    throw new WwError('WW_TRUNCATED', `${res.url}: body is ${received} bytes, Content-Length said ${declared}`);
   }
   return received;
 }
@@ -400,7 +400,7 @@ export async function readBody(res: MasterResponse, limit = 64 * 1024 * 1024): P
   let size = 0;
   await forEachChunk(res, (c) => {
     size += c.length;
-    if (size > limit) throw new WwError('refused', `${res.url}: answer larger than ${limit} bytes`);
+    if (size > limit) throw new WwError('WW_TOO_LARGE', `${res.url}: answer larger than ${limit} bytes`);
     chunks.push(c);
   });
   return Buffer.concat(chunks);
@@ -427,5 +427,5 @@ export function embeddedStatus(head: Buffer): number | null {
 
 export function embeddedStatusError(url: string, status: number): WwError {
   const what = status === 404 ? ' (unknown node or file object)' : status === 403 ? ' (node not allowed)' : '';
-  return new WwError(status >= 500 ? 'transient' : 'refused', `${url}: master answered with embedded error status ${status}${what}`, { status });
+  return new WwError('WW_EMBEDDED_STATUS', `${url}: master answered with embedded error status ${status}${what}`, { status, retry: status >= 500 });
 }

@@ -37,7 +37,7 @@ function tcpConnect(host: string, port: number, localPort: number | undefined, t
     const sock = net.connect({ host, port, localPort });
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new WwError('transient', `connection to ${host}:${port} timed out after ${timeoutMs / 1000} s`));
+      reject(new WwError('WW_CONNECT_TIMEOUT', `connection to ${host}:${port} timed out after ${timeoutMs / 1000} s`));
     }, timeoutMs);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -67,14 +67,14 @@ export async function openSocket(host: string, port: number, opts: ConnectOption
       if (RETRYABLE_BIND.has(code)) continue;
       if (code === 'EACCES' || code === 'EPERM') {
         throw new WwError(
-          'config',
+          'WW_CONFIG',
           'cannot bind a privileged source port (100-1023): run as root, or use --source-port=any if the master allows unprivileged ports',
         );
       }
       throw err;
     }
   }
-  throw new WwError('transient', `no free privileged source port (100-1023) to reach ${host}:${port}`);
+  throw new WwError('WW_NO_PORT', `no free privileged source port (100-1023) to reach ${host}:${port}`);
 }
 
 type CreateCb = (err: Error | null, sock?: net.Socket) => void;
@@ -171,7 +171,7 @@ export function openConnection(host: string, port: number, opts: ConnectOptions,
     };
     const timer = setTimeout(() => {
       const what = secure && sock ? 'TLS handshake with' : 'connection to';
-      finish(new WwError('transient', `${what} ${host}:${port} timed out after ${opts.connectTimeoutMs / 1000} s`));
+      finish(new WwError('WW_CONNECT_TIMEOUT', `${what} ${host}:${port} timed out after ${opts.connectTimeoutMs / 1000} s`));
     }, opts.connectTimeoutMs);
     openSocket(host, port, opts).then(
       (s) => {
@@ -183,7 +183,7 @@ export function openConnection(host: string, port: number, opts: ConnectOptions,
         const onErr = (e: NodeJS.ErrnoException) => {
           // A certificate that does not verify will not verify on the next round either.
           const cert = isCertificateError(e.code);
-          finish(new WwError(cert ? 'refused' : 'transient', `TLS handshake with ${host}:${port} failed: ${tlsMessage(e, cert)}`));
+          finish(new WwError('WW_TLS', `TLS handshake with ${host}:${port} failed: ${tlsMessage(e, cert)}`, { retry: !cert }));
         };
         t.once('error', onErr);
         t.once('secureConnect', () => {

@@ -28,15 +28,15 @@ const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to chown: never a real
 export function parseFileListLine(raw: string, line: number): FileEntry {
   const text = raw.replace(/\r$/, '');
   const m = LINE.exec(text);
-  if (!m) throw new WwError('refused', `file list line ${line} is malformed: '${text.slice(0, 80)}'`);
+  if (!m) throw new WwError('WW_LIST_MALFORMED', `file list line ${line} is malformed: '${text.slice(0, 80)}'`);
   const [, id, name, uid, gid, type, mode, ts, path] = m;
   const nums = [Number(id), Number(uid), Number(gid), Number(ts)];
   if (Number(uid) > MAX_ID || Number(gid) > MAX_ID || !nums.every(Number.isSafeInteger)) {
-    throw new WwError('refused', `file list line ${line} has an out-of-range number: '${text.slice(0, 80)}'`);
+    throw new WwError('WW_LIST_MALFORMED', `file list line ${line} has an out-of-range number: '${text.slice(0, 80)}'`);
   }
   // Ids start at 1: `fileid=0` is how the list itself is asked for (the master treats 0 as "no id"),
   // so an object 0 would have the list installed as its content.
-  if (nums[0] < 1) throw new WwError('refused', `file list line ${line} is malformed: file object id 0: '${text.slice(0, 80)}'`);
+  if (nums[0] < 1) throw new WwError('WW_LIST_MALFORMED', `file list line ${line} is malformed: file object id 0: '${text.slice(0, 80)}'`);
   return {
     id: nums[0], name, uid: nums[1], gid: nums[2], type: TYPES[type], mode: parseInt(mode, 8), timestamp: nums[3],
     path: path.trimEnd(), line,
@@ -44,7 +44,7 @@ export function parseFileListLine(raw: string, line: number): FileEntry {
 }
 
 export function parseFileList(text: string): FileEntry[] {
-  if (text.includes('\0')) throw new WwError('refused', 'file list contains NUL bytes');
+  if (text.includes('\0')) throw new WwError('WW_LIST_MALFORMED', 'file list contains NUL bytes');
   const out: FileEntry[] = [];
   text.split('\n').forEach((raw, i) => {
     if (raw.trim() === '') return;

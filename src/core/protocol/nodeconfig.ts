@@ -29,8 +29,8 @@ export async function fetchNodeConfig(client: MasterClient, hwaddr: string): Pro
     const cfg = parseNodeConfig(text, body);
     // The master branch answers 200 with an empty body for a node it does not know.
     if (cfg.vars.size === 0) {
-      if (text.trim() === '') throw new WwError('refused', `${res.url}: empty node configuration (unknown node ${hwaddr}?)`);
-      throw new WwError('refused', `${res.url}: answer is not node configuration (starts '${text.trim().slice(0, 40)}')`);
+      if (text.trim() === '') throw new WwError('WW_NODECONFIG_MALFORMED', `${res.url}: empty node configuration (unknown node ${hwaddr}?)`);
+      throw new WwError('WW_NODECONFIG_MALFORMED', `${res.url}: answer is not node configuration (starts '${text.trim().slice(0, 40)}')`);
     }
     return cfg;
   });

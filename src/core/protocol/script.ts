@@ -8,7 +8,7 @@ export const SCRIPT_TYPE = /^[A-Za-z0-9._-]+$/;
 
 export function checkScriptType(type: string): void {
   if (!SCRIPT_TYPE.test(type)) {
-    throw new WwError('usage', `invalid script type '${type}' (letters, digits, '.', '_' and '-' only; e.g. pre, post, runtime)`);
+    throw new WwError('WW_USAGE', `invalid script type '${type}' (letters, digits, '.', '_' and '-' only; e.g. pre, post, runtime)`);
   }
 }
 

@@ -107,7 +107,7 @@ export function parseMasterList(value: string, skip?: (label: string, why: strin
       }
       const what = e.bad.startsWith('has a port') ? `invalid port in master address '${shownValue(label)}' (${PORT.min}..${PORT.max})`
         : `invalid master address '${shownValue(label)}' (host[:port], IPv6 as [addr]:port)`;
-      throw new WwError('usage', `--master: ${what}`);
+      throw new WwError('WW_USAGE', `--master: ${what}`);
     }
     out.push(e);
   }
@@ -123,19 +123,19 @@ export function resolveMasters(settings: Settings, warn: (line: string) => void 
   const masters = value
     ? parseMasterList(value, (label, why) => warn(`WWMASTER entry '${shownValue(label)}' ${why}; skipped`))
     : [];
-  if (masters.length === 0) throw new WwError('no-master', 'Could not identify master node!');
+  if (masters.length === 0) throw new WwError('WW_NO_MASTER', 'Could not identify master node!');
   return masters;
 }
 
 /** The node's identity: its boot hwaddr, lower-cased because the master's datastore matches case-sensitively. */
 export function resolveHwaddr(settings: Settings): string {
   const value = settings.get('WWINIT_HWADDR');
-  if (!value) throw new WwError('config', 'WWINIT_HWADDR is not set: cannot identify this node to the master');
+  if (!value) throw new WwError('WW_CONFIG', 'WWINIT_HWADDR is not set: cannot identify this node to the master');
   let hw = value.trim().toLowerCase();
   // InfiniBand: the 59-character (20-byte) address; the master knows the node by its GUID, the last 23 characters.
   if (hw.length === 59) hw = hw.slice(-23);
   if (!/^[a-z0-9:]+$/.test(hw)) {
-    throw new WwError('config', `WWINIT_HWADDR '${value}' is not a hardware address (letters, digits and ':' only)`);
+    throw new WwError('WW_CONFIG', `WWINIT_HWADDR '${value}' is not a hardware address (letters, digits and ':' only)`);
   }
   return hw;
 }
@@ -144,7 +144,7 @@ export function resolveScheme(settings: Settings): 'http' | 'https' {
   const v = (settings.get('WWHTTP') ?? 'http').trim().toLowerCase();
   if (v === '' || v === 'http') return 'http';
   if (v === 'https') return 'https';
-  throw new WwError('config', `WWHTTP must be 'http' or 'https', not '${v}'`);
+  throw new WwError('WW_CONFIG', `WWHTTP must be 'http' or 'https', not '${v}'`);
 }
 
 /** The longest wait a timer can take (2^31-1 ms, about 24.8 days); beyond it setTimeout fires at once. */

@@ -83,9 +83,9 @@ function errno(err: unknown): string | undefined {
 export function localError(err: unknown, path: string): WwError {
   if (err instanceof WwError) return err;
   const code = errno(err);
-  if (code === 'ENOSPC') return new WwError('io', `no space left on device writing ${path}`, { cause: err });
-  if (code === 'EDQUOT') return new WwError('io', `disk quota exceeded writing ${path}`, { cause: err });
-  return new WwError('io', `cannot write ${path}: ${describe(err)}`, { cause: err });
+  if (code === 'ENOSPC') return new WwError('WW_NO_SPACE', `no space left on device writing ${path}`, { cause: err });
+  if (code === 'EDQUOT') return new WwError('WW_NO_SPACE', `disk quota exceeded writing ${path}`, { cause: err });
+  return new WwError('WW_IO', `cannot write ${path}: ${describe(err)}`, { cause: err });
 }
 
 /** Runs a creating call; false when the name already exists (EEXIST), other errors thrown. */
@@ -192,18 +192,18 @@ export class Extractor {
         try {
           real = fs.realpathSync(p);
         } catch {
-          throw new WwError('unsafe', `refusing ${shown}: ${p} is a dangling symbolic link`);
+          throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a dangling symbolic link`);
         }
         if (!isInside(this.root, real)) {
-          throw new WwError('unsafe', `refusing ${shown}: ${p} is a symbolic link leading outside ${this.root} (to ${real})`);
+          throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a symbolic link leading outside ${this.root} (to ${real})`);
         }
-        if (!fs.statSync(real).isDirectory()) throw new WwError('unsafe', `refusing ${shown}: ${p} does not lead to a directory`);
+        if (!fs.statSync(real).isDirectory()) throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} does not lead to a directory`);
         cur = real;
         this.viaLink = true;
       } else if (st.isDirectory()) {
         cur = p;
       } else {
-        throw new WwError('io', `cannot place ${shown}: ${p} exists and is not a directory`);
+        throw new WwError('WW_IN_THE_WAY', `cannot place ${shown}: ${p} exists and is not a directory`);
       }
       this.dirs.set(key, cur);
     }
@@ -218,7 +218,7 @@ export class Extractor {
       try {
         fs.rmdirSync(path);
       } catch (e) {
-        throw new WwError('io', `cannot replace directory ${path} with ${shown}: ${describe(e)}`);
+        throw new WwError('WW_IO', `cannot replace directory ${path} with ${shown}: ${describe(e)}`);
       }
     } else {
       fs.unlinkSync(path);
@@ -236,7 +236,7 @@ export class Extractor {
     const parts = Extractor.components(e.path);
     this.stats.entries++;
     if (parts === null) {
-      if (e.type !== 'directory') throw new WwError('unsafe', `refusing ${shown}: a ${e.type} in place of the root itself`);
+      if (e.type !== 'directory') throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: a ${e.type} in place of the root itself`);
       this.stats.directories++;
       this.pending.set(this.root, this.dirMeta(e));
       return;
@@ -392,15 +392,15 @@ export class Extractor {
   private async hardlink(e: ArchiveEntry, path: string, parts: string[], shown: string): Promise<void> {
     const to = e.linkTarget ?? '';
     const toParts = Extractor.components(to);
-    if (toParts === null) throw new WwError('unsafe', `refusing hard link ${shown}: it links to the root directory`);
+    if (toParts === null) throw new WwError('WW_UNSAFE_PATH', `refusing hard link ${shown}: it links to the root directory`);
     const toPath = join(this.parent(toParts, `hard link target ${JSON.stringify(to)}`), toParts[toParts.length - 1]);
     const st = fs.lstatSync(toPath, { throwIfNoEntry: false });
-    if (!st) throw new WwError('io', `cannot make hard link ${shown}: its target ${JSON.stringify(to)} is not in the archive before it`);
-    if (st.isDirectory()) throw new WwError('unsafe', `refusing hard link ${shown} to directory ${JSON.stringify(to)}`);
+    if (!st) throw new WwError('WW_ARCHIVE_MALFORMED', `cannot make hard link ${shown}: its target ${JSON.stringify(to)} is not in the archive before it`);
+    if (st.isDirectory()) throw new WwError('WW_UNSAFE_PATH', `refusing hard link ${shown} to directory ${JSON.stringify(to)}`);
     if (e.size > 0) {
       // The data came with the last name of a link set (cpio): written to a temporary, which then
       // replaces every name of the set (still the set's inode), so no name ever shows partial data.
-      if (!st.isFile()) throw new WwError('unsafe', `refusing hard link ${shown}: data for a non-file`);
+      if (!st.isFile()) throw new WwError('WW_UNSAFE_PATH', `refusing hard link ${shown}: data for a non-file`);
       const names = [toPath, ...(this.linkSets.get(toPath) ?? [])].filter((n) => n !== path);
       this.linkSets.delete(toPath);
       const existing = fs.lstatSync(path, { throwIfNoEntry: false });
@@ -443,7 +443,7 @@ export class Extractor {
     const r = lazyChildProcess().spawnSync(this.findMknod(), args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
     if (r.status !== 0) {
       const why = r.error ? describe(r.error) : (r.stderr?.toString().trim() || `exit ${r.status}`);
-      throw new WwError('io', `cannot create ${e.type} ${path}: ${why}`);
+      throw new WwError('WW_IO', `cannot create ${e.type} ${path}: ${why}`);
     }
     if (this.owners) fs.lchownSync(path, e.uid, e.gid);
     fs.chmodSync(path, e.mode); // just created by us, not a symbolic link
@@ -462,14 +462,14 @@ export class Extractor {
       } catch (err) {
         // Replaced by a later entry (not a directory any more): its own metadata applies.
         if (['ENOTDIR', 'ELOOP', 'ENOENT'].includes(errno(err) ?? '')) continue;
-        throw new WwError('io', `cannot open directory ${p}: ${describe(err)}`, { cause: err });
+        throw new WwError('WW_IO', `cannot open directory ${p}: ${describe(err)}`, { cause: err });
       }
       try {
         if (this.owners) fs.fchownSync(fd, m.uid, m.gid);
         fs.fchmodSync(fd, m.mode);
         fs.futimesSync(fd, m.atime, m.mtime);
       } catch (err) {
-        throw new WwError('io', `cannot set attributes of directory ${p}: ${describe(err)}`, { cause: err });
+        throw new WwError('WW_IO', `cannot set attributes of directory ${p}: ${describe(err)}`, { cause: err });
       } finally {
         fs.closeSync(fd);
       }

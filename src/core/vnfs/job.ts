@@ -99,7 +99,7 @@ export async function prepareTarget(
 ): Promise<{ root: string; create: boolean }> {
   if (o.create && !existsSync(choice.target)) return { root: resolve(choice.target), create: true };
   const root = await realRoot(choice.target);
-  if (root === '/' && !o.initramfs && !o.force) throw new WwError('unsafe', LIVE_ROOT_REFUSAL);
+  if (root === '/' && !o.initramfs && !o.force) throw new WwError('WW_LIVE_ROOT', LIVE_ROOT_REFUSAL);
   return { root, create: false };
 }
 
@@ -162,18 +162,18 @@ export function markComplete(root: string): void {
     futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
     fsyncSync(fd);
   } catch (err) {
-    throw new WwError('io', `cannot remove ${path} after a complete unpack: ${describe(err)}`, { cause: err });
+    throw new WwError('WW_IO', `cannot remove ${path} after a complete unpack: ${describe(err)}`, { cause: err });
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) throw new WwError('io', `${path} is still there after a complete unpack`);
+  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) throw new WwError('WW_IO', `${path} is still there after a complete unpack`);
 }
 
 async function createRoot(target: string): Promise<string> {
   try {
     mkdirSync(target, { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new WwError('io', `cannot create target ${target}: ${describe(err)}`);
+    throw new WwError('WW_IO', `cannot create target ${target}: ${describe(err)}`);
   }
   return realRoot(target);
 }
@@ -184,7 +184,7 @@ const GC_EVERY = 1 << 20;
 function gzipError(err: unknown, url: string): unknown {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
-    return new WwError('refused', `${url}: image is not valid gzip data (${describe(err)})`, { cause: err });
+    return new WwError('WW_GZIP_MALFORMED', `${url}: image is not valid gzip data (${describe(err)})`, { cause: err });
   }
   return err;
 }
@@ -255,7 +255,7 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string; 
     digest = gunzip.digest();
     if (digest !== o.expectedMd5) {
       throw new WwError(
-        'refused',
+        'WW_CHECKSUM_MISMATCH',
         `VNFS checksum mismatch: expected MD5 ${o.expectedMd5}${o.md5Source ? ` (${o.md5Source})` : ''}, ` +
           `but the image that arrived from ${res.url} (${received} bytes) has MD5 ${digest}; ` +
           `the files already unpacked into ${o.root} must not be trusted`,
@@ -295,7 +295,7 @@ export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
       found = false;
     }
     if (!found) {
-      throw new WwError('refused', `the image was unpacked but ${init} does not exist: not a bootable VNFS`);
+      throw new WwError('WW_NOT_BOOTABLE', `the image was unpacked but ${init} does not exist: not a bootable VNFS`);
     }
   }
   markComplete(result.root);

@@ -96,7 +96,7 @@ export class ByteReader {
   }
 
   truncated(what: string): WwError {
-    return new WwError('refused', `image ends in the middle of ${what} (archive truncated after ${this.position} bytes)`);
+    return new WwError('WW_ARCHIVE_MALFORMED', `image ends in the middle of ${what} (archive truncated after ${this.position} bytes)`);
   }
 
   /** Up to n bytes without consuming them (fewer only at the end of the stream). */

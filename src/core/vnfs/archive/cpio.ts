@@ -29,7 +29,7 @@ const TYPES: Record<number, EntryType> = {
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
 function bad(r: ByteReader, at: number, msg: string): WwError {
-  return new WwError('refused', `image is not a valid cpio archive: ${msg} (entry header at byte ${at})`);
+  return new WwError('WW_ARCHIVE_MALFORMED', `image is not a valid cpio archive: ${msg} (entry header at byte ${at})`);
 }
 
 export interface CpioHeader {

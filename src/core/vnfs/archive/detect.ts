@@ -8,7 +8,7 @@ import { checksumOk, readTar } from './tar.ts';
 import type { ArchiveEntry, ArchiveFormat } from './types.ts';
 
 export function detectFormat(head: Buffer): ArchiveFormat {
-  if (head.length === 0) throw new WwError('refused', 'image is empty (no archive inside the compressed stream)');
+  if (head.length === 0) throw new WwError('WW_ARCHIVE_MALFORMED', 'image is empty (no archive inside the compressed stream)');
   const magic6 = head.toString('latin1', 0, Math.min(6, head.length));
   if (magic6 === '070701') return 'cpio-newc';
   if (magic6 === '070702') return 'cpio-crc';
@@ -21,7 +21,7 @@ export function detectFormat(head: Buffer): ArchiveFormat {
   else if (head.length >= 2 && ((head[0] === 0xc7 && head[1] === 0x71) || (head[0] === 0x71 && head[1] === 0xc7))) what = 'old binary cpio';
   else if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) what = 'gzip inside gzip';
   const hex = head.subarray(0, 8).toString('hex').replace(/(..)/g, '$1 ').trim();
-  throw new WwError('refused', `image is not a cpio newc or tar archive: ${what} (first bytes ${hex})`);
+  throw new WwError('WW_ARCHIVE_MALFORMED', `image is not a cpio newc or tar archive: ${what} (first bytes ${hex})`);
 }
 
 /** Detects the format and yields its entries. */

@@ -13,7 +13,7 @@ const MAX_META = 1024 * 1024; // pax/GNU long-name records are small; refuse abs
 const pad512 = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
 
 function bad(at: number, msg: string): WwError {
-  return new WwError('refused', `image is not a valid tar archive: ${msg} (header at byte ${at})`);
+  return new WwError('WW_ARCHIVE_MALFORMED', `image is not a valid tar archive: ${msg} (header at byte ${at})`);
 }
 
 /** A numeric header field: octal text, or GNU base-256 when the high bit of the first byte is set. */
