@@ -2,14 +2,16 @@
 // 2.3, 3) into the root, safely. Lifecycle: read the mark -> fetch the list ->
 // for each object: confine its path, fetch its content, compare with what is
 // there, place it atomically -> advance the mark past what was installed.
-import { lstat, mkdir, open, readdir, readlink, unlink } from 'node:fs/promises';
+import { mkdir, open, readlink, unlink } from 'node:fs/promises';
 import { constants as C, closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { resolveParent, realRoot, safeComponents } from '../fs/confine.ts';
 import { WwError, describe } from '../errors.ts';
 import { parseFileList, type FileEntry } from '../protocol/filelist.ts';
 import type { Logger } from '../log.ts';
-import { embeddedStatus, embeddedStatusError, forEachChunk, readBody, type MasterClient } from '../net/client.ts';
+import { embeddedStatus, embeddedStatusError, forEachChunk, type MasterClient } from '../net/client.ts';
+import { ANSWER_CAPS, getWhole } from '../protocol/whole.ts';
+import { StaleTemps } from '../fs/temp.ts';
 import {
   commitFile, createTemp, discardTemp, finishTemp, readyTemp, renameTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink,
   writeSmallFile, writeTemp, type Ownership, type TempFile,
@@ -23,73 +25,6 @@ import {
 export const MARK_FILE = 'var/lib/wwruntime/wwgetfiles_timestamp';
 /** Upstream's mark (and this tool's before): read only when MARK_FILE is missing, then removed. */
 export const LEGACY_MARK_FILE = 'tmp/.wwgetfiles_timestamp';
-
-/** place.ts tempPath(): `.NAME.ww` + 16 hex digits, NAME cut to 200 characters. */
-const TEMP_NAME = /^\.(.+)\.ww[0-9a-f]{16}$/s;
-
-/**
- * Removes what an interrupted run (SIGKILL, power loss) left beside a path it
- * was installing: entries named exactly like our temporaries for that path.
- * Careful by construction: only those names, never a directory, and only
- * - a regular file owned by us (or already by the object's owner and group) with mode 0600
- *   (a download in progress) or the object's mode (killed between chmod and rename: a setuid
- *   copy must not linger under a hidden name);
- * - a symbolic link, FIFO or device node owned likewise (no data in them).
- * Each directory is listed once per run; the lock keeps other runs out.
- */
-export class StaleTemps {
-  private readonly listings = new Map<string, Promise<Map<string, string[]>>>();
-  removed = 0;
-  private readonly me = process.getuid?.() ?? -1;
-
-  constructor(private readonly log: Logger) {}
-
-  private list(dir: string): Promise<Map<string, string[]>> {
-    let p = this.listings.get(dir);
-    if (!p) {
-      p = readdir(dir).then(
-        (names) => {
-          const byBase = new Map<string, string[]>();
-          for (const n of names) {
-            const m = TEMP_NAME.exec(n);
-            if (m) byBase.set(m[1], [...(byBase.get(m[1]) ?? []), n]);
-          }
-          return byBase;
-        },
-        () => new Map<string, string[]>(),
-      );
-      this.listings.set(dir, p);
-    }
-    return p;
-  }
-
-  async sweep(dir: string, name: string, own: Ownership): Promise<void> {
-    const base = name.slice(0, 200);
-    const listing = await this.list(dir);
-    const names = listing.get(base);
-    if (!names) return;
-    listing.delete(base);
-    for (const n of names) {
-      const p = join(dir, n);
-      const st = await lstat(p).catch(() => null);
-      if (!st || st.isDirectory()) continue;
-      const mode = st.mode & 0o7777;
-      // The states place.ts leaves a temporary in: ours and 0600, then chowned, then chmodded.
-      const ours = st.uid === this.me || (st.uid === own.uid && st.gid === own.gid);
-      const remove = st.isFile()
-        ? ours && (mode === 0o600 || mode === own.mode)
-        : (st.isSymbolicLink() || st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) && ours;
-      if (!remove) continue;
-      try {
-        await unlink(p);
-        this.removed++;
-        this.log.info(`removed ${p}, left by an interrupted run`);
-      } catch (err) {
-        this.log.warn(`cannot remove ${p}, left by an interrupted run: ${describe(err)}`);
-      }
-    }
-  }
-}
 
 export interface SyncOptions {
   client: MasterClient;
@@ -193,12 +128,12 @@ export function nextMark(before: number, results: { entry: FileEntry; outcome: O
 }
 
 export async function fetchFileList(client: MasterClient, hwaddr: string, since: number): Promise<FileEntry[]> {
-  return client.get('/WW/file', { hwaddr, timestamp: String(since) }, async (res) => {
-    const body = await readBody(res, 256 * 1024 * 1024);
-    const status = embeddedStatus(body);
-    if (status !== null) throw embeddedStatusError(res.url, status);
-    return parseFileList(body.toString('utf8'));
+  let entries: FileEntry[] = [];
+  await getWhole(client, '/WW/file', { hwaddr, timestamp: String(since) }, {
+    cap: ANSWER_CAPS.list,
+    check: ({ body }) => void (entries = parseFileList(body.toString('utf8'))),
   });
+  return entries;
 }
 
 interface Downloaded {
@@ -277,12 +212,7 @@ function downloadFile(
 
 /** Small contents: link targets and device numbers. */
 function downloadSmall(client: MasterClient, hwaddr: string, id: number, attempts?: number): Promise<string> {
-  return client.get('/WW/file', { hwaddr, fileid: String(id) }, async (res) => {
-    const body = await readBody(res, 64 * 1024);
-    const status = embeddedStatus(body);
-    if (status !== null) throw embeddedStatusError(res.url, status);
-    return body.toString('utf8');
-  }, undefined, { attempts });
+  return getWhole(client, '/WW/file', { hwaddr, fileid: String(id) }, { cap: ANSWER_CAPS.small, limits: { attempts } }).then((a) => a.body.toString('utf8'));
 }
 
 function parseDevice(text: string, path: string): { major: number; minor: number } {

@@ -2,8 +2,9 @@
 // initramfs sources. We pass the bytes through untouched, after checking it is
 // node configuration and not an error page a shell would choke on.
 import { WwError } from '../errors.ts';
-import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from '../net/client.ts';
+import type { MasterClient } from '../net/client.ts';
 import { parseShellVars } from '../settings/shellvars.ts';
+import { ANSWER_CAPS, getWhole } from './whole.ts';
 
 export interface NodeConfig {
   /** The answer as sent, byte for byte: what wwgetnodeconfig prints. */
@@ -21,17 +22,18 @@ export function parseNodeConfig(text: string, bytes: Buffer = Buffer.from(text))
 }
 
 export async function fetchNodeConfig(client: MasterClient, hwaddr: string): Promise<NodeConfig> {
-  return client.get('/WW/nodeconfig', { hwaddr }, async (res) => {
-    const body = await readBody(res, 16 * 1024 * 1024);
-    const status = embeddedStatus(body);
-    if (status !== null) throw embeddedStatusError(res.url, status);
-    const text = body.toString('utf8');
-    const cfg = parseNodeConfig(text, body);
-    // The master branch answers 200 with an empty body for a node it does not know.
-    if (cfg.vars.size === 0) {
-      if (text.trim() === '') throw new WwError('WW_NODECONFIG_MALFORMED', `${res.url}: empty node configuration (unknown node ${hwaddr}?)`);
-      throw new WwError('WW_NODECONFIG_MALFORMED', `${res.url}: answer is not node configuration (starts '${text.trim().slice(0, 40)}')`);
-    }
-    return cfg;
+  let cfg: NodeConfig | undefined;
+  await getWhole(client, '/WW/nodeconfig', { hwaddr }, {
+    cap: ANSWER_CAPS.nodeconfig,
+    check: ({ body, url }) => {
+      const text = body.toString('utf8');
+      cfg = parseNodeConfig(text, body);
+      // The master branch answers 200 with an empty body for a node it does not know.
+      if (cfg.vars.size === 0) {
+        if (text.trim() === '') throw new WwError('WW_NODECONFIG_MALFORMED', `${url}: empty node configuration (unknown node ${hwaddr}?)`);
+        throw new WwError('WW_NODECONFIG_MALFORMED', `${url}: answer is not node configuration (starts '${text.trim().slice(0, 40)}')`);
+      }
+    },
   });
+  return cfg!;
 }

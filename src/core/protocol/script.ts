@@ -2,7 +2,8 @@
 // complete before anyone sees a byte of it: `wwgetscript runtime | /bin/sh`
 // must never run half a script (upstream defect 6.4).
 import { WwError } from '../errors.ts';
-import { embeddedStatus, embeddedStatusError, readBody, type MasterClient } from '../net/client.ts';
+import type { MasterClient } from '../net/client.ts';
+import { ANSWER_CAPS, getWhole } from './whole.ts';
 
 export const SCRIPT_TYPE = /^[A-Za-z0-9._-]+$/;
 
@@ -14,10 +15,5 @@ export function checkScriptType(type: string): void {
 
 export async function fetchScript(client: MasterClient, hwaddr: string, type: string): Promise<Buffer> {
   checkScriptType(type);
-  return client.get('/WW/script', { hwaddr, type }, async (res) => {
-    const body = await readBody(res, 64 * 1024 * 1024);
-    const status = embeddedStatus(body);
-    if (status !== null) throw embeddedStatusError(res.url, status);
-    return body;
-  });
+  return (await getWhole(client, '/WW/script', { hwaddr, type }, { cap: ANSWER_CAPS.script })).body;
 }
