@@ -101,13 +101,12 @@ export async function fetchAhead(p: Planned, c: PrefetchContext): Promise<Ahead 
  * removed here and null returned: the object downloads again.
  *
  * It holds when the parent is the same directory and the target the same entry, unchanged,
- * as when the download began: observed again, not inferred. (A second check once counted
- * this run's placements instead: any link or directory placed anywhere since the download
- * began voided it, so a list interleaving links and directories with files downloaded those
- * files twice, which the order test's exact request count rules out; and it could not see a
- * change made by anything but this run. Everything that check caught, this one catches: a
- * placement at the target is a new inode, one that makes the path resolve elsewhere is a
- * different directory.)
+ * as when the download began: observed again, not inferred. (The other check this replaced
+ * counted this run's placements: any link or directory placed anywhere since the download
+ * began voided it, so files listed among links and directories were downloaded twice (the
+ * order test's 8 content requests became 12), and it could not see a change made by anyone
+ * else. What it caught, this catches: a placement at the target is a new entry, one that
+ * makes the path resolve elsewhere a different directory.)
  */
 export async function takeAhead(f: AheadFile, dir: string | null, st: Stats | null): Promise<AheadFile | null> {
   if (dir !== null && f.dir === dir && f.basis === basisOf(dir, st)) return f;
