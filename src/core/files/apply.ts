@@ -98,13 +98,9 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
   const early = ahead?.file ? await takeAhead(ahead.file, parent?.dir ?? null, st) : null;
   if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way of this file; not replaced`);
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
-  const candidate = st?.isFile() && hasOwnership(st, p.own, c.chown) ? target : null;
-  let dl = early?.dl ?? await downloadFile(c.source, e.id, c.dryRun ? null : parent!, candidate);
-  if (dl.identical && st!.size === dl.size) return ['unchanged'];
-  if (dl.identical && dl.temp === null && parent && !c.dryRun) {
-    // The existing file is longer than the new content (a strict prefix matched): write it out afresh.
-    dl = await downloadFile(c.source, e.id, parent, null);
-  }
+  const candidate = st?.isFile() && hasOwnership(st, p.own, c.chown) ? { path: target!, size: st.size } : null;
+  const dl = early?.dl ?? await downloadFile(c.source, e.id, c.dryRun ? null : parent!, candidate);
+  if (dl.identical) return ['unchanged'];
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await (early?.dl === dl ? placeAhead(early, p.own) : commitFile(dl.temp, parent.dir, parent.name, p.own, c.chown));
   return ['installed', `${verb}d ${await placed(target)}, ${dl.size} bytes`];

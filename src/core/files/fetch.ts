@@ -1,7 +1,7 @@
 // Fetching from the master: the list of a node's file objects (PROTOCOL 2.2) and
 // one object's content (2.3), checked for the real master's error page in a 200
 // body (2.7) before anything of it can become a file.
-import { constants as C, closeSync, openSync, readSync } from 'node:fs';
+import { constants as C, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { WwError } from '../errors.ts';
 import { parseFileList, type FileEntry } from '../protocol/filelist.ts';
 import { embeddedStatus, embeddedStatusError, forEachChunk, type MasterClient } from '../net/client.ts';
@@ -29,7 +29,7 @@ export interface Downloaded {
   /** null when nothing was written: a dry run, or content identical to the existing file. */
   temp: TempFile | null;
   size: number;
-  /** True when the content matched `same` byte for byte. */
+  /** True when the content is `same`'s, byte for byte, and `same` is still the size it was seen with. */
   identical: boolean;
 }
 
@@ -38,23 +38,35 @@ export interface Downloaded {
  * write nothing). When `same` names an existing file that may be identical, the
  * download is compared with it as it arrives and nothing is written unless a byte
  * differs (then the matching prefix is copied into the temp file and writing carries
- * on), so a steady-state run writes nothing, not even a temporary name, and memory
- * stays at one chunk.
+ * on) or the existing file is longer (then the whole download is its prefix: copied,
+ * not fetched again), so a steady-state run writes nothing, not even a temporary name,
+ * and memory stays at one chunk.
  */
 export function downloadFile(
-  src: ObjectSource, id: number, into: { dir: string; name: string } | null, same: string | null,
+  src: ObjectSource, id: number, into: { dir: string; name: string } | null, same: { path: string; size: number } | null,
 ): Promise<Downloaded> {
   return src.client.get('/WW/file', { hwaddr: src.hwaddr, fileid: String(id) }, async (res) => {
     let temp: TempFile | null = null;
     // Synchronous reads of the existing file (page cache, microseconds; see place.ts). O_NONBLOCK:
     // should a FIFO have replaced the file since it was looked at, opening it must not wait.
-    const existing = same ? openSync(same, C.O_RDONLY | C.O_NONBLOCK) : null;
+    const existing = same ? openSync(same.path, C.O_RDONLY | C.O_NONBLOCK) : null;
     let matching = existing !== null;
     try {
       const head: Buffer[] = [];
       let headLen = 0;
       let offset = 0;
       const write = async (buf: Buffer) => writeTemp(temp!, buf);
+      /** Starts the temporary with the first `length` bytes of the existing file, which matched. */
+      const fromPrefix = async (length: number) => {
+        temp = await createTemp(into!.dir, into!.name);
+        for (let copied = 0; copied < length;) {
+          const part = Buffer.alloc(Math.min(1 << 20, length - copied));
+          const n = readSync(existing!, part, 0, part.length, copied);
+          if (n === 0) throw new WwError('WW_IO', `${same!.path} shrank while being compared`);
+          await write(part.subarray(0, n));
+          copied += n;
+        }
+      };
       const size = await forEachChunk(res, async (chunk) => {
         if (headLen < 1024) {
           head.push(chunk.subarray(0, 1024 - headLen));
@@ -69,14 +81,7 @@ export function downloadFile(
           }
           matching = false;
           if (into === null) return; // dry run: knowing it differs is enough
-          temp = await createTemp(into.dir, into.name);
-          for (let copied = 0; copied < offset;) {
-            const part = Buffer.alloc(Math.min(1 << 20, offset - copied));
-            const n = readSync(existing!, part, 0, part.length, copied);
-            if (n === 0) throw new WwError('WW_IO', `${same} shrank while being compared`);
-            await write(part.subarray(0, n));
-            copied += n;
-          }
+          await fromPrefix(offset);
         } else if (temp === null && into !== null) {
           temp = await createTemp(into.dir, into.name);
         }
@@ -86,6 +91,11 @@ export function downloadFile(
       // The real master's error page inside a 200 body must never become a file (PROTOCOL 2.7).
       const status = embeddedStatus(Buffer.concat(head));
       if (status !== null) throw embeddedStatusError(res.url, status);
+      if (matching && (fstatSync(existing!).size !== size || same!.size !== size)) {
+        // Every byte matched, but the existing file is longer (or no longer the size it was seen with).
+        matching = false;
+        if (into !== null) await fromPrefix(size);
+      }
       if (!matching && temp === null && into !== null && size === 0) temp = await createTemp(into.dir, into.name); // empty new file
       return { temp, size, identical: matching };
     } catch (err) {

@@ -83,7 +83,7 @@ export async function fetchAhead(p: Planned, c: PrefetchContext): Promise<Ahead 
   } catch {
     return null; // reported, if it still holds, at the object's turn
   }
-  const candidate = st?.isFile() && hasOwnership(st, p.own, c.chown) ? join(dir, name) : null;
+  const candidate = st?.isFile() && hasOwnership(st, p.own, c.chown) ? { path: join(dir, name), size: st.size } : null;
   try {
     const dl = await downloadFile(c.source, e.id, c.dryRun ? null : { dir, name }, candidate);
     // Done here, overlapped, rather than in list order at its turn.
