@@ -25,7 +25,7 @@ import { parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
 import { createTemp, writeTemp } from '../../src/core/fs/place.ts';
 import { SLEEPTIME, WWGETFILES_INTERVAL, loadSettings, resolveHwaddr, resolveMasters, resolveScheme, secondsSetting } from '../../src/core/settings/sources.ts';
 import { parseShellVars, shellQuote } from '../../src/core/settings/shellvars.ts';
-import { startDelaySeconds } from '../../src/core/files/job.ts';
+import { startDelaySeconds } from '../../src/core/files/delay.ts';
 import { listLine, makeCpio, sampleFixture } from '../../test/helpers/master.ts';
 import { Figures, Rng, cliMain } from './common.ts';
 

@@ -7,7 +7,8 @@ import { EXIT, WwError } from '../core/errors.ts';
 import { lockDir, tryLock } from '../core/fs/lock.ts';
 import { realRoot } from '../core/fs/confine.ts';
 import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/sources.ts';
-import { startDelaySeconds, syncFiles } from '../core/files/job.ts';
+import { syncFiles } from '../core/files/job.ts';
+import { startDelaySeconds } from '../core/files/delay.ts';
 import {
   COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, numberOption, parse,
   settingsFor, type Tool, type ToolIO,
@@ -95,6 +96,7 @@ export const wwgetfiles: Tool = {
           hwaddr: ctx.hwaddr,
           root: rootReal,
           log,
+          identity: { uid, root: uid === 0 },
           useMark: !inInitramfs,
           forceFull: !!values.full,
           dryRun: !!values['dry-run'],

@@ -11,6 +11,7 @@ import { memoryLogger } from '../../src/core/log.ts';
 import { MasterClient, readBody, type MasterClientOptions, type RequestLimits } from '../../src/core/net/client.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
+import { processIdentity } from '../../src/core/identity.ts';
 import { bounded } from '../helpers/bounded.ts';
 import { startMaster, type Fixture } from '../helpers/master.ts';
 
@@ -192,7 +193,7 @@ test('wwgetfiles: an object whose download keeps getting cut fails after a few r
   const log = memoryLogger();
   try {
     const r = await bounded(syncFiles({
-      client: c, hwaddr: '02:00:00:00:00:01', root, log, useMark: true, forceFull: false, dryRun: false,
+      client: c, hwaddr: '02:00:00:00:00:01', root, log, identity: processIdentity(), useMark: true, forceFull: false, dryRun: false,
       concurrency: 4, chown: false, objectAttempts: 3,
     }), 10_000, 'wwgetfiles with one object always cut');
     assert.is(r.failed, 1);

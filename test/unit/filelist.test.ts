@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseFileList, parseFileListLine } from '../../src/core/protocol/filelist.ts';
-import { nextMark, startDelaySeconds } from '../../src/core/files/job.ts';
+import { nextMark } from '../../src/core/files/mark.ts';
+import { startDelaySeconds } from '../../src/core/files/delay.ts';
 
 test('regular file line has two spaces before the mode', () => {
   const e = parseFileListLine('12 hosts 0 0  0644 1700000000 /etc/hosts', 1);

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LEGACY_MARK_FILE, MARK_FILE, readMark } from '../../src/core/files/job.ts';
+import { LEGACY_MARK_FILE, MARK_FILE, readMark } from '../../src/core/files/mark.ts';
 
 const uid = process.getuid?.() ?? 0;
 const rootWith = (file: string | null, plant?: (p: string) => void) => {

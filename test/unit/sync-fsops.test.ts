@@ -14,6 +14,7 @@ import { memoryLogger } from '../../src/core/log.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
+import { processIdentity } from '../../src/core/identity.ts';
 import { bigFixture, startMaster } from '../helpers/master.ts';
 
 const FS_REQUESTS = new Set(['FSREQCALLBACK', 'FSREQPROMISE', 'FILEHANDLECLOSEREQ']);
@@ -49,7 +50,7 @@ test('a full sync of 200 small files makes at most 2 thread-pool fs requests per
   });
   try {
     const sync = () => syncFiles({
-      client: c, hwaddr: fixture.nodes[0].hwaddr, root, log: memoryLogger(), useMark: true, forceFull: false, dryRun: false,
+      client: c, hwaddr: fixture.nodes[0].hwaddr, root, log: memoryLogger(), identity: processIdentity(), useMark: true, forceFull: false, dryRun: false,
       concurrency: 4, chown: false,
     });
     let report: Awaited<ReturnType<typeof sync>> | undefined;

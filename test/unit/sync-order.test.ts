@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { inListOrder } from '../../src/core/files/job.ts';
+import { inListOrder } from '../../src/core/files/order.ts';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
