@@ -163,7 +163,7 @@ export function fileSha(path: string, st: fs.Stats): string {
 
 export const sha1 = (b: Buffer | string) => createHash('sha1').update(b).digest('hex');
 
-/** `.NAME.ww` + 16 hex digits: wwgetfiles' temporary names (src/core/fs/place.ts tempPath). */
+/** `.NAME.ww` + 16 hex digits: the tools' temporary names (src/core/fs/temp.ts tempPath). */
 export const TEMP_RE = /^\.(.+)\.ww[0-9a-f]{16}$/s;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

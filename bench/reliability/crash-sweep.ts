@@ -365,7 +365,8 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
   const t0 = Date.now();
   const outsideBefore = [...fs.readdirSync(work), 'target'].sort().join(',');
   const MARKER = '.wwgetvnfs-incomplete';
-  const isTemp = (k: string) => /(^|\/)(\.wwgetvnfs\.\d+\.\d+|\.[^/]+\.wwgetvnfs[0-9a-f]{16})$/.test(k);
+  // fs/temp.ts's names (`.NAME.ww<hex>`), and those older versions used.
+  const isTemp = (k: string) => /(^|\/)(\.wwgetvnfs\.\d+\.\d+|\.[^/]+\.ww(?:getvnfs)?[0-9a-f]{16})$/.test(k);
   try {
     const calib = await start(bin('wwgetvnfs'), args, env).done;
     c.runs++;
@@ -440,7 +441,7 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
   f.add('runs', c.runs);
   f.add('runs that finished before their kill moment (not counted as kills)', c.lateKills);
   f.add('entries differing from the image right after a kill (allowed: partial tree), total', c.partialAfterKill);
-  f.add('temporary files (.NAME.wwgetvnfs<hex>) left by kills', c.tempsAfterKill);
+  f.add('temporary files (.NAME.ww<hex>) left by kills', c.tempsAfterKill);
   f.add('kills that left the target marked incomplete (.wwgetvnfs-incomplete)', c.markedAfterKill);
   f.add('kills that left an incomplete target looking complete (sbin/init, no marker)', c.lookedCompleteAfterKill, true);
   f.add('regular files (not hard-linked) at their final name with a wrong size after a kill (partial data)', c.partialFilesAfterKill, true);
@@ -448,7 +449,7 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
   f.add('stale-lock blocks (re-run exited 1)', c.staleLock, true);
   f.add('re-runs that failed (exit not 0)', c.rerunFailed, true);
   f.add('re-runs whose unpacked tree differs from the image (stale temporaries aside)', c.finalDiffers, true);
-  f.add('stale temporaries (.NAME.wwgetvnfs<hex>) present after re-runs (summed over re-runs)', c.tempsAfterRerun, true);
+  f.add('stale temporaries (.NAME.ww<hex>) present after re-runs (summed over re-runs)', c.tempsAfterRerun, true);
   f.add('entries created beside the target (outside it)', c.outside, true);
   f.add('elapsed s', (Date.now() - t0) / 1000);
   for (const d of details.slice(0, 10)) log(`  detail: ${d}`);

@@ -20,6 +20,7 @@ import { readArchive } from '../../src/core/vnfs/archive/detect.ts';
 import { isInside, realRoot, resolveParent, safeComponents } from '../../src/core/fs/confine.ts';
 import { WwError } from '../../src/core/errors.ts';
 import { Extractor } from '../../src/core/vnfs/extract.ts';
+import { processIdentity } from '../../src/core/identity.ts';
 import { parseFileList } from '../../src/core/protocol/filelist.ts';
 import { parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
 import { createTemp, writeTemp } from '../../src/core/fs/place.ts';
@@ -410,7 +411,7 @@ async function fuzzArchives(rng: Rng, inputs: number, box: Sandbox): Promise<Res
   for (let i = 0; i < inputs; i++) {
     const input = rng.chance(0.4) ? archiveAttack(rng) : mutateBytes(rng, rng.pick(seeds), 4);
     r.inputs++;
-    const ex = new Extractor({ root: box.rootReal });
+    const ex = new Extractor({ root: box.rootReal, identity: processIdentity() });
     try {
       // Split into chunks at a random size: the reader must not care where the stream breaks.
       const step = 1 + rng.int(600);

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
+import { processIdentity } from '../core/identity.ts';
 import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
 import { flagSetting } from '../core/settings/sources.ts';
 import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs/job.ts';
@@ -126,6 +127,7 @@ export const wwgetvnfs: Tool = {
           expectedMd5: expected,
           md5Source,
           requireInit: !values['no-init-check'],
+          identity: processIdentity(),
           owners: values['no-owners'] ? false : undefined,
           log,
           onProgress,

@@ -9,6 +9,7 @@ import { ByteReader } from '../../src/core/vnfs/archive/bytes.ts';
 import { readArchive } from '../../src/core/vnfs/archive/detect.ts';
 import { WwError } from '../../src/core/errors.ts';
 import { Extractor } from '../../src/core/vnfs/extract.ts';
+import { processIdentity } from '../../src/core/identity.ts';
 import { bsdtarExtract, diffSnapshots, makeArchive, makeTree, snapshot, type Maker } from '../helpers/vnfstree.ts';
 
 const work = fs.mkdtempSync(join(tmpdir(), 'ww-extract-'));
@@ -18,7 +19,7 @@ makeTree(src);
 let n = 0;
 
 async function extract(archive: Buffer, root: string): Promise<Extractor> {
-  const ex = new Extractor({ root: fs.realpathSync(root) });
+  const ex = new Extractor({ root: fs.realpathSync(root), identity: processIdentity() });
   for await (const e of readArchive(ByteReader.from(archive))) await ex.add(e);
   ex.finish();
   return ex;

@@ -48,6 +48,80 @@ export interface ParentDir {
   root: string;
 }
 
+/** How a refusal names the entry being placed, and whether it names where an escaping link leads. */
+export interface WalkMessages {
+  /** Default: the path from its components ('/etc/x'). */
+  shown?: string;
+  /** Add ` (to REAL)` to the refusal of a link leading outside (the extractor's messages). */
+  nameTarget?: boolean;
+}
+
+/**
+ * Real directories the walk already resolved, by the components leading to them ('a/b'): the
+ * VNFS extractor resolves tens of thousands of parents, nearly all of them seen before.
+ * Whoever replaces a directory or symbolic link under the root tells the cache (removed()).
+ */
+export class DirCache {
+  private readonly dirs = new Map<string, string>();
+  /** Some cached directory was reached through a symbolic link. */
+  private viaLink = false;
+
+  get(key: string): string | undefined {
+    return this.dirs.get(key);
+  }
+
+  /** `real` is the directory the components `key` name (reached through a link: `viaLink`). */
+  set(key: string, real: string, viaLink = false): void {
+    this.dirs.set(key, real);
+    if (viaLink) this.viaLink = true;
+  }
+
+  /**
+   * The directory or symbolic link at `key` was removed: forget whatever may have been reached
+   * through it (every cached key below `key` has `key` cached too, so an uncached one reached
+   * nothing, unless links were followed, which may lead anywhere).
+   */
+  removed(key: string): void {
+    if (this.viaLink || this.dirs.has(key)) {
+      this.dirs.clear();
+      this.viaLink = false;
+    }
+  }
+}
+
+/**
+ * One step of the walk: the real directory that `p` (= cur/part, cur real) stands for, or
+ * undefined when nothing is at `p` and `mustExist` is false. A symbolic link is followed only
+ * to a directory inside the root; anything else in the way is refused.
+ */
+function enter(rootReal: string, p: string, parts: string[], m: WalkMessages, mustExist: boolean): string | undefined {
+  const st = lstatSync(p, { throwIfNoEntry: mustExist });
+  if (!st) return undefined;
+  if (st.isDirectory()) return p;
+  const shown = m.shown ?? join('/', ...parts);
+  if (!st.isSymbolicLink()) throw new WwError('WW_IN_THE_WAY', `cannot place ${shown}: ${p} exists and is not a directory`);
+  let real: string;
+  try {
+    real = realpathSync(p);
+  } catch {
+    throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a dangling symbolic link`);
+  }
+  if (!isInside(rootReal, real)) {
+    throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a symbolic link leading outside ${rootReal}${m.nameTarget ? ` (to ${real})` : ''}`);
+  }
+  if (!statSync(real).isDirectory()) throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} does not lead to a directory`);
+  return real;
+}
+
+/** mkdir that tolerates a directory made meanwhile. */
+function mkdirTolerant(p: string): void {
+  try {
+    mkdirSync(p, { mode: 0o755 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
 /**
  * Resolves the directory that will hold `parts` under `rootReal` (already a
  * realpath). Missing directories are created (mode 0755, as `mkdir -p`, or by
@@ -61,43 +135,51 @@ export async function resolveParent(
   rootReal: string, parts: string[], create = true, makeDir?: (path: string, leading: string[]) => Promise<unknown>,
 ): Promise<ParentDir | null> {
   let cur = rootReal;
-  for (const [i, part] of parts.slice(0, -1).entries()) {
-    const p = join(cur, part);
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const p = join(cur, parts[i]);
+    let next = enter(rootReal, p, parts, {}, false);
+    if (next === undefined) {
       if (!create) return null;
-      try {
-        if (makeDir) await makeDir(p, parts.slice(0, i + 1));
-        else mkdirSync(p, { mode: 0o755 });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (makeDir) {
+        try {
+          await makeDir(p, parts.slice(0, i + 1));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+      } else {
+        mkdirTolerant(p);
       }
-      st = lstatSync(p);
+      next = enter(rootReal, p, parts, {}, true)!;
     }
-    if (st.isSymbolicLink()) {
-      let real: string;
-      try {
-        real = realpathSync(p);
-      } catch {
-        throw new WwError('WW_UNSAFE_PATH', `refusing ${join('/', ...parts)}: ${p} is a dangling symbolic link`);
-      }
-      if (!isInside(rootReal, real)) {
-        throw new WwError('WW_UNSAFE_PATH', `refusing ${join('/', ...parts)}: ${p} is a symbolic link leading outside ${rootReal}`);
-      }
-      if (!statSync(real).isDirectory()) {
-        throw new WwError('WW_UNSAFE_PATH', `refusing ${join('/', ...parts)}: ${p} does not lead to a directory`);
-      }
-      cur = real;
-    } else if (st.isDirectory()) {
-      cur = p;
-    } else {
-      throw new WwError('WW_IN_THE_WAY', `cannot place ${join('/', ...parts)}: ${p} exists and is not a directory`);
-    }
+    cur = next;
   }
   return { dir: cur, name: parts[parts.length - 1], root: rootReal };
+}
+
+/**
+ * resolveParent's walk, synchronous and with a cache, for the VNFS extractor: the real path
+ * of the directory that holds parts[last], missing directories made (0755, as mkdir -p).
+ */
+export function resolveParentSync(rootReal: string, parts: string[], cache: DirCache, m: WalkMessages = {}): string {
+  let cur = rootReal;
+  let key = '';
+  for (let i = 0; i < parts.length - 1; i++) {
+    key = key === '' ? parts[i] : `${key}/${parts[i]}`;
+    const hit = cache.get(key);
+    if (hit !== undefined) {
+      cur = hit;
+      continue;
+    }
+    const p = join(cur, parts[i]);
+    let next = enter(rootReal, p, parts, m, false);
+    if (next === undefined) {
+      mkdirTolerant(p);
+      next = enter(rootReal, p, parts, m, true)!;
+    }
+    cache.set(key, next, next !== p);
+    cur = next;
+  }
+  return cur;
 }
 
 /** realpath of the root, which must be an existing directory. */

@@ -6,10 +6,10 @@
 // through). The final component is never followed: an existing entry there is
 // replaced (a file by rename, so a running binary is swapped, not rewritten).
 //
-// A regular file's data always goes to a temporary beside it (`.NAME.wwgetvnfs<hex>`,
+// A regular file's data always goes to a temporary beside it (fs/temp.ts: `.NAME.ww<hex>`,
 // O_EXCL, 0600) and is renamed to its name only once whole, with its owner, mode and
 // times: a full disk, a cut connection or a signal never leaves a partial file at a
-// final name (a SIGKILL leaves the temporary, which the next run removes). The last
+// final name (a SIGKILL leaves the temporary, which the next run removes: StaleTemps). The last
 // name of a cpio hard-link set carries the data for all of them: it too is written
 // to a temporary, which then replaces every name of the set.
 //
@@ -22,33 +22,34 @@
 // setuid/setgid), then times; directories get theirs after their contents.
 import { constants as C } from 'node:fs';
 import * as fs from 'node:fs';
-import { lazyCrypto, lazyChildProcess } from '../lazy.ts';
 import { basename, dirname, join } from 'node:path';
-import { EXCLUSIVE_CREATE, isInside, safeComponents } from '../fs/confine.ts';
-import { findMknod } from '../fs/place.ts';
-import { trackTemp, untrackTemp } from '../fs/cleanup.ts';
+import { DirCache, resolveParentSync, safeComponents } from '../fs/confine.ts';
+import { findMknod, mknodSync } from '../fs/device.ts';
+import { localError } from '../fs/local-error.ts';
+import { StaleTemps, TempFile, placeViaTemp } from '../fs/temp.ts';
 import { WwError, describe } from '../errors.ts';
+import type { Identity } from '../identity.ts';
 import type { ArchiveEntry } from './archive/types.ts';
+import { INCOMPLETE_MARKER } from './target.ts';
 import type { Logger } from '../log.ts';
 
 export interface ExtractOptions {
   /** Real path of the target root (realRoot()). */
   root: string;
-  /** Restore owners (default: when running as root). */
+  /** Who unpacks: owners are restored by default as root, and its stale temporaries are ours. */
+  identity: Identity;
+  /** Restore owners (default: identity.root). */
   owners?: boolean;
   log?: Logger;
   /** Where mknod(1) lives; default: the first of /usr/bin, /bin, /usr/sbin, /sbin. */
   mknod?: string;
   /**
    * An earlier unpack into this root did not finish (its marker was there): remove our
-   * stale temporaries from every directory a file is written into, not only where a file
-   * is replaced (a killed run's temporary may sit beside a name it never reached).
+   * stale temporaries beside every file written, not only beside a file replaced (a killed
+   * run's temporary may sit beside a name it never reached).
    */
   sweepAll?: boolean;
 }
-
-/** The name wwgetvnfs reserves at the root for its marker (vnfs.ts): never unpacked from an image. */
-export const INCOMPLETE_MARKER = '.wwgetvnfs-incomplete';
 
 export interface ExtractStats {
   entries: number;
@@ -70,22 +71,10 @@ interface DirMeta {
   atime: number;
 }
 
-/** Our temporaries: `.NAME.wwgetvnfs<16 hex>` (and the older `.wwgetvnfs.PID.N`). */
-const STALE_TEMP = /^(?:\..+\.wwgetvnfs[0-9a-f]{16}|\.wwgetvnfs\.\d+\.\d+)$/s;
-
 const DIR_OPEN = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
-}
-
-/** A local failure as one line: a full disk says so (it must not read like anything else). */
-export function localError(err: unknown, path: string): WwError {
-  if (err instanceof WwError) return err;
-  const code = errno(err);
-  if (code === 'ENOSPC') return new WwError('WW_NO_SPACE', `no space left on device writing ${path}`, { cause: err });
-  if (code === 'EDQUOT') return new WwError('WW_NO_SPACE', `disk quota exceeded writing ${path}`, { cause: err });
-  return new WwError('WW_IO', `cannot write ${path}: ${describe(err)}`, { cause: err });
 }
 
 /** Runs a creating call; false when the name already exists (EEXIST), other errors thrown. */
@@ -99,60 +88,29 @@ function tryCreate(create: () => void): boolean {
   }
 }
 
-/** Random bytes for temporary names, drawn 4 KiB at a time (one call per 512 names, not one per file). */
-let pool = Buffer.alloc(0);
-let poolAt = 0;
-function random16Hex(): string {
-  if (poolAt + 8 > pool.length) {
-    pool = lazyCrypto().randomBytes(4096);
-    poolAt = 0;
-  }
-  poolAt += 8;
-  return pool.toString('hex', poolAt - 8, poolAt);
-}
-
-/** `.NAME.wwgetvnfs<16 hex>` beside `path`: hidden, unique, unguessable (STALE_TEMP matches it). */
-function tempBeside(path: string): string {
-  return join(dirname(path), `.${basename(path).slice(0, 200)}.wwgetvnfs${random16Hex()}`);
-}
-
-/** A temporary for `path`, created exclusively and registered for removal on a signal (cleanup.ts). */
-function openTemp(path: string): { fd: number; temp: string } {
-  const temp = tempBeside(path);
-  const fd = fs.openSync(temp, EXCLUSIVE_CREATE, 0o600);
-  trackTemp(temp);
-  return { fd, temp };
-}
-
-function removeTemp(temp: string): void {
-  fs.rmSync(temp, { force: true });
-  untrackTemp(temp);
-}
-
 export class Extractor {
   readonly stats: ExtractStats = { entries: 0, files: 0, directories: 0, symlinks: 0, hardlinks: 0, devices: 0, skipped: 0, bytes: 0 };
   private readonly root: string;
   private readonly owners: boolean;
   private readonly log?: Logger;
   private mknodPath?: string;
-  /** Resolved directories: archive key 'a/b' -> real path. */
-  private dirs = new Map<string, string>();
-  /** Some cached directory was reached through a symbolic link. */
-  private viaLink = false;
+  /** Resolved directories (fs/confine.ts): told whenever a directory or link is replaced here. */
+  private readonly dirs = new DirCache();
   /** Directory metadata applied at the end, keyed by real path. */
   private pending = new Map<string, DirMeta>();
-  /** Directories already cleared of stale temporaries in this run. */
-  private readonly swept = new Set<string>();
+  /** What killed runs left beside the files written (fs/temp.ts). */
+  private readonly temps: StaleTemps;
   private readonly sweepAll: boolean;
   /** cpio hard-link sets: real path of the first name -> the names linked to it so far. */
   private readonly linkSets = new Map<string, string[]>();
 
   constructor(opts: ExtractOptions) {
     this.root = opts.root;
-    this.owners = opts.owners ?? process.getuid?.() === 0;
+    this.owners = opts.owners ?? opts.identity.root;
     this.log = opts.log;
     this.mknodPath = opts.mknod;
     this.sweepAll = opts.sweepAll ?? false;
+    this.temps = new StaleTemps(opts.log, { identity: opts.identity, oldVnfsNames: true, level: 'debug' });
   }
 
   /** Archive path -> components; null for the root itself ('.', './'). Throws 'unsafe'. */
@@ -161,53 +119,9 @@ export class Extractor {
     return safeComponents(path, { refuseAbsolute: true });
   }
 
-  private forget(): void {
-    this.dirs.clear();
-    this.viaLink = false;
-  }
-
   /** Real path of the directory that holds parts[last]; creates missing directories (0755, as mkdir -p). */
   private parent(parts: string[], shown: string): string {
-    let cur = this.root;
-    let key = '';
-    for (let i = 0; i < parts.length - 1; i++) {
-      key = key === '' ? parts[i] : `${key}/${parts[i]}`;
-      const hit = this.dirs.get(key);
-      if (hit !== undefined) {
-        cur = hit;
-        continue;
-      }
-      const p = join(cur, parts[i]);
-      let st = fs.lstatSync(p, { throwIfNoEntry: false });
-      if (!st) {
-        try {
-          fs.mkdirSync(p, 0o755);
-        } catch (e) {
-          if (errno(e) !== 'EEXIST') throw e;
-        }
-        st = fs.lstatSync(p);
-      }
-      if (st.isSymbolicLink()) {
-        let real: string;
-        try {
-          real = fs.realpathSync(p);
-        } catch {
-          throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a dangling symbolic link`);
-        }
-        if (!isInside(this.root, real)) {
-          throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a symbolic link leading outside ${this.root} (to ${real})`);
-        }
-        if (!fs.statSync(real).isDirectory()) throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} does not lead to a directory`);
-        cur = real;
-        this.viaLink = true;
-      } else if (st.isDirectory()) {
-        cur = p;
-      } else {
-        throw new WwError('WW_IN_THE_WAY', `cannot place ${shown}: ${p} exists and is not a directory`);
-      }
-      this.dirs.set(key, cur);
-    }
-    return cur;
+    return resolveParentSync(this.root, parts, this.dirs, { shown, nameTarget: true });
   }
 
   /** Makes room for a new non-directory at `path`; returns what was there. */
@@ -223,10 +137,8 @@ export class Extractor {
     } else {
       fs.unlinkSync(path);
     }
-    if (st.isDirectory() || st.isSymbolicLink()) {
-      // A cached directory may have been reached through what was just removed.
-      if (this.viaLink || this.dirs.has(parts.join('/'))) this.forget();
-    }
+    // A cached directory may have been reached through what was just removed.
+    if (st.isDirectory() || st.isSymbolicLink()) this.dirs.removed(parts.join('/'));
     return st;
   }
 
@@ -263,7 +175,7 @@ export class Extractor {
         case 'char':
         case 'block':
         case 'fifo':
-          return this.node(e, path, parts, shown);
+          return this.device(e, path, parts, shown);
         case 'socket':
           this.stats.skipped++;
           this.log?.debug(`skipping socket ${shown}`);
@@ -295,11 +207,10 @@ export class Extractor {
 
   private async file(e: ArchiveEntry, path: string, parts: string[], shown: string): Promise<void> {
     const existing = fs.lstatSync(path, { throwIfNoEntry: false });
-    // Replacing is what a re-run over the same tree does: the place to look for what a killed run left.
-    if (existing?.isFile() || this.sweepAll) this.sweepStaleTemps(dirname(path));
+    this.sweep(e, path, existing);
     // rename(2) replaces a file, link or device at the name, but not a directory.
     if (existing && !existing.isFile()) this.clear(path, parts, shown);
-    await this.writeTemp(e, path, (temp) => fs.renameSync(temp, path));
+    await this.writeTemp(e, path, (t) => t.commit(path));
     this.stats.files++;
   }
 
@@ -307,76 +218,41 @@ export class Extractor {
    * Writes e's data with its owner, mode and times to a temporary beside `path`, then hands
    * it to `install` (which renames it into place). On any failure the temporary is removed.
    */
-  private async writeTemp(e: ArchiveEntry, path: string, install: (temp: string) => void): Promise<void> {
+  private async writeTemp(e: ArchiveEntry, path: string, install: (temp: TempFile) => void): Promise<void> {
     // O_CREAT|O_EXCL|O_NOFOLLOW under a fresh random name: never follows or reuses whatever is there.
-    const { fd, temp } = openTemp(path);
+    const t = TempFile.create(dirname(path), basename(path));
     try {
-      await this.writeData(fd, e, path);
-      this.meta(fd, e);
-      fs.closeSync(fd);
+      await this.writeData(t, e, path);
+      // Owner, then mode (after chown, which clears setuid/setgid), then times.
+      t.chown(e, this.owners);
+      t.seal(e.mode, { atime: e.atime ?? e.mtime, mtime: e.mtime });
+      install(t);
     } catch (err) {
-      fs.closeSync(fd);
-      removeTemp(temp);
+      t.discard();
       throw err;
     }
-    try {
-      install(temp);
-    } catch (err) {
-      removeTemp(temp);
-      throw err;
-    }
-    untrackTemp(temp);
   }
 
   /**
-   * A run killed while replacing a file leaves its temporary beside it. Replacing is what a
-   * re-run over the same tree does, so the first time a run replaces a file in a directory it
-   * removes the regular files there named like our temporaries (a fresh unpack never lists).
+   * A run killed while writing a file leaves its temporary beside it. Replacing is what a re-run
+   * over the same tree does, so a file replaced (or, after an unfinished unpack, any file
+   * written) first has its name's stale temporaries removed (a fresh unpack never lists).
    */
-  private sweepStaleTemps(dir: string): void {
-    if (this.swept.has(dir)) return;
-    this.swept.add(dir);
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (!STALE_TEMP.test(n)) continue;
-      const p = join(dir, n);
-      try {
-        if (fs.lstatSync(p).isFile()) {
-          fs.unlinkSync(p);
-          this.log?.debug(`removed ${p}, left by an interrupted run`);
-        }
-      } catch {
-        /* gone meanwhile */
-      }
-    }
+  private sweep(e: ArchiveEntry, path: string, existing: fs.Stats | undefined): void {
+    if (existing?.isFile() || this.sweepAll) this.temps.sweepSync(dirname(path), basename(path), e);
   }
 
   /** Writes e's data to fd; `where` is the entry's final path, for the message. */
-  private async writeData(fd: number, e: ArchiveEntry, where: string): Promise<void> {
+  private async writeData(t: TempFile, e: ArchiveEntry, where: string): Promise<void> {
     if (e.size === 0) return;
     await e.read((chunk) => {
-      let off = 0;
-      while (off < chunk.length) {
-        try {
-          off += fs.writeSync(fd, chunk, off, chunk.length - off);
-        } catch (err) {
-          throw localError(err, where);
-        }
+      try {
+        t.write(chunk);
+      } catch (err) {
+        throw localError(err, where);
       }
       this.stats.bytes += chunk.length;
     });
-  }
-
-  /** Owner, then mode (after chown, which clears setuid/setgid), then times, on an open fd. */
-  private meta(fd: number, e: ArchiveEntry): void {
-    if (this.owners) fs.fchownSync(fd, e.uid, e.gid);
-    fs.fchmodSync(fd, e.mode);
-    fs.futimesSync(fd, e.atime ?? e.mtime, e.mtime);
   }
 
   private symlink(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
@@ -404,23 +280,18 @@ export class Extractor {
       const names = [toPath, ...(this.linkSets.get(toPath) ?? [])].filter((n) => n !== path);
       this.linkSets.delete(toPath);
       const existing = fs.lstatSync(path, { throwIfNoEntry: false });
+      this.sweep(e, path, existing);
       if (existing?.isDirectory()) this.clear(path, parts, shown);
-      await this.writeTemp(e, path, (temp) => {
+      await this.writeTemp(e, path, (t) => {
         for (const name of names) {
           if (fs.lstatSync(name, { throwIfNoEntry: false })?.ino !== st.ino) continue; // replaced by a later entry since
-          const other = tempBeside(name);
-          trackTemp(other);
-          try {
-            fs.linkSync(temp, other);
-            fs.renameSync(other, name);
-          } finally {
-            fs.rmSync(other, { force: true }); // gone already after the rename; there after a failure
-            untrackTemp(other);
-          }
+          placeViaTemp(dirname(name), basename(name), (other) => fs.linkSync(t.path, other));
         }
-        fs.renameSync(temp, path);
+        t.commit(path);
       });
     } else if (toPath !== path) {
+      // Its name may hold a killed run's temporary of the set's data (linked under this name: above).
+      this.sweep(e, path, fs.lstatSync(path, { throwIfNoEntry: false }));
       this.clear(path, parts, shown);
       fs.linkSync(toPath, path); // link(2) does not follow a symbolic link at toPath
       const set = this.linkSets.get(toPath);
@@ -435,15 +306,14 @@ export class Extractor {
     return this.mknodPath;
   }
 
-  private node(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
+  /** A device node or FIFO (not `node`: that is the HPC node in this code base). */
+  private device(e: ArchiveEntry, path: string, parts: string[], shown: string): void {
     this.clear(path, parts, shown);
-    const args = ['-m', '0600', path, e.type === 'fifo' ? 'p' : e.type === 'char' ? 'c' : 'b'];
-    if (e.type !== 'fifo') args.push(String(e.rdevMajor), String(e.rdevMinor));
-    // Node has no mknod(2): the system's mknod, by absolute path (the tools run with no PATH).
-    const r = lazyChildProcess().spawnSync(this.findMknod(), args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
-    if (r.status !== 0) {
-      const why = r.error ? describe(r.error) : (r.stderr?.toString().trim() || `exit ${r.status}`);
-      throw new WwError('WW_IO', `cannot create ${e.type} ${path}: ${why}`);
+    const mknod = this.findMknod();
+    try {
+      mknodSync(path, e.type as 'char' | 'block' | 'fifo', e.rdevMajor, e.rdevMinor, undefined, mknod);
+    } catch (err) {
+      throw new WwError('WW_IO', `cannot create ${e.type} ${path}: ${describe(err)}`);
     }
     if (this.owners) fs.lchownSync(path, e.uid, e.gid);
     fs.chmodSync(path, e.mode); // just created by us, not a symbolic link

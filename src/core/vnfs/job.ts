@@ -9,24 +9,24 @@
 // connection, truncation) re-runs the whole consume on the next master/round:
 // extraction starts over and replaces what the first attempt wrote.
 //
-// An unpack that did not finish must never leave a target that looks complete
-// (upstream's only check, TARGET/sbin/init, may well be there already): before the
-// first entry, TARGET/.wwgetvnfs-incomplete is created and synced with its folder;
-// it is removed only as the very last step, after the unpack, the checksum (when
-// asked) and the sbin/init check. The boot step and the wwruntime transport treat
-// a target holding it as not provisioned.
-import { constants as C, closeSync, existsSync, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// The target's marker of an unfinished unpack is made before the first entry and removed as
+// the very last step, after the checksum and the sbin/init check (target.ts).
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
 import { ByteReader } from './archive/bytes.ts';
 import { readArchive } from './archive/detect.ts';
 import type { ArchiveFormat } from './archive/types.ts';
-import { realRoot } from '../fs/confine.ts';
 import { WwError, describe } from '../errors.ts';
-import { Extractor, INCOMPLETE_MARKER, localError, type ExtractStats } from './extract.ts';
+import { Extractor, type ExtractStats } from './extract.ts';
 import { GcPacer } from '../gc.ts';
+import type { Identity } from '../identity.ts';
 import { InlineGunzip } from './inflate.ts';
 import type { Logger } from '../log.ts';
 import { forEachChunk, type MasterClient, type MasterResponse } from '../net/client.ts';
+import { createRoot, markComplete, markIncomplete } from './target.ts';
+
+// Until the tool imports them from target.ts (issue 19).
+export { chooseTarget, prepareTarget } from './target.ts';
 
 export interface Progress {
   /** Compressed bytes received. */
@@ -49,6 +49,8 @@ export interface VnfsOptions {
   md5Source?: string;
   /** Require ROOT/sbin/init afterwards (upstream: yes). */
   requireInit?: boolean;
+  /** Who unpacks (owners restored as root; whose stale temporaries are ours). */
+  identity: Identity;
   owners?: boolean;
   log: Logger;
   onProgress?: (p: Progress) => void;
@@ -68,116 +70,6 @@ export interface VnfsResult {
   seconds: number;
 }
 
-/** Where to unpack and whether that is allowed (PROTOCOL 6.8). Pure: the caller supplies the facts. */
-export interface TargetChoice {
-  target: string;
-  /** Why this target, for --verbose. */
-  reason: string;
-}
-
-export function chooseTarget(o: { target?: string; newroot?: string; initramfs: boolean }): TargetChoice {
-  if (o.target !== undefined && o.target !== '') return { target: o.target, reason: '--target' };
-  if (o.newroot) return { target: o.newroot, reason: o.initramfs ? 'NEWROOT (initramfs)' : 'NEWROOT' };
-  return { target: '/', reason: 'NEWROOT is not set: the running system' };
-}
-
-export const LIVE_ROOT_REFUSAL =
-  'refusing to unpack the VNFS over / on a running system: it would overwrite every file of this live node ' +
-  '(running programs, libraries, /etc) with the image\'s copies and cannot be undone. ' +
-  'Inside the initramfs NEWROOT is set and /init exists; here they are not. ' +
-  'Use --target DIR to unpack the image somewhere else, or --force if you really mean to overwrite /.';
-
-/**
- * Resolves the target's real path and applies the live-root rule, before the master is contacted.
- * A missing explicit --target is not made here (nothing is created for a run that never gets an
- * image): `create` comes back true and getVnfs makes it on the master's first answer. A directory
- * that does not exist yet cannot be the live /.
- */
-export async function prepareTarget(
-  choice: TargetChoice,
-  o: { initramfs: boolean; force: boolean; create: boolean },
-): Promise<{ root: string; create: boolean }> {
-  if (o.create && !existsSync(choice.target)) return { root: resolve(choice.target), create: true };
-  const root = await realRoot(choice.target);
-  if (root === '/' && !o.initramfs && !o.force) throw new WwError('WW_LIVE_ROOT', LIVE_ROOT_REFUSAL);
-  return { root, create: false };
-}
-
-export { INCOMPLETE_MARKER };
-
-/** fsync(2) on a directory, so a name made or removed in it is on disk. */
-function syncDir(dir: string): void {
-  const fd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Marks root as being unpacked (before its first entry is written); returns whether the mark was
- * already there, i.e. an earlier unpack did not finish. Whatever else holds the name (a link, an
- * empty directory) is replaced: the mark must be a plain file of ours.
- */
-export function markIncomplete(root: string, log: Logger): boolean {
-  const path = join(root, INCOMPLETE_MARKER);
-  try {
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (st && !st.isFile()) {
-      if (st.isDirectory()) rmdirSync(path);
-      else unlinkSync(path);
-    }
-    const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o644);
-    try {
-      writeSync(fd, `wwgetvnfs (pid ${process.pid}) began unpacking the VNFS here at ${new Date().toISOString()}; ` +
-        'while this file exists the unpack has not finished and the tree must not be booted or trusted\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    syncDir(root);
-    if (st?.isFile()) log.info(`${path}: an earlier unpack did not finish; unpacking again over it`);
-    return st?.isFile() === true;
-  } catch (err) {
-    throw localError(err, path);
-  }
-}
-
-/**
- * The very last step of a good unpack: the mark goes, and must be gone. The root keeps the
- * times the image gave it (removing a name from a directory sets its mtime).
- */
-export function markComplete(root: string): void {
-  const path = join(root, INCOMPLETE_MARKER);
-  let fd: number | undefined;
-  try {
-    fd = openSync(root, C.O_RDONLY | C.O_DIRECTORY);
-    const st = fstatSync(fd);
-    try {
-      unlinkSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
-    fsyncSync(fd);
-  } catch (err) {
-    throw new WwError('WW_IO', `cannot remove ${path} after a complete unpack: ${describe(err)}`, { cause: err });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) throw new WwError('WW_IO', `${path} is still there after a complete unpack`);
-}
-
-async function createRoot(target: string): Promise<string> {
-  try {
-    mkdirSync(target, { recursive: true, mode: 0o755 });
-  } catch (err) {
-    throw new WwError('WW_IO', `cannot create target ${target}: ${describe(err)}`);
-  }
-  return realRoot(target);
-}
-
 /** Compressed bytes between two minor GCs (measured on the real image: 1 MiB: 72 MiB peak RSS; 4 MiB: 77; none: 97). */
 const GC_EVERY = 1 << 20;
 
@@ -193,7 +85,7 @@ async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string; 
   const gunzip = new InlineGunzip({ md5: o.expectedMd5 !== undefined });
   const declared = res.headers['content-length'];
   const total = declared === undefined ? undefined : Number(declared);
-  const ex = new Extractor({ root: o.root, owners: o.owners, log: o.log, mknod: o.mknod, sweepAll: o.recovering });
+  const ex = new Extractor({ root: o.root, identity: o.identity, owners: o.owners, log: o.log, mknod: o.mknod, sweepAll: o.recovering });
   let received = 0;
   let feedError: unknown;
   /** Inflating failed (bad gzip data): the reader sees that error; the feed just stops. */
