@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { makedev } from '../../src/core/fs/place.ts';
+import { makedev } from '../../src/core/fs/device.ts';
 import { bin } from '../../test/helpers/exec.ts';
 import { startMaster, type Fixture, type FileObject, type RunningMaster } from '../../test/helpers/master.ts';
 import { diffSnapshots, makeArchive, makeTree, snapshot } from '../../test/helpers/vnfstree.ts';

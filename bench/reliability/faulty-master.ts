@@ -18,7 +18,7 @@ import { bin } from '../../test/helpers/exec.ts';
 import {
   deadAddress, listLine, startMaster, type Fault, type Fixture, type FileObject, type RequestInfo, type RunningMaster,
 } from '../../test/helpers/master.ts';
-import { makedev } from '../../src/core/fs/place.ts';
+import { makedev } from '../../src/core/fs/device.ts';
 import { makeCa } from '../../test/helpers/certs.ts';
 import { Figures, Rng, cliMain, sha1, start, walk } from './common.ts';
 

@@ -23,7 +23,7 @@ import { Extractor } from '../../src/core/vnfs/extract.ts';
 import { processIdentity } from '../../src/core/identity.ts';
 import { parseFileList } from '../../src/core/protocol/filelist.ts';
 import { parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
-import { createTemp, writeTemp } from '../../src/core/fs/place.ts';
+import { createTemp, writeTemp } from '../../src/core/fs/temp.ts';
 import { SLEEPTIME, WWGETFILES_INTERVAL, loadSettings, resolveHwaddr, resolveMasters, resolveScheme, secondsSetting } from '../../src/core/settings/sources.ts';
 import { parseShellVars, shellQuote } from '../../src/core/settings/shellvars.ts';
 import { startDelaySeconds } from '../../src/core/files/delay.ts';

@@ -6,7 +6,8 @@ import { EXIT, WwError } from '../core/errors.ts';
 import { processIdentity } from '../core/identity.ts';
 import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
 import { flagSetting } from '../core/settings/sources.ts';
-import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs/job.ts';
+import { getVnfs, isHexMd5, type Progress } from '../core/vnfs/job.ts';
+import { chooseTarget, prepareTarget } from '../core/vnfs/target.ts';
 import {
   COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,
   settingsFor, type Tool, type ToolIO,

@@ -88,7 +88,7 @@ for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]
     assert.equal(fs.readdirSync('/run/wwruntime').filter((n) => n.startsWith(lockKey(root))), [], 'lock released');
     assert.is(r.signal, null, `exited, not killed by ${signal}`);
     assert.is(r.code, code, r.stderr);
-    assert.match(r.stderr, new RegExp(`wwgetfiles: ERROR: interrupted by ${signal}; removed 1 temporary file\\n$`));
+    assert.match(r.stderr, new RegExp(`wwgetfiles: ERROR: interrupted by ${signal}; removed [1-9][0-9]* temporary files?\\n$`));
   });
 }
 

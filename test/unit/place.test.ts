@@ -3,9 +3,9 @@ import * as assert from 'uvu/assert';
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  asideName, commitFile, createTemp, findMknod, makedev, placeDirectory, placeSpecial, placeSymlink, writeTemp,
-} from '../../src/core/fs/place.ts';
+import { findMknod, makedev } from '../../src/core/fs/device.ts';
+import { asideName, placeDirectory, placeSpecial, placeSymlink } from '../../src/core/fs/place.ts';
+import { commitFile, createTemp, writeTemp } from '../../src/core/fs/temp.ts';
 
 const fresh = () => mkdtempSync(join(tmpdir(), 'place-'));
 const isRoot = process.getuid?.() === 0;

@@ -6,7 +6,7 @@ import { WwError } from '../errors.ts';
 import { parseFileList, type FileEntry } from '../protocol/filelist.ts';
 import { embeddedStatus, embeddedStatusError, forEachChunk, type MasterClient } from '../net/client.ts';
 import { ANSWER_CAPS, getWhole } from '../protocol/whole.ts';
-import { createTemp, discardTemp, writeTemp, type TempFile } from '../fs/place.ts';
+import { createTemp, discardTemp, writeTemp, type TempFile } from '../fs/temp.ts';
 
 export async function fetchFileList(client: MasterClient, hwaddr: string, since: number): Promise<FileEntry[]> {
   let entries: FileEntry[] = [];

@@ -80,7 +80,7 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
     listed: entries.length, installed: 0, unchanged: 0, failed: 0, skipped: 0, changes: [], errors: [], markBefore, markAfter: markBefore,
   };
   const results: { entry: FileEntry; outcome: Outcome }[] = [];
-  const temps = new StaleTemps(o.log);
+  const temps = new StaleTemps(o.log, { identity: o.identity });
   const ctx: ApplyContext = {
     rootReal, dryRun: o.dryRun, chown: o.chown, log: o.log, now, mknodPath: o.mknodPath, temps,
     source: { client: o.client, hwaddr: o.hwaddr, attempts: o.objectAttempts },

@@ -7,7 +7,8 @@ import { resolveParent, safeComponents } from '../fs/confine.ts';
 import { describe } from '../errors.ts';
 import type { FileEntry } from '../protocol/filelist.ts';
 import type { StaleTemps } from '../fs/temp.ts';
-import { writeSmallFile, type Ownership } from '../fs/place.ts';
+import { writeSmallFile } from '../fs/place.ts';
+import type { Ownership } from '../fs/temp.ts';
 import type { Outcome } from './apply.ts';
 
 /**

@@ -2,7 +2,7 @@
 // applied, holding what every later stage asks of the entry's path and owner.
 import { safeComponents } from '../fs/confine.ts';
 import type { FileEntry } from '../protocol/filelist.ts';
-import type { Ownership } from '../fs/place.ts';
+import type { Ownership } from '../fs/temp.ts';
 
 export interface Planned {
   entry: FileEntry;

@@ -4,7 +4,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { resolveParent } from '../fs/confine.ts';
 import type { StaleTemps } from '../fs/temp.ts';
-import { discardTemp, finishTemp, readyTemp, renameTemp } from '../fs/place.ts';
+import { discardTemp, finishTemp, readyTemp, renameTemp } from '../fs/temp.ts';
 import { downloadFile, downloadSmall, type Downloaded, type ObjectSource } from './fetch.ts';
 import { hasOwnership, type Planned } from './plan.ts';
 

@@ -10,12 +10,6 @@ import { WwError, describe } from '../errors.ts';
 import { mknodSync, type SpecialKind } from './device.ts';
 import { commitFile, createTemp, discardTemp, placeViaTemp, writeTemp, type Ownership } from './temp.ts';
 
-// Until files/ imports them from temp.ts and device.ts (issue 19), where they now live.
-export {
-  commitFile, createTemp, discardTemp, finishTemp, readyTemp, renameTemp, tempPath, writeTemp, type Ownership, type TempFile,
-} from './temp.ts';
-export { findMknod, makedev, type SpecialKind } from './device.ts';
-
 export async function placeSymlink(dir: string, name: string, target: string, own: Ownership, chownOk: boolean): Promise<void> {
   try {
     placeViaTemp(dir, name, (tmp) => {

@@ -20,7 +20,7 @@ import { trackTemp, untrackTemp } from './cleanup.ts';
 import { EXCLUSIVE_CREATE } from './confine.ts';
 import { WwError, describe } from '../errors.ts';
 import { GcPacer } from '../gc.ts';
-import { processIdentity, type Identity } from '../identity.ts';
+import type { Identity } from '../identity.ts';
 import { lazyCrypto } from '../lazy.ts';
 import type { Logger } from '../log.ts';
 
@@ -222,8 +222,8 @@ export async function finishTemp(t: TempFile, dir: string, name: string, own: Ow
 }
 
 export interface StaleTempsOptions {
-  /** Whose temporaries count as ours (default: this process's). */
-  identity?: Identity;
+  /** Whose temporaries count as ours. */
+  identity: Identity;
   /** Also the names older wwgetvnfs versions used (the extractor: a re-run after an upgrade). */
   oldVnfsNames?: boolean;
   /** Level of the lines about each removal (the extractor's are debug: there may be thousands). */
@@ -251,8 +251,8 @@ export class StaleTemps {
   private readonly oldVnfsNames: boolean;
   private readonly level: 'info' | 'debug';
 
-  constructor(private readonly log: Logger | undefined, o: StaleTempsOptions = {}) {
-    this.me = (o.identity ?? processIdentity()).uid;
+  constructor(private readonly log: Logger | undefined, o: StaleTempsOptions) {
+    this.me = o.identity.uid;
     this.oldVnfsNames = o.oldVnfsNames ?? false;
     this.level = o.level ?? 'info';
   }

@@ -26,7 +26,6 @@ import { forEachChunk, type MasterClient, type MasterResponse } from '../net/cli
 import { createRoot, markComplete, markIncomplete } from './target.ts';
 
 // Until the tool imports them from target.ts (issue 19).
-export { chooseTarget, prepareTarget } from './target.ts';
 
 export interface Progress {
   /** Compressed bytes received. */
