@@ -3,7 +3,8 @@
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sampleFixture, startMaster } from '../test/helpers/master.ts';
+import { sampleFixture } from '../test/helpers/master/fixtures.ts';
+import { startMaster } from '../test/helpers/master/server.ts';
 import { ROOT, bin, run } from '../test/helpers/exec.ts';
 
 const HW = '00:11:22:33:44:55';

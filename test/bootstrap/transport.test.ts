@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress, makeVnfsImage, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { makeVnfsImage } from '../helpers/master/cpio.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { DIST, ROOT, SHELLS, TOOLS, runStep, scratch, tree } from './harness.ts';
 import { run } from '../helpers/exec.ts';
 

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { bundleChroot, CHROOT, type Chroot } from '../helpers/chroot.ts';
 import { makeCa, type TestCa } from '../helpers/certs.ts';
 import { bin, ROOT, run, type RunResult } from '../helpers/exec.ts';
-import { sampleFixture, startMaster, type Fixture, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 
 const HW = '00:11:22:33:44:55';
 const SCRIPT = '#!/bin/sh\necho runtime one\necho runtime two\n';

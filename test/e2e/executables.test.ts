@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { bundleChroot, cLibraries, distArch, TOOLS, type Chroot } from '../helpers/chroot.ts';
 import { ROOT, run } from '../helpers/exec.ts';
-import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 
 const NAMES = [...TOOLS, 'wwruntime'];
 const ARCHS: Record<string, { loader: string; machine: string; triplet: string }> = {

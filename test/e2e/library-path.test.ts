@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleChroot, distArch, TOOLS, type Chroot } from '../helpers/chroot.ts';
 import { run } from '../helpers/exec.ts';
-import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 
 const HW = '00:11:22:33:44:55';
 const NAMES = [...TOOLS, 'wwruntime'];

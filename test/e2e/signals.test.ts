@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { makeCpio, sampleFixture, startMaster, type Fixture, type RunningMaster } from '../helpers/master.ts';
+import { makeCpio } from '../helpers/master/cpio.ts';
+import { sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run, type RunResult } from '../helpers/exec.ts';
 
 const isRoot = process.getuid?.() === 0;

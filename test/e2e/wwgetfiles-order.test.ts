@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMaster, type FileObject, type Fixture, type RunningMaster } from '../helpers/master.ts';
+import { type FileObject, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
 
 const HW = '00:11:22:33:44:66';

@@ -14,7 +14,8 @@ import { memoryLogger } from '../../src/core/log.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
-import { bigFixture, startMaster } from '../helpers/master.ts';
+import { bigFixture } from '../helpers/master/fixtures.ts';
+import { startMaster } from '../helpers/master/server.ts';
 
 const FS_REQUESTS = new Set(['FSREQCALLBACK', 'FSREQPROMISE', 'FILEHANDLECLOSEREQ']);
 
