@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { makeVnfsImage } from '../helpers/master/cpio.ts';
 import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
-import { DIST, ROOT, SHELLS, TOOLS, runStep, scratch, tree } from './harness.ts';
-import { run } from '../helpers/exec.ts';
+import { TOOLS } from '../../build/targets.mjs';
+import { ROOT, run } from '../helpers/exec.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
+import { DIST, SHELLS, runStep, scratch } from './harness.ts';
 
 const TRANSPORT = join(ROOT, 'bootstrap/wwruntime-transport');
 const STEPS = join(ROOT, 'test/boot/initramfs/capabilities');

@@ -8,7 +8,8 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, tree } from '../bootstrap/harness.ts';
+import { ROOT } from '../helpers/exec.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
 
 const DIST = join(ROOT, 'dist');
 const MACHINE: Record<string, string> = { 'linux-x64': 'x86_64', 'linux-arm64': 'aarch64' };
