@@ -15,10 +15,10 @@ import { TOOLS } from '../../build/targets.mjs';
 import { ROOT, run } from '../helpers/exec.ts';
 import { treeLines as tree } from '../helpers/tree.ts';
 import { DIST, SHELLS, runStep, scratch } from './harness.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
 const TRANSPORT = join(ROOT, 'bootstrap/wwruntime-transport');
 const STEPS = join(ROOT, 'test/boot/initramfs/capabilities');
-const HW = '00:11:22:33:44:55';
 let m: RunningMaster;
 let broken = new Set<string>();
 

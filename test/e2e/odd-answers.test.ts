@@ -12,15 +12,15 @@ import { gzipSync } from 'node:zlib';
 import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { HWADDR as HW, nodeEnv } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const HW_PLAIN = '00:11:22:33:44:66'; // a node with regular files, a directory and a link only (no devices)
 const isRoot = process.getuid?.() === 0;
 let m: RunningMaster;
 const sysroot = mkdtempSync(join(tmpdir(), 'sysroot-'));
 chmodSync(sysroot, 0o755); // readable by the unprivileged run too
 const newRoot = () => mkdtempSync(join(tmpdir(), 'newroot-'));
-const env = (extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: HW, ...extra });
+const env = (extra: Record<string, string> = {}) => nodeEnv(m, extra);
 const base = ['--sysroot', sysroot];
 const wwgetfiles = (root: string, args: string[] = [], extra: Record<string, string> = {}, opts = {}) =>
   run(bin('wwgetfiles'), [...base, '--no-delay', ...args], { env: env({ NEWROOT: root, ...extra }), ...opts });

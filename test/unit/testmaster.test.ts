@@ -16,8 +16,8 @@ import { makeCa } from '../helpers/certs.ts';
 import { makeCpio } from '../helpers/master/cpio.ts';
 import { bigFixture, sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
 import { deadAddress, embeddedErrorBody, startMaster, type MasterOptions, type RunningMaster } from '../helpers/master/server.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 
 interface Got {
   status: number;

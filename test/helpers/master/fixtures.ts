@@ -3,6 +3,7 @@
 // The file-type table below (tmode) is the test master's OWN, an oracle ON PURPOSE: the master must
 // not import the product's parsers or tables (src/), so that the product is checked against an
 // independent reading of the protocol (PROTOCOL section 2), not against itself.
+import { HWADDR } from '../node.ts';
 import { makeVnfsImage } from './cpio.ts';
 
 export type FileType = 'file' | 'dir' | 'link' | 'block' | 'char' | 'fifo' | 'socket';
@@ -120,7 +121,7 @@ export function sampleFixture(): Fixture {
   return {
     nodes: [
       {
-        hwaddr: '00:11:22:33:44:55',
+        hwaddr: HWADDR,
         name: 'n0000',
         ips: ['127.0.0.1'],
         config: { WWCLUSTER: 'cluster', WWDOMAIN: 'example.test', WWGROUPS: 'compute,test', WWFQDN: 'n0000.example.test' },
