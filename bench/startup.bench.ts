@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EXECUTABLES, TOOLS } from '../build/targets.mjs';
 import { ROOT } from '../test/helpers/exec.ts';
 import { measure, median, mib } from './lib/measure.ts';
 
@@ -22,7 +23,6 @@ const baseName = readdirSync(work).find((n) => /^node-v.*-stripped$/.test(n));
 if (!baseName) throw new Error(`no stripped base binary in ${work}: run the build`);
 const base = join(work, baseName);
 const system = join(work, 'wwruntime.system');
-const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
 
 // The node's layout in a bare root: bin/ (+ the base binary with the same patchelf treatment), lib/.
 const root = mkdtempSync(join(tmpdir(), 'wwrt-startup-'));
@@ -30,7 +30,7 @@ try {
   mkdirSync(join(root, 'warewulf/bin'), { recursive: true });
   mkdirSync(join(root, 'warewulf/lib'));
   for (const l of readdirSync(join(dist, 'lib'))) copyFileSync(join(dist, 'lib', l), join(root, 'warewulf/lib', l));
-  for (const n of ['wwruntime', ...TOOLS]) copyFileSync(join(dist, 'bin', n), join(root, 'warewulf/bin', n));
+  for (const n of EXECUTABLES) copyFileSync(join(dist, 'bin', n), join(root, 'warewulf/bin', n));
   for (const t of TOOLS) symlinkSync('wwruntime', join(root, 'warewulf/bin', `${t}.link`));
   copyFileSync(base, join(root, 'warewulf/bin/node'));
   const interp = execFileSync('readelf', ['-l', join(dist, 'bin/wwruntime')], { encoding: 'utf8' }).match(/interpreter: ([^\]]+)\]/)?.[1] as string;

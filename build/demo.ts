@@ -3,10 +3,12 @@
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sampleFixture, startMaster } from '../test/helpers/master.ts';
+import { sampleFixture } from '../test/helpers/master/fixtures.ts';
+import { startMaster } from '../test/helpers/master/server.ts';
 import { ROOT, bin, run } from '../test/helpers/exec.ts';
+import { walkTree } from '../test/helpers/tree.ts';
+import { HWADDR as HW } from '../test/helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const master = await startMaster(sampleFixture(), { privilegedPorts: process.getuid?.() === 0 });
 const work = mkdtempSync(join(tmpdir(), 'wwdemo-'));
 const root = join(work, 'newroot');
@@ -22,14 +24,10 @@ async function show(title: string, tool: string, args: string[], extraEnv: Recor
   console.log(`  (exit ${r.code})`);
 }
 
-function tree(dir: string, prefix = ''): void {
-  for (const n of readdirSync(dir).sort()) {
-    const p = join(dir, n);
-    const st = lstatSync(p);
-    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    const kind = st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : st.isDirectory() ? '/' : st.isFIFO() ? '(fifo)' : st.isCharacterDevice() ? `(char ${st.rdev >> 8},${st.rdev & 255})` : st.isBlockDevice() ? `(block ${st.rdev >> 8},${st.rdev & 255})` : `${st.size} bytes`;
-    console.log(`  ${mode} ${String(st.uid).padStart(4)}:${String(st.gid).padEnd(4)} ${prefix}${n} ${kind}`);
-    if (st.isDirectory()) tree(p, `${prefix}${n}/`);
+function tree(dir: string): void {
+  for (const { rel, st, type, mode, link } of walkTree(dir)) {
+    const kind = type === 'link' ? `-> ${link}` : type === 'dir' ? '/' : type === 'fifo' ? '(fifo)' : type === 'char' || type === 'block' ? `(${type} ${st.rdev >> 8},${st.rdev & 255})` : `${st.size} bytes`;
+    console.log(`  ${mode.toString(8).padStart(4, '0')} ${String(st.uid).padStart(4)}:${String(st.gid).padEnd(4)} ${rel} ${kind}`);
   }
 }
 

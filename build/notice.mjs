@@ -1,8 +1,9 @@
 // The NOTICE shipped with every architecture folder (dist/ARCH/NOTICE, the capability, any package
 // made from them): each bundled component, its licence, its exact version and where its source is,
 // then the full copyright and licence texts that came with the components.
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { put } from './lib.mjs';
 
 /**
  * @param {{ arch: string, out: string, nodeDir: string, nodeVersion: string, npmName: string, debroot: string,
@@ -65,8 +66,5 @@ ${s.pkgs.map((p) => `   Binary package ${p.package} ${p.version} (${p.arch}): ${
     if (seen.size === 0) throw new Error(`notice: no Debian copyright file for source ${source}`);
   }
   parts.push(`${'-'.repeat(72)}\nNode.js ${o.nodeVersion} LICENSE (from ${o.npmName}@${o.nodeVersion}):\n\n${readFileSync(join(o.nodeDir, 'LICENSE'), 'utf8')}`);
-  mkdirSync(dirname(o.out), { recursive: true });
-  const tmp = `${o.out}.tmp${process.pid}`;
-  writeFileSync(tmp, parts.join('\n'));
-  renameSync(tmp, o.out);
+  put(o.out, (tmp) => writeFileSync(tmp, parts.join('\n')));
 }

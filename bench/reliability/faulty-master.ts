@@ -15,9 +15,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bin } from '../../test/helpers/exec.ts';
-import {
-  deadAddress, listLine, startMaster, type Fault, type Fixture, type FileObject, type RequestInfo, type RunningMaster,
-} from '../../test/helpers/master.ts';
+import { listLine, type Fixture, type FileObject } from '../../test/helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type Fault, type RequestInfo, type RunningMaster } from '../../test/helpers/master/server.ts';
 import { makedev } from '../../src/core/fs/device.ts';
 import { makeCa } from '../../test/helpers/certs.ts';
 import { Figures, Rng, cliMain, sha1, start, walk } from './common.ts';

@@ -27,7 +27,8 @@ import { createTemp, writeTemp } from '../../src/core/fs/temp.ts';
 import { SLEEPTIME, WWGETFILES_INTERVAL, loadSettings, resolveHwaddr, resolveMasters, resolveScheme, secondsSetting } from '../../src/core/settings/sources.ts';
 import { parseShellVars, shellQuote } from '../../src/core/settings/shellvars.ts';
 import { startDelaySeconds } from '../../src/core/files/delay.ts';
-import { listLine, makeCpio, sampleFixture } from '../../test/helpers/master.ts';
+import { makeCpio } from '../../test/helpers/master/cpio.ts';
+import { listLine, sampleFixture } from '../../test/helpers/master/fixtures.ts';
 import { Figures, Rng, cliMain } from './common.ts';
 
 // ---------------------------------------------------------------------------

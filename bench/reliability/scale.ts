@@ -3,7 +3,7 @@
 //
 // What is simulated, exactly:
 // - The master runs in a child process (its own event loop and core): the test
-//   master of test/helpers/master.ts with N nodes sharing 20 file objects, one
+//   master of test/helpers/master/ with N nodes sharing 20 file objects, one
 //   of them changed since the nodes' last run. Its capacity is modelled as the
 //   real one: W workers (Apache children) each busy S ms per request (PROTOCOL
 //   2.7 measured ~4 ms per file request), so at most W/S requests per second;
@@ -27,7 +27,8 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/core/log.ts';
 import { MasterClient, UPSTREAM_RETRY, readBody } from '../../src/core/net/client.ts';
 import { fetchFileList } from '../../src/core/files/fetch.ts';
-import { bigFixture, startMaster } from '../../test/helpers/master.ts';
+import { bigFixture } from '../../test/helpers/master/fixtures.ts';
+import { startMaster } from '../../test/helpers/master/server.ts';
 import { Figures, Rng, cliMain, percentile } from './common.ts';
 
 const FILES = 20;

@@ -4,6 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TOOLS } from '../../build/targets.mjs';
 import type { Kernel } from './cache.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -56,7 +57,7 @@ export function assembleInitramfs(o: InitramfsOptions): string {
   symlinkSync('../bin', join(tree, 'usr/bin'));
   symlinkSync('../sbin', join(tree, 'usr/sbin'));
   sh(`cp -a '${join(STANDIN, 'base')}/.' .`, tree);
-  for (const t of ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig']) symlinkSync('/sbin/transporthandler', join(tree, 'bin', t));
+  for (const t of TOOLS) symlinkSync('/sbin/transporthandler', join(tree, 'bin', t));
   const names: string[] = [];
   for (const m of MODULES) {
     const name = m.replace(/^.*\//, '').replace(/\.ko$/, '');

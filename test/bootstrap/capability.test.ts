@@ -4,7 +4,9 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, distLibs, ROOT, runIn, runStep, scratch, SHELLS, TOOLS } from './harness.ts';
+import { TOOLS } from '../../build/targets.mjs';
+import { ROOT } from '../helpers/exec.ts';
+import { DIST, distLibs, runIn, runStep, scratch, SHELLS } from './harness.ts';
 
 interface Capability { assembleCapability(o: { root?: string; dist?: string; out?: string }): { out: string; archs: string[]; cpio: string[] } }
 const modPath: string = '../../build/capability.mjs';

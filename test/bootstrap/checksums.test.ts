@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, closeSync, copyFileSync, cpSync, mkdirSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, fakeRuntime, IMAGE_ENV, INSTALL, read, runStep, scratch, SHELLS, tree } from './harness.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
+import { DIST, fakeRuntime, IMAGE_ENV, INSTALL, read, runStep, scratch, SHELLS } from './harness.ts';
 
 const oneLine = (r: { status: number | null; stderr: string }, re: RegExp, root: string, before: string[] = []) => {
   assert.is(r.status, 2, r.stderr);

@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { exists, fakeRuntime, IMAGE_ENV, INSTALL, outsideRoot, runStep, scratch, SHELLS, STEP, tree, type Scratch } from './harness.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
+import { exists, fakeRuntime, IMAGE_ENV, INSTALL, outsideRoot, runStep, scratch, SHELLS, STEP, type Scratch } from './harness.ts';
 
 /** The four places the step writes to; `expect` are paths under the place that must exist afterwards. */
 const PLACES: { at: string; systemd?: boolean; expect: string[] }[] = [

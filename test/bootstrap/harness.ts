@@ -1,16 +1,16 @@
 // Shared helpers of the bootstrap tests: scratch roots, running the step under a shell, tree listings.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ARCHS, TOOLS } from '../../build/targets.mjs';
+import { CHROOT, QEMU_ARM64 } from '../helpers/chroot.ts';
+import { ROOT } from '../helpers/exec.ts';
+import { sha256, treeLines } from '../helpers/tree.ts';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const STEP = join(ROOT, 'bootstrap/wwruntime-step');
 export const INSTALL = join(ROOT, 'bootstrap/wwruntime-install');
 export const DIST = join(ROOT, 'dist');
-export const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
 /** The shells the step must run under: Debian's busybox ash and dash. */
 export const SHELLS: string[][] = [['/bin/busybox', 'sh'], ['dash']];
 
@@ -39,38 +39,8 @@ export function runStep(shell: string[], s: Scratch, env: Record<string, string 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Every entry under dir: type, mode, path, and a content hash or link target. Sorted; stable across runs. */
-export function tree(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string, rel: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      const r = rel ? `${rel}/${n}` : n;
-      const st = lstatSync(p);
-      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      if (st.isSymbolicLink()) out.push(`l ${mode} ${r} -> ${readlinkSync(p)}`);
-      else if (st.isDirectory()) {
-        out.push(`d ${mode} ${r}`);
-        walk(p, r);
-      } else out.push(`f ${mode} ${r} ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`);
-    }
-  };
-  walk(dir, '');
-  return out;
-}
-
 export const read = (p: string) => readFileSync(p, 'utf8');
 export const exists = (p: string) => existsSync(p) || (() => { try { lstatSync(p); return true; } catch { return false; } })();
-
-/** Runs a shell snippet with `sh -c` under the given shell, returns stdout. */
-export function sh(shell: string[], script: string, env: Record<string, string> = {}): string {
-  const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], { env: { PATH: process.env.PATH ?? '/bin', ...env }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${shell.join(' ')} -c failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-export const CHROOT = '/usr/sbin/chroot';
-export const QEMU_ARM64 = '/usr/bin/qemu-aarch64-static';
 
 /**
  * Runs an executable of an installed tree the way the node runs it: inside a chroot of `root`
@@ -109,21 +79,21 @@ export function fakeRuntime(dir: string, arch = 'linux-x64'): string {
   const elf = (what: string) => {
     const b = Buffer.alloc(64);
     b.write('\x7fELF', 0, 'latin1');
-    b[18] = arch === 'linux-arm64' ? 0xb7 : 0x3e;
+    b[18] = ARCHS[arch as keyof typeof ARCHS].elfMachine;
     return Buffer.concat([b, Buffer.from(`${what}\n`)]);
   };
-  const loader = arch === 'linux-arm64' ? 'ld-linux-aarch64.so.1' : 'ld-linux-x86-64.so.2';
+  const { loader } = ARCHS[arch as keyof typeof ARCHS];
   const files: Record<string, Buffer> = { 'bin/wwruntime': elf('wwruntime'), [`lib/${loader}`]: elf('loader'), 'lib/libc.so.6': elf('libc'), NOTICE: Buffer.from('notice\n') };
   for (const t of TOOLS) files[`bin/${t}`] = elf(t);
   for (const [rel, data] of Object.entries(files)) writeFileSync(join(a, rel), data);
   chmodSync(join(a, 'bin/wwruntime'), 0o755);
-  writeFileSync(join(a, 'SHA256SUMS'), Object.keys(files).sort().map((rel) => `${createHash('sha256').update(files[rel]).digest('hex')}  ${rel}\n`).join(''));
+  writeFileSync(join(a, 'SHA256SUMS'), Object.keys(files).sort().map((rel) => `${sha256(files[rel])}  ${rel}\n`).join(''));
   return src;
 }
 
-/** tree() of a scratch folder without its root/ (what must never change when the step runs). */
+/** treeLines() of a scratch folder without its root/ (what must never change when the step runs). */
 export function outsideRoot(s: Scratch): string[] {
-  return tree(s.dir).filter((l) => !/^[a-z] \d{4} root(\/| |$)/.test(l));
+  return treeLines(s.dir).filter((l) => !/^[a-z] \d{4} root(\/| |$)/.test(l));
 }
 
 /** runStep's env for wwruntime-install: no step settings (the installer sets NEWROOT itself). */

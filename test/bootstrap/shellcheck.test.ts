@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './harness.ts';
+import { ROOT } from '../helpers/exec.ts';
 
 test('shellcheck --shell=sh bootstrap/*', () => {
   const files = readdirSync(join(ROOT, 'bootstrap')).map((n) => join('bootstrap', n));

@@ -5,7 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseShellVars } from '../../src/core/settings/shellvars.ts';
-import { DIST, distLibs, INSTALL, read, runIn, runStep, scratch, SHELLS, sh, TOOLS, tree } from './harness.ts';
+import { TOOLS } from '../../build/targets.mjs';
+import { sh } from '../helpers/exec.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
+import { DIST, distLibs, INSTALL, read, runIn, runStep, scratch, SHELLS } from './harness.ts';
 
 const mode = (p: string) => (lstatSync(p).mode & 0o7777).toString(8);
 
@@ -199,7 +202,7 @@ for (const shell of SHELLS) {
       assert.is(runStep(shell, s, values).status, 0);
       const cfg = join(s.root, 'warewulf/config');
       for (const sh2 of SHELLS) {
-        const out = sh(sh2, `. "$CFG"; env`, { CFG: cfg });
+        const out = sh(`. "$CFG"; env`, { shell: sh2, env: { CFG: cfg } });
         const env = new Map(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
         for (const [k, v] of Object.entries(values)) assert.is(env.get(k), v, `${sh2.join(' ')} ${k}`);
       }

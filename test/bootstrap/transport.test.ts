@@ -8,13 +8,17 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress, makeVnfsImage, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
-import { DIST, ROOT, SHELLS, TOOLS, runStep, scratch, tree } from './harness.ts';
-import { run } from '../helpers/exec.ts';
+import { makeVnfsImage } from '../helpers/master/cpio.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
+import { TOOLS } from '../../build/targets.mjs';
+import { ROOT, run } from '../helpers/exec.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
+import { DIST, SHELLS, runStep, scratch } from './harness.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
 const TRANSPORT = join(ROOT, 'bootstrap/wwruntime-transport');
 const STEPS = join(ROOT, 'test/boot/initramfs/capabilities');
-const HW = '00:11:22:33:44:55';
 let m: RunningMaster;
 let broken = new Set<string>();
 

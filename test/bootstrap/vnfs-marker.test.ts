@@ -6,7 +6,9 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fakeRuntime, IMAGE_ENV, INSTALL, ROOT, runStep, scratch, SHELLS, tree } from './harness.ts';
+import { ROOT } from '../helpers/exec.ts';
+import { treeLines as tree } from '../helpers/tree.ts';
+import { fakeRuntime, IMAGE_ENV, INSTALL, runStep, scratch, SHELLS } from './harness.ts';
 
 const oneLine = (r: { status: number | null; stderr: string }, re: RegExp, root: string, before: string[] = []) => {
   assert.is(r.status, 2, r.stderr);

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sampleFixture, startMaster, type Fixture } from '../helpers/master.ts';
+import { sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
 import { makeCa } from '../helpers/certs.ts';
 

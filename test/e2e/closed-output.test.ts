@@ -7,10 +7,11 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { nodeEnv } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const isRoot = process.getuid?.() === 0;
 let m: RunningMaster;
 const scratch = mkdtempSync(join(tmpdir(), 'closed-output-'));
@@ -55,7 +56,7 @@ test.before(async () => {
 });
 test.after(() => m.stop());
 
-const env = (extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: HW, ...extra });
+const env = (extra: Record<string, string> = {}) => nodeEnv(m, extra);
 
 test('wwgetscript | head -c 10: exit 2, nothing on stderr', async () => {
   const r = await piped('wwgetscript', ['--sysroot', sysroot, 'runtime'], env(), '2>ERRFILE', 'head -c 10 >/dev/null');

@@ -16,9 +16,11 @@ import { join } from 'node:path';
 import { bundleChroot, CHROOT, type Chroot } from '../helpers/chroot.ts';
 import { makeCa, type TestCa } from '../helpers/certs.ts';
 import { bin, ROOT, run, type RunResult } from '../helpers/exec.ts';
-import { sampleFixture, startMaster, type Fixture, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
+import { EXECUTABLES } from '../../build/targets.mjs';
 
-const HW = '00:11:22:33:44:55';
 const SCRIPT = '#!/bin/sh\necho runtime one\necho runtime two\n';
 
 let c: Chroot;
@@ -222,7 +224,7 @@ test('--node-options=... on the command line is not a Node.js option either: a u
   const r = await inChroot({ tool: 'wwgetscript', args: ['--node-options=--require=/hostile/mark.js', 'runtime'], env: { WWMASTER: m.address } }, {});
   assert.is(r.code, 2);
   assert.is(r.stdout, '');
-  assert.match(r.stderr, /^wwgetscript: ERROR: Unknown option '--node-options'.*\nwwgetscript: try 'wwgetscript --help'\n$/);
+  assert.match(r.stderr, /^wwgetscript: ERROR: Unknown option '--node-options'[^\n]* \(see 'wwgetscript --help'\)\n$/);
   assert.is(markLeft(), undefined);
 });
 
@@ -494,7 +496,7 @@ test('through the launcher: NODE_OPTIONS, OPENSSL_CONF, NODE_TLS_REJECT_UNAUTHOR
 });
 
 test('every bundle removes those variables before any other module of it runs (esbuild keeps import order)', () => {
-  for (const n of ['wwruntime', 'wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig']) {
+  for (const n of EXECUTABLES) {
     const code = readFileSync(join(ROOT, 'dist/work', `${n}.cjs`), 'utf8');
     const scrub = code.indexOf('\nscrubEnvironment(process.env);\n');
     assert.ok(scrub > 0, `${n}: no scrub`);

@@ -5,23 +5,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { bundleChroot, cLibraries, distArch, TOOLS, type Chroot } from '../helpers/chroot.ts';
+import { ARCHS, MULTICALL, TOOLS } from '../../build/targets.mjs';
+import { bundleChroot, cLibraries, distArch, type Chroot } from '../helpers/chroot.ts';
 import { ROOT, run } from '../helpers/exec.ts';
-import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
+import { fileSha256 } from '../helpers/tree.ts';
 
-const NAMES = [...TOOLS, 'wwruntime'];
-const ARCHS: Record<string, { loader: string; machine: string; triplet: string }> = {
-  'linux-x64': { loader: 'ld-linux-x86-64.so.2', machine: 'Advanced Micro Devices X86-64', triplet: 'x86_64-linux-gnu' },
-  'linux-arm64': { loader: 'ld-linux-aarch64.so.1', machine: 'AArch64', triplet: 'aarch64-linux-gnu' },
-};
-const HW = '00:11:22:33:44:55';
-const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+const NAMES = [...TOOLS, MULTICALL];
+const sha = fileSha256;
 
 function elf(file: string) {
   const out = execFileSync('readelf', ['-h', '-l', '-d', '-S', '--wide', file], { encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -7,11 +7,12 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
 import { makeCa } from '../helpers/certs.ts';
+import { nodeEnv } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const sysroot = mkdtempSync(join(tmpdir(), 'sysroot-')); // a running node: no /init
 let m: RunningMaster;
 const lines = (s: string) => s.split('\n').filter((l) => l !== '');
@@ -22,7 +23,7 @@ test.before(async () => {
 test.after(() => m.stop());
 
 const base = ['--sysroot', sysroot, '--source-port', 'any'];
-const env = (extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: HW, ...extra });
+const env = (extra: Record<string, string> = {}) => nodeEnv(m, extra);
 
 test('a bad number in a setting: one warning line, the documented default, the run goes on (exit 0)', async () => {
   const root = mkdtempSync(join(tmpdir(), 'newroot-'));

@@ -11,12 +11,14 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleChroot, distArch, TOOLS, type Chroot } from '../helpers/chroot.ts';
+import { MULTICALL, TOOLS } from '../../build/targets.mjs';
+import { bundleChroot, distArch, type Chroot } from '../helpers/chroot.ts';
 import { run } from '../helpers/exec.ts';
-import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
-const NAMES = [...TOOLS, 'wwruntime'];
+const NAMES = [...TOOLS, MULTICALL];
 // A folder name no host path has: /usr/sbin/chroot (a host program) sees LD_LIBRARY_PATH too.
 const HOSTILE = '/ww-hostile-lib';
 const MUSL = '/lib/x86_64-linux-musl/libc.so';

@@ -5,14 +5,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { HWADDR as HW, nodeEnv } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const isRoot = process.getuid?.() === 0;
 let m: RunningMaster;
 const sysroot = mkdtempSync(join(tmpdir(), 'sysroot-')); // empty: no /warewulf/config, no /proc/cmdline
-const env = (extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: HW, ...extra });
+const env = (extra: Record<string, string> = {}) => nodeEnv(m, extra);
 const base = ['--sysroot', sysroot];
 
 test.before(async () => {

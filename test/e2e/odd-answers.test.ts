@@ -9,17 +9,18 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { deadAddress, sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { HWADDR as HW, nodeEnv } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const HW_PLAIN = '00:11:22:33:44:66'; // a node with regular files, a directory and a link only (no devices)
 const isRoot = process.getuid?.() === 0;
 let m: RunningMaster;
 const sysroot = mkdtempSync(join(tmpdir(), 'sysroot-'));
 chmodSync(sysroot, 0o755); // readable by the unprivileged run too
 const newRoot = () => mkdtempSync(join(tmpdir(), 'newroot-'));
-const env = (extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: HW, ...extra });
+const env = (extra: Record<string, string> = {}) => nodeEnv(m, extra);
 const base = ['--sysroot', sysroot];
 const wwgetfiles = (root: string, args: string[] = [], extra: Record<string, string> = {}, opts = {}) =>
   run(bin('wwgetfiles'), [...base, '--no-delay', ...args], { env: env({ NEWROOT: root, ...extra }), ...opts });

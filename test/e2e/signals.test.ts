@@ -8,13 +8,16 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { makeCpio, sampleFixture, startMaster, type Fixture, type RunningMaster } from '../helpers/master.ts';
+import { makeCpio } from '../helpers/master/cpio.ts';
+import { sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run, type RunResult } from '../helpers/exec.ts';
+import { walkTree } from '../helpers/tree.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) throw new Error('the signal tests run as root (owners, the lock in /run/wwruntime)');
 
-const HW = '00:11:22:33:44:55';
 const BIG = 4 << 20;
 const work = fs.mkdtempSync(join(tmpdir(), 'ww-signals-'));
 const sysroot = join(work, 'sysroot');
@@ -46,12 +49,7 @@ test.after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const p = join(dir, d.name);
-    return d.isDirectory() ? [p, ...walk(p)] : [p];
-  });
-}
+const walk = (dir: string): string[] => walkTree(dir).map((e) => e.path);
 
 /** Starts the tool, waits until `ready()` holds (checked every 20 ms), sends `signal`. */
 async function interrupt(exe: string, args: string[], env: Record<string, string>, signal: NodeJS.Signals, ready: () => boolean): Promise<RunResult & { sawReady: boolean }> {

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress } from '../helpers/master.ts';
+import { deadAddress } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
 
 const sysroot = mkdtempSync(join(tmpdir(), 'sysroot-'));

@@ -10,10 +10,11 @@ import {
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 const NOBODY = 65534;
 const MARK = 'var/lib/wwruntime/wwgetfiles_timestamp';
 const LEGACY_MARK = 'tmp/.wwgetfiles_timestamp';

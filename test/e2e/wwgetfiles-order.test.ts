@@ -5,8 +5,10 @@ import * as assert from 'uvu/assert';
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMaster, type FileObject, type Fixture, type RunningMaster } from '../helpers/master.ts';
+import { type FileObject, type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { walkTree } from '../helpers/tree.ts';
 
 const HW = '00:11:22:33:44:66';
 let m: RunningMaster;
@@ -25,17 +27,8 @@ function publish(files: FileObject[]): void {
 
 /** Every entry under dir (type, mode, content or target), for comparing whole trees. */
 function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      const st = lstatSync(p);
-      out[p.slice(dir.length)] = st.isSymbolicLink() ? `l>${readlinkSync(p)}` : st.isDirectory() ? `d${(st.mode & 0o7777).toString(8)}` : `f${(st.mode & 0o7777).toString(8)}:${readFileSync(p, 'utf8')}`;
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out;
+  return Object.fromEntries(walkTree(dir).map(({ rel, path, type, mode, link }) =>
+    [`/${rel}`, type === 'link' ? `l>${link}` : type === 'dir' ? `d${mode.toString(8)}` : `f${mode.toString(8)}:${readFileSync(path, 'utf8')}`]));
 }
 
 const LIB: FileObject[] = [

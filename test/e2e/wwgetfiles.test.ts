@@ -7,32 +7,26 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadAddress, sampleFixture, startMaster, type FileObject, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture, type FileObject } from '../helpers/master/fixtures.ts';
+import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
+import { nodeEnv } from '../helpers/node.ts';
+import { walkTree } from '../helpers/tree.ts';
 
-const HW = '00:11:22:33:44:55';
 const isRoot = process.getuid?.() === 0;
 let m: RunningMaster;
 const sysroot = mkdtempSync(join(tmpdir(), 'sysroot-'));
 const newRoot = () => mkdtempSync(join(tmpdir(), 'newroot-'));
-const env = (root: string, extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root, ...extra });
+const env = (root: string, extra: Record<string, string> = {}) => nodeEnv(m, { NEWROOT: root, ...extra });
 const wwgetfiles = (root: string, args: string[] = [], extra: Record<string, string> = {}, opts = {}) =>
   run(bin('wwgetfiles'), ['--sysroot', sysroot, '--no-delay', ...args], { env: env(root, extra), ...opts });
 
 /** Every entry under dir: type, mode, owner, size, content / link target, inode, mtime and ctime. */
 function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      const st = lstatSync(p);
-      const what = st.isSymbolicLink() ? `l>${readlinkSync(p)}` : st.isFile() ? `f:${readFileSync(p).toString('base64')}` : st.isDirectory() ? 'd' : `x${st.rdev}`;
-      out[p.slice(dir.length)] = `${what} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ino${st.ino} m${st.mtimeMs} c${st.ctimeMs}`;
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out;
+  return Object.fromEntries(walkTree(dir).map(({ rel, path, st, type, mode, link }) => {
+    const what = type === 'link' ? `l>${link}` : type === 'file' ? `f:${readFileSync(path).toString('base64')}` : type === 'dir' ? 'd' : `x${st.rdev}`;
+    return [`/${rel}`, `${what} ${mode.toString(8)} ${st.uid}:${st.gid} ino${st.ino} m${st.mtimeMs} c${st.ctimeMs}`];
+  }));
 }
 
 test.before(async () => {

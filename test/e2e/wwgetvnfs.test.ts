@@ -11,7 +11,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, run } from '../helpers/exec.ts';
 import { measureOnce } from '../helpers/rss.ts';
-import { makeCpio, startMaster, type CpioEntry, type Fixture, type NodeFixture, type RunningMaster } from '../helpers/master.ts';
+import { makeCpio, type CpioEntry } from '../helpers/master/cpio.ts';
+import { type Fixture, type NodeFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bsdtarExtract, diffSnapshots, makeArchive, makeTree, snapshot, type Maker } from '../helpers/vnfstree.ts';
 
 const isRoot = process.getuid?.() === 0;

@@ -3,14 +3,15 @@
 // /usr/sbin/chroot; linux-arm64 ones under qemu-user (a static qemu-aarch64-static copied into
 // the root: this machine has no binfmt_misc). Tests run as root.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { TOOLS } from '../../build/targets.mjs';
 import { ROOT, run, type RunOptions, type RunResult } from './exec.ts';
+import { walkTree } from './tree.ts';
 
 export const CHROOT = '/usr/sbin/chroot';
 export const QEMU_ARM64 = '/usr/bin/qemu-aarch64-static';
-export const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
 export const distArch = (arch: string) => join(ROOT, 'dist', arch);
 
 export interface Chroot {
@@ -65,15 +66,8 @@ export function bundleChroot(arch = 'linux-x64', withBundle = true): Chroot {
 
 /** Every regular file under dir whose name looks like a C library (libc.so*, ld-*.so*, ld-musl*). */
 export function cLibraries(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, n.name);
-      if (n.isDirectory()) {
-        if (p !== join(dir, 'proc')) walk(p);
-      } else if (/^(libc\.so|libc-|ld-linux|ld-musl|ld-2\.)/.test(n.name) || (n.name === 'libc.so' && existsSync(p))) out.push(p.slice(dir.length));
-    }
-  };
-  walk(dir);
-  return out.sort();
+  return walkTree(dir, { skip: (e) => e.rel === 'proc' })
+    .filter((e) => e.type !== 'dir' && /^(libc\.so|libc-|ld-linux|ld-musl|ld-2\.)/.test(basename(e.rel)))
+    .map((e) => `/${e.rel}`)
+    .sort();
 }

@@ -1,6 +1,6 @@
 // Runs a BUILT executable the way a node would: under `env -i` (no PATH, no
 // HOME, no node anywhere), with only the settings the test passes.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,4 +44,19 @@ export function run(exe: string, args: string[], opts: RunOptions = {}): Promise
       res({ code, signal, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes });
     });
   });
+}
+
+/**
+ * Runs a shell script: SHELL -c SCRIPT (shell default /bin/sh), returns its stdout; throws when it
+ * fails. env: exactly these variables plus PATH (default: this process's environment); stderr
+ * 'inherit' shows the script's errors as they come (default: kept for the error).
+ */
+export function sh(script: string, o: { shell?: string[]; cwd?: string; env?: Record<string, string>; stderr?: 'pipe' | 'inherit' } = {}): string {
+  const shell = o.shell ?? ['/bin/sh'];
+  const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], {
+    cwd: o.cwd, env: o.env && { PATH: process.env.PATH ?? '/bin', ...o.env }, encoding: 'utf8',
+    stdio: ['ignore', 'pipe', o.stderr ?? 'pipe'], maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`${shell.join(' ')} -c failed: ${r.error ?? r.stderr ?? ''}`);
+  return r.stdout;
 }

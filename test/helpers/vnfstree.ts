@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { fileSha256, walkTree, type EntryType } from './tree.ts';
 
 export interface TreeOptions {
   /** Names and link targets longer than ustar allows (100/155+100). Default true. */
@@ -103,29 +104,20 @@ export interface Snap {
   names?: string;
 }
 
-function typeOf(st: fs.Stats): string {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
-}
+/** snapshot()'s names of the entry types (the diff lines name them so). */
+const TYPE_NAMES: Record<EntryType, string> = { file: 'file', dir: 'directory', link: 'symlink', char: 'char', block: 'block', fifo: 'fifo', socket: 'socket' };
 
 /** Every entry under dir (the root itself as '.'), keyed by relative path. */
 export function snapshot(dir: string, o: { mtimeDirs?: boolean } = {}): Map<string, Snap> {
   const out = new Map<string, Snap>();
   const inodes = new Map<number, string[]>();
-  const visit = (rel: string) => {
-    const full = rel === '.' ? dir : join(dir, rel);
+  for (const { rel, path: full, st: s, type: t, mode } of walkTree(dir, { self: true })) {
     const st = fs.lstatSync(full, { bigint: true });
-    const s = fs.lstatSync(full);
-    const type = typeOf(s);
-    const snap: Snap = { type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, mtime: Number(st.mtimeMs / 1000n) };
+    const type = TYPE_NAMES[t];
+    const snap: Snap = { type, mode, uid: s.uid, gid: s.gid, mtime: Number(st.mtimeMs / 1000n) };
     if (type === 'file') {
       snap.size = s.size;
-      snap.sha = createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+      snap.sha = fileSha256(full);
       if (s.nlink > 1) inodes.set(s.ino, [...(inodes.get(s.ino) ?? []), rel]);
     } else if (type === 'symlink') {
       snap.link = fs.readlinkSync(full);
@@ -136,9 +128,7 @@ export function snapshot(dir: string, o: { mtimeDirs?: boolean } = {}): Map<stri
       snap.mtime = 0;
     }
     out.set(rel, snap);
-    if (type === 'directory') for (const n of fs.readdirSync(full).sort()) visit(rel === '.' ? n : `${rel}/${n}`);
-  };
-  visit('.');
+  }
   for (const names of inodes.values()) {
     const key = names.sort().join(' ');
     for (const n of names) out.get(n)!.names = key;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../bootstrap/harness.ts';
+import { ROOT } from '../helpers/exec.ts';
 
 interface Package {
   packageRelease(o: { root?: string; dist?: string; out?: string; epoch?: number }): { out: string; files: string[] };

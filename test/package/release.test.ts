@@ -5,18 +5,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, tree } from '../bootstrap/harness.ts';
+import { ROOT } from '../helpers/exec.ts';
+import { ARCHS as TARGETS, MULTICALL, TOOLS } from '../../build/targets.mjs';
+import { QEMU_ARM64 } from '../helpers/chroot.ts';
+import { fileSha256, treeLines as tree } from '../helpers/tree.ts';
 
 const DIST = join(ROOT, 'dist');
-const MACHINE: Record<string, string> = { 'linux-x64': 'x86_64', 'linux-arm64': 'aarch64' };
-const ISA: Record<string, string> = { x86_64: 'x86-64', aarch64: 'aarch-64' };
+const MACHINE: Record<string, string> = Object.fromEntries(Object.entries(TARGETS).map(([a, t]) => [a, t.uname]));
+const ISA: Record<string, string> = Object.fromEntries(Object.values(TARGETS).map((t) => [t.uname, t.isa]));
 const HOST = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim();
 const VERSION: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
-const TOOLS = ['wwgetfiles', 'wwgetscript', 'wwgetvnfs', 'wwgetnodeconfig'];
-const QEMU_ARM64 = '/usr/bin/qemu-aarch64-static';
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const ARCHS = readdirSync(DIST).filter((a) => MACHINE[a] && existsSync(join(DIST, a, 'wwruntime'))).sort();
 const TMP = mkdtempSync('/tmp/wwpkg-test-');
@@ -26,7 +26,7 @@ const tarName = (arch: string) => `wwruntime-${VERSION}-${arch}`;
 const rpmName = (arch: string) => `warewulf-wwruntime-${VERSION}-1.${MACHINE[arch]}.rpm`;
 const capDir = (arch: string) => `/var/lib/warewulf/initramfs/${MACHINE[arch]}/capabilities`;
 
-const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+const sha = fileSha256;
 function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer } = {}): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { env: opts.env ?? { PATH }, cwd: opts.cwd, input: opts.input, encoding: 'utf8', maxBuffer: 256 << 20, timeout: 300_000 });
 }
@@ -175,7 +175,7 @@ for (const arch of ARCHS) {
   test(`${arch} tarball unpacked anywhere: the tools run under env -i, and its wwruntime-install puts them into a libc-less chroot where they run`, () => {
     const dir = unpack(join(TMP, `some where/else-${arch}`));
     if (MACHINE[arch] === HOST) {
-      for (const t of [...TOOLS, 'wwruntime']) {
+      for (const t of [...TOOLS, MULTICALL]) {
         const r = sh(join(dir, 'dist', arch, t), ['--version'], { env: {} });
         assert.is(r.status, 0, `${t}: ${r.stderr}`);
         assert.match(r.stdout, new RegExp(`^${t === 'wwruntime' ? 'wwruntime' : t}\\b.*${VERSION.replace(/\./g, '\\.')}`));

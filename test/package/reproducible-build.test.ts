@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../bootstrap/harness.ts';
+import { ROOT } from '../helpers/exec.ts';
 
 const ARCH = 'linux-x64';
 

@@ -13,7 +13,8 @@ import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
 import { bounded } from '../helpers/bounded.ts';
-import { startMaster, type Fixture } from '../helpers/master.ts';
+import { type Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster } from '../helpers/master/server.ts';
 
 /**
  * A master that answers every request with `answer`, written `step` bytes every

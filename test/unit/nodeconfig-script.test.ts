@@ -5,7 +5,8 @@ import { MasterClient } from '../../src/core/net/client.ts';
 import { fetchNodeConfig, parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
 import { checkScriptType, fetchScript } from '../../src/core/protocol/script.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
-import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
+import { sampleFixture } from '../helpers/master/fixtures.ts';
+import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 
 let m: RunningMaster;
 const HW = '00:11:22:33:44:55';

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { ROOT } from '../helpers/exec.ts';
 
 interface Runtime {
-  BuildError: new (m: string) => Error;
   cacheDir(): string;
   readPins(root: string): { archs: Record<string, { debArch: string; packages: { package: string; version: string; sha256: string }[] }> };
   fetchDebs(arch: string, pins: unknown, say: (m: string) => void): string[];
@@ -19,6 +18,8 @@ interface Runtime {
 }
 const modPath: string = '../../build/runtime.mjs';
 const rt = (await import(modPath)) as Runtime;
+const libPath: string = '../../build/lib.mjs';
+const { BuildError } = (await import(libPath)) as { BuildError: new (m: string) => Error };
 const REAL_CACHE = rt.cacheDir();
 const quiet = () => {};
 
@@ -42,7 +43,7 @@ const throwsBuild = (fn: () => unknown, re: RegExp) => {
   try {
     fn();
   } catch (err) {
-    assert.instance(err, rt.BuildError, String(err));
+    assert.instance(err, BuildError, String(err));
     assert.match((err as Error).message, re);
     assert.is((err as Error).message.split('\n').length, 1, (err as Error).message);
     return;

@@ -15,7 +15,8 @@ import { MasterClient } from '../../src/core/net/client.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
-import { bigFixture, startMaster } from '../helpers/master.ts';
+import { bigFixture } from '../helpers/master/fixtures.ts';
+import { startMaster } from '../helpers/master/server.ts';
 
 const FS_REQUESTS = new Set(['FSREQCALLBACK', 'FSREQPROMISE', 'FILEHANDLECLOSEREQ']);
 

@@ -12,7 +12,8 @@ import { MasterClient } from '../../src/core/net/client.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
-import { startMaster, type Fixture } from '../helpers/master.ts';
+import type { Fixture } from '../helpers/master/fixtures.ts';
+import { startMaster } from '../helpers/master/server.ts';
 
 const HW = '02:00:00:00:00:07';
 

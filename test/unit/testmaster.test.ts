@@ -1,4 +1,4 @@
-// Tests of the test master itself (test/helpers/master.ts): real HTTP requests
+// Tests of the test master itself (test/helpers/master/): real HTTP requests
 // against it, checking it answers like the real master (PROTOCOL section 2).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { makeCa } from '../helpers/certs.ts';
-import {
-  bigFixture, deadAddress, embeddedErrorBody, makeCpio, sampleFixture, startMaster, type Fixture, type MasterOptions, type RunningMaster,
-} from '../helpers/master.ts';
+import { makeCpio } from '../helpers/master/cpio.ts';
+import { bigFixture, sampleFixture, type Fixture } from '../helpers/master/fixtures.ts';
+import { deadAddress, embeddedErrorBody, startMaster, type MasterOptions, type RunningMaster } from '../helpers/master/server.ts';
+import { HWADDR as HW } from '../helpers/node.ts';
 
-const HW = '00:11:22:33:44:55';
 
 interface Got {
   status: number;
