@@ -24,12 +24,13 @@ export class Procs {
   };
   private readonly onExit = () => this.killAllSync();
 
-  constructor(readonly stateDir: string) {
+  /** keep: leave stateDir in place at the end (the processes are stopped all the same). */
+  constructor(readonly stateDir: string, keep = false) {
     this.liveFile = join(stateDir, 'live-pgids');
     this.dirsFile = join(stateDir, 'dirs');
     fs.writeFileSync(this.liveFile, '');
-    fs.writeFileSync(this.dirsFile, `${stateDir}\n`);
-    this.dirs.push(stateDir);
+    fs.writeFileSync(this.dirsFile, keep ? '' : `${stateDir}\n`);
+    if (!keep) this.dirs.push(stateDir);
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     process.on('exit', this.onExit);

@@ -260,7 +260,6 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
   try {
     await sleep(1000); // StartServers settle
     ctx.db.sql('FLUSH STATUS');
-    const db0 = ctx.db.status(['Connection_errors_max_connections']);
     const cpu0 = { apache: apacheCpu(apache.pid), db: cpuOf(ctx.db.pid), machine: machineCpu() };
     const t0 = performance.now();
     const poller = new StatusPoller(port, t0, o.workers);
@@ -311,7 +310,7 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
     const wallS = (performance.now() - t0) / 1000;
     const samples = await poller.stop();
     const cpu1 = { apache: apacheCpu(apache.pid), db: cpuOf(ctx.db.pid), machine: machineCpu() };
-    const db1 = ctx.db.status(['Connection_errors_max_connections', 'Max_used_connections']);
+    const db1 = ctx.db.status(['Max_used_connections']);
     fs.rmSync(busyFile, { force: true });
     await stopApache(procs, apache);
     const requests = readAccessLog(apache.accessLog).filter((e) => e.path !== '/server-status');
@@ -327,7 +326,9 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
     const result: PhaseResult = {
       pattern, nodes: n, outcomes, requests, samples, wallS,
       cpu: { apache: cpu1.apache - cpu0.apache, db: cpu1.db - cpu0.db, machineBusy: cpu1.machine.busy - cpu0.machine.busy, machineTotal: cpu1.machine.total - cpu0.machine.total },
-      db: { maxUsedConnections: db1.Max_used_connections ?? 0, refusedTooMany: (db1.Connection_errors_max_connections ?? 0) - (db0.Connection_errors_max_connections ?? 0) },
+      // MariaDB's Connection_errors_max_connections misses the connections it refuses after the
+      // handshake, so the refusals are counted where the children report them: Apache's error log.
+      db: { maxUsedConnections: db1.Max_used_connections ?? 0, refusedTooMany: countLines(apache.errorLog, /DBI connect\(.*Too many connections/) },
       figures: new Figures(''),
       summary: undefined as unknown as Summary,
     };
@@ -340,6 +341,14 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
 
 // ---------------------------------------------------------------------------
 // Figures
+
+function countLines(path: string, re: RegExp): number {
+  try {
+    return fs.readFileSync(path, 'utf8').split('\n').filter((l) => re.test(l)).length;
+  } catch {
+    return 0;
+  }
+}
 
 function timeline(samples: StatusSample[], wallS: number): string {
   if (samples.length === 0) return '';
@@ -401,8 +410,8 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   f.add('  of them 500 / 503', `${summary.http500} / ${summary.http503}`);
   const other = [...new Set(req.map((e) => e.status))].filter((s) => s !== 200 && s < 500).sort();
   if (other.length) f.add('other non-200 statuses', other.map((s) => `${s} x${status((x) => x === s)}`).join(', '));
-  f.add('MariaDB connections refused (Too many connections)', r.db.refusedTooMany);
-  f.add('MariaDB max used connections', r.db.maxUsedConnections);
+  f.add('database connects refused: Too many connections (Apache error log)', r.db.refusedTooMany);
+  f.add('MariaDB Max_used_connections (the rig\'s own status query included)', r.db.maxUsedConnections);
   f.add('busy workers: peak', busyPeak);
   f.add('busy workers: mean over the run', busyMean);
   f.add('busy workers: timeline', summary.timeline);
@@ -488,7 +497,7 @@ export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun>
   if (o.patterns.includes('ours') && !fs.existsSync(bin('wwgetfiles'))) throw new Error(`storm: ${bin('wwgetfiles')} is missing: build first (node build/build.mjs)`);
   const base = fs.mkdtempSync(join(tmpdir(), 'wwstorm-'));
   fs.chmodSync(base, 0o755);
-  const procs = new Procs(base);
+  const procs = new Procs(base, o.keep);
   const shm = fs.mkdtempSync(join(fs.existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'wwstorm-'));
   if (o.keep) o.log(`storm: keeping ${base} and ${shm}`);
   else procs.addDir(shm);
