@@ -400,6 +400,22 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
     const tailLine = firstWrong.log.trim().split('\n').filter(Boolean).slice(-1)[0];
     if (tailLine) f.add('  its last log line', tailLine.slice(0, 300));
   }
+  // What the nodes logged about retrying: our tool's "...; retrying in N s" lines (reasons with
+  // addresses and numbers blanked), upstream's "." per failed list round.
+  const reasons = new Map<string, number>();
+  let retries = 0;
+  for (const x of r.outcomes) {
+    for (const line of x.log.split('\n')) {
+      const m = /: (?:WARNING: )?(.*); retrying in /.exec(line);
+      if (!m) continue;
+      retries++;
+      const why = m[1].replace(/https?:\/\/\S+/g, 'URL').replace(/\d+(\.\d+)?/g, 'N');
+      reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    }
+    if (r.pattern === 'upstream') retries += (x.log.match(/^\.+/gm) ?? []).join('').length;
+  }
+  f.add('retry rounds the nodes logged', retries);
+  if (reasons.size) f.add('  most common reasons', [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${v}x ${k}`).join(' | ').slice(0, 400));
   f.add('last node done, s after the start: median', summary.doneMedianS);
   f.add('last node done, s after the start: max', summary.doneMaxS);
   f.add('requests at the master (access log)', req.length);
