@@ -290,7 +290,7 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
     const progress = setInterval(() => {
       const done = running.filter((r) => r.doneAt !== undefined).length;
       const last = poller.samples[poller.samples.length - 1];
-      o.log(`    ${((performance.now() - t0) / 1000).toFixed(0)} s: ${done}/${n} nodes done; busy workers ${last ? `${last.busy}${last.unanswered ? '+' : ''}` : '?'}, children ${last?.processes ?? '?'}, listen queue ${last?.queued ?? '?'}`);
+      o.log(`    ${pattern} ${((performance.now() - t0) / 1000).toFixed(0)} s: ${done}/${n} nodes done; busy workers ${last ? `${last.busy}${last.unanswered ? '+' : ''}` : '?'}, children ${last?.processes ?? '?'}, listen queue ${last?.queued ?? '?'}`);
     }, 15_000);
     let limitTimer: NodeJS.Timeout | undefined;
     const limit = new Promise<'limit'>((r) => (limitTimer = setTimeout(() => r('limit'), o.limitS * 1000)));
