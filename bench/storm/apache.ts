@@ -125,7 +125,7 @@ export async function startApache(procs: Procs, dir: string, o: ApacheOptions): 
 export interface StatusSample {
   /** Seconds since the storm began. */
   t: number;
-  /** Busy workers, the status request itself not counted (an unanswered poll: the last answered value). */
+  /** Busy workers, the status request itself not counted (an unanswered poll: every child, see StatusPoller). */
   busy: number;
   /** Of them, idle keep-alive connections ('K'). */
   keepalive: number;
@@ -183,15 +183,16 @@ export function listenQueue(port: number): number {
 
 /**
  * Polls the status page every intervalMs, each poll on a fresh connection with its own timeout
- * (up to 4 outstanding). A poll that gets no answer in time (every worker busy, or the machine too
- * busy to serve it) is recorded as unanswered and carries the last answered figures forward.
+ * (up to 4 outstanding). A poll that gets no answer in time is recorded as unanswered: no worker
+ * was free to take its connection (or the machine was too busy to serve it), so every child
+ * process of Apache (counted in /proc) is taken as busy.
  */
 export class StatusPoller {
   readonly samples: StatusSample[] = [];
   private timer: NodeJS.Timeout;
   private outstanding = new Set<Promise<void>>();
   private last: Status = { busy: 0, idle: 0, keepalive: 0, processes: 0 };
-  constructor(port: number, t0: number, readonly maxWorkers: number, intervalMs = 500, timeoutMs = 3000) {
+  constructor(port: number, t0: number, readonly apachePid: number, intervalMs = 500, timeoutMs = 3000) {
     const poll = () => {
       if (this.outstanding.size >= 4) return;
       const queued = listenQueue(port);
@@ -201,7 +202,8 @@ export class StatusPoller {
           this.samples.push({ t: (performance.now() - t0) / 1000, ...s, queued, unanswered: false });
         },
         () => {
-          this.samples.push({ t: (performance.now() - t0) / 1000, ...this.last, queued, unanswered: true });
+          const children = childrenOf(this.apachePid);
+          this.samples.push({ t: (performance.now() - t0) / 1000, busy: children, keepalive: this.last.keepalive, idle: 0, processes: children, queued, unanswered: true });
         },
       ).finally(() => this.outstanding.delete(p));
       this.outstanding.add(p);
@@ -285,6 +287,17 @@ export function apacheCpu(parent: number): number {
     if (c && Number(c[1]) === parent) total += (Number(c[11]) + Number(c[12])) / TICK;
   }
   return total;
+}
+
+/** Apache's child processes (prefork: one per worker). */
+export function childrenOf(parent: number): number {
+  let n = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const c = statFields(Number(d));
+    if (c && Number(c[1]) === parent) n++;
+  }
+  return n;
 }
 
 /** Whole-machine CPU seconds used and available since boot (/proc/stat), for the load during a run. */
