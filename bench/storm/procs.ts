@@ -36,9 +36,9 @@ export class Procs {
     process.on('exit', this.onExit);
     const script = [
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
-      `for g in $(cat '${this.liveFile}' 2>/dev/null); do kill -TERM -- -$g 2>/dev/null; done`,
+      `for g in $(cat '${this.liveFile}' 2>/dev/null); do kill -TERM -$g 2>/dev/null; done`,
       'sleep 2',
-      `for g in $(cat '${this.liveFile}' 2>/dev/null); do kill -KILL -- -$g 2>/dev/null; done`,
+      `for g in $(cat '${this.liveFile}' 2>/dev/null); do kill -KILL -$g 2>/dev/null; done`,
       `while read -r d; do case "$d" in /*wwstorm-*) rm -rf -- "$d" ;; esac; done < '${this.dirsFile}'`,
     ].join('\n');
     this.guardian = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
