@@ -57,6 +57,8 @@ export interface StormOptions {
   seed: number;
   /** Keep the rig's folders (logs, node roots) and print where they are. */
   keep: boolean;
+  /** Check the master once before the storm (nodeconfig, runtime script, embedded 404). */
+  selfCheck: boolean;
   log: (l: string) => void;
 }
 
@@ -76,6 +78,7 @@ export const DEFAULTS: StormOptions = {
   limitS: 1800,
   seed: 17,
   keep: false,
+  selfCheck: true,
   log: (l) => console.log(l),
 };
 
@@ -531,7 +534,7 @@ export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun>
     const nodes = loadData(db, maxN, objects);
     o.log(`storm: MariaDB up with ${maxN} nodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const ctx = { base, shm, db, nodes, objects: objects as FileObject[] };
-    problems = await selfCheck(procs, o, base, db, nodes[0]);
+    if (o.selfCheck) problems = await selfCheck(procs, o, base, db, nodes[0]);
     const rng = new Rng(o.seed);
     for (const n of o.nodes) {
       for (const pattern of o.patterns) {
