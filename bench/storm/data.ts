@@ -1,14 +1,14 @@
 // The storm's data set: n nodes that all carry the same ~203 file objects (PROTOCOL 2.8 measured
 // with n0001's 203), as the rig stores them in MariaDB, and what a node must hold afterwards.
 //
-// Objects: the regular files, the directory and the link of test/helpers/master.ts's sample fixture
+// Objects: the regular files, the directory and the link of test/helpers/master/fixtures.ts's sample fixture
 // (hosts, shadow, /etc/ww.d, localtime, an empty file, a user's file; not its setuid file), then generated
 // ones in the shape of a compute node's provisioned set: a few directories first (lower timestamps,
 // so upstream's `mkdir -m MODE -p` makes them before anything inside them), some links, two
 // templates (`%{name}`, `%{domain}`: the master expands them per node), and regular files of
 // mixed sizes (most 60 B - 8 KiB, some 16-128 KiB, a few 256 KiB - 1 MiB) with mixed owners and modes.
 import { createHash } from 'node:crypto';
-import { sampleFixture, type FileObject } from '../../test/helpers/master.ts';
+import { sampleFixture, type FileObject } from '../../test/helpers/master/fixtures.ts';
 import { Rng } from '../reliability/common.ts';
 
 export const OBJECTS = 203;

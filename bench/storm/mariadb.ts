@@ -6,7 +6,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import type { FileObject } from '../../test/helpers/master.ts';
+import type { FileObject } from '../../test/helpers/master/fixtures.ts';
 import { md5, scriptObjects, stormNode, type StormNode } from './data.ts';
 import type { Procs } from './procs.ts';
 

@@ -18,7 +18,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FileObject } from '../../test/helpers/master.ts';
+import type { FileObject } from '../../test/helpers/master/fixtures.ts';
 import { bin } from '../../test/helpers/exec.ts';
 import { Figures, Rng, percentile } from '../reliability/common.ts';
 import {
