@@ -7,7 +7,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSocket, usesPrivilegedPort } from '../../src/core/net/socket.ts';
-import { MasterClient, readBody } from '../../src/core/net/client.ts';
+import { readBody } from '../../src/core/net/body.ts';
+import { MasterClient } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 

@@ -2,7 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient, embeddedStatus, readBody, type RetryPolicy } from '../../src/core/net/client.ts';
+import { readBody } from '../../src/core/net/body.ts';
+import { MasterClient, type RetryPolicy } from '../../src/core/net/client.ts';
+import { embeddedStatus } from '../../src/core/protocol/embedded-status.ts';
 import { parseMasterList } from '../../src/core/settings/sources.ts';
 import { WwError } from '../../src/core/errors.ts';
 
