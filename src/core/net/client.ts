@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { createAgent, type ConnectOptions } from './socket.ts';
 import { exchange, networkError, type ExchangeBound, type ExchangeSettings, type MasterResponse, type SpeedLimit } from './exchange.ts';
-import { WwError, isRetryable } from '../errors.ts';
+import { WwError, isRetryable, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MasterAddress } from '../settings/sources.ts';
 
@@ -58,6 +58,9 @@ export interface MasterClientOptions {
 }
 
 const RUN_LIMIT = 'run time limit (--max-run) reached';
+
+/** Failures of this node, not of the master or the network, raised by consume. */
+const LOCAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['WW_IO', 'WW_NO_SPACE']);
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -138,6 +141,9 @@ export class MasterClient {
           return result;
         } catch (err) {
           const e = networkError(err, url);
+          // This node's own failure (a full disk, an I/O error) while consuming: another master's
+          // answer would be written to the same disk, so the request ends here, not at the round's end.
+          if (LOCAL_CODES.has(e.code)) throw e;
           failures.push(e);
           log.debug(`master ${master.label}: ${e.message}`);
         }
