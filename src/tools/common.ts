@@ -9,9 +9,9 @@ import { WwError, describe } from '../core/errors.ts';
 import { createLogger, type Logger, type Verbosity } from '../core/log.ts';
 import { DEBUG_RETRY, MasterClient, UPSTREAM_RETRY, type RetryPolicy } from '../core/net/client.ts';
 import { describeRange, parseNumber, shownValue, type NumberRange } from '../core/settings/number.ts';
-import {
-  MAX_SECONDS, loadSettings, parseMasterList, resolveHwaddr, resolveMasters, resolveScheme, type Settings,
-} from '../core/settings/sources.ts';
+import { loadSettings, type Settings } from '../core/settings/sources.ts';
+import { parseMasterList, resolveMasters } from '../core/settings/masters.ts';
+import { MAX_SECONDS, debugSetting, resolveHwaddr, resolveScheme } from '../core/settings/node.ts';
 import { versionLine } from '../version.ts';
 import type { Output } from './output.ts';
 
@@ -204,11 +204,7 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
   if (masters.length === 0) throw new WwError('WW_NO_MASTER', 'Could not identify master node!');
   const hwaddr = resolveHwaddr(values.hwaddr ? { get: () => values.hwaddr, sourceOf: () => 'environment' } : settings);
   const scheme = chooseScheme(!!values.https, caFile !== undefined, settings, log);
-  // The initramfs always sets WWDEBUG, to "0" unless wwdebug=N is on the kernel command line: "0" is off,
-  // and so is "00" (one grammar); anything else that is set (upstream: any non-empty value) is on.
-  const wwdebug = settings.get('WWDEBUG') ?? '';
-  const debug = wwdebug.trim() !== '' && parseNumber(wwdebug, { min: 0, max: Number.MAX_SAFE_INTEGER }) !== 0;
-  const base: RetryPolicy = debug ? DEBUG_RETRY : UPSTREAM_RETRY;
+  const base: RetryPolicy = debugSetting(settings) ? DEBUG_RETRY : UPSTREAM_RETRY;
   const attempts = attemptsOption ?? base.attempts;
   let ca: Buffer | undefined;
   if (caFile !== undefined) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
 import { lockDir, tryLock } from '../core/fs/lock.ts';
 import { realRoot } from '../core/fs/confine.ts';
-import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/sources.ts';
+import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/node.ts';
 import { startDelaySeconds, syncFiles } from '../core/files/job.ts';
 import {
   COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, numberOption, parse,

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
 import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
-import { flagSetting } from '../core/settings/sources.ts';
+import { flagSetting } from '../core/settings/node.ts';
 import { chooseTarget, getVnfs, isHexMd5, prepareTarget, type Progress } from '../core/vnfs/job.ts';
 import {
   COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,

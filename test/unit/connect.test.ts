@@ -10,7 +10,7 @@ import { openSocket, usesPrivilegedPort } from '../../src/core/net/socket.ts';
 import { readBody } from '../../src/core/net/body.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { memoryLogger } from '../../src/core/log.ts';
 import { readBody } from '../../src/core/net/body.ts';
 import { MasterClient, type MasterClientOptions, type RequestLimits } from '../../src/core/net/client.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { bounded } from '../helpers/bounded.ts';
 import { startMaster, type Fixture } from '../helpers/master.ts';

@@ -5,7 +5,7 @@ import { memoryLogger } from '../../src/core/log.ts';
 import { forEachChunk, readBody } from '../../src/core/net/body.ts';
 import { MasterClient, type RetryPolicy } from '../../src/core/net/client.ts';
 import { embeddedStatus } from '../../src/core/protocol/embedded-status.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { WwError } from '../../src/core/errors.ts';
 
 const isRoot = process.getuid?.() === 0;

@@ -4,7 +4,7 @@ import { memoryLogger } from '../../src/core/log.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { fetchNodeConfig, parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
 import { checkScriptType, fetchScript } from '../../src/core/protocol/script.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { sampleFixture, startMaster, type RunningMaster } from '../helpers/master.ts';
 
 let m: RunningMaster;

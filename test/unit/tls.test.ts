@@ -14,7 +14,7 @@ import * as tlsTrust from '../../src/core/net/tls.ts';
 import { readBody } from '../../src/core/net/body.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { WwError } from '../../src/core/errors.ts';
 import { bounded } from '../helpers/bounded.ts';
 import { makeCa } from '../helpers/certs.ts';

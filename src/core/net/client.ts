@@ -7,7 +7,7 @@ import { createAgent, type ConnectOptions } from './socket.ts';
 import { exchange, networkError, type ExchangeBound, type ExchangeSettings, type MasterResponse, type SpeedLimit } from './exchange.ts';
 import { WwError, isRetryable, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { MasterAddress } from '../settings/sources.ts';
+import type { MasterAddress } from '../settings/masters.ts';
 
 export interface RetryPolicy {
   /** Rounds over all masters before giving up (upstream: 30). */

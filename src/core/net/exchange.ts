@@ -6,7 +6,7 @@ import http from 'node:http';
 import { usesPrivilegedPort, type ConnectOptions } from './socket.ts';
 import { isCertificateError } from './tls.ts';
 import { WwError, describe } from '../errors.ts';
-import type { MasterAddress } from '../settings/sources.ts';
+import type { MasterAddress } from '../settings/masters.ts';
 
 /** What `consume` is handed: a 200 answer whose body it must read whole (net/body.ts). */
 export interface MasterResponse {

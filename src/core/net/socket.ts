@@ -125,7 +125,7 @@ export function openConnection(to: { host: string; port: number; secure: boolean
 function agentConnect(opts: ConnectOptions, secure: boolean) {
   return (o: http.ClientRequestArgs & ConnectionOptions, cb: CreateCb) => {
     const host = String(o.host ?? 'localhost');
-    const port = Number(o.port ?? (secure ? 443 : 80));
+    const port = Number(o.port ?? (secure ? 443 : 80)); // what our own request gave (net/exchange.ts), not typed by anyone
     openConnection({ host, port, secure }, opts).then((s) => cb(null, s), (err) => cb(err));
     return undefined;
   };
