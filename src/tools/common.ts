@@ -12,6 +12,7 @@ import { describeRange, parseNumber, shownValue, type NumberRange } from '../cor
 import { loadSettings, type Settings } from '../core/settings/sources.ts';
 import { parseMasterList, resolveMasters } from '../core/settings/masters.ts';
 import { MAX_SECONDS, debugSetting, resolveHwaddr, resolveScheme } from '../core/settings/node.ts';
+import type { Identity } from '../core/identity.ts';
 import { versionLine } from '../version.ts';
 import type { Output } from './output.ts';
 
@@ -24,6 +25,8 @@ export interface ToolIO {
   stdout: Output;
   /** The log. */
   stderr: Output;
+  /** Who the run is, read once for the whole run (core/identity.ts). */
+  identity: Identity;
 }
 
 export interface Tool {
@@ -217,7 +220,7 @@ export function connectContext(io: ToolIO, values: CommonValues, log: Logger, se
   const client = new MasterClient({
     masters,
     scheme,
-    connect: { sourcePort: mode, connectTimeoutMs: connectTimeout, ca },
+    connect: { sourcePort: mode, connectTimeoutMs: connectTimeout, ca, identity: io.identity },
     idleTimeoutMs: idleTimeout,
     maxTimeMs: maxTime,
     imageMaxTimeMs: values['max-time'] === undefined ? undefined : maxTime,

@@ -70,7 +70,7 @@ export const wwgetfiles: Tool = {
     const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
     const rootReal = await realRoot(root);
 
-    const uid = process.getuid?.() ?? 0;
+    const { uid } = io.identity;
     const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
     if (!lock) throw new WwError('WW_LOCKED', 'wwgetfiles already running');
     try {

@@ -7,6 +7,7 @@ import { MasterClient, type RetryPolicy } from '../../src/core/net/client.ts';
 import { embeddedStatus } from '../../src/core/protocol/embedded-status.ts';
 import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { WwError } from '../../src/core/errors.ts';
+import { processIdentity } from '../../src/core/identity.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -48,7 +49,7 @@ function client(masters: string, retry: Partial<RetryPolicy> = {}, extra: { sour
   const c = new MasterClient({
     masters: parseMasterList(masters),
     scheme: 'http',
-    connect: { sourcePort: extra.sourcePort ?? 'any', connectTimeoutMs: 2000 },
+    connect: { sourcePort: extra.sourcePort ?? 'any', connectTimeoutMs: 2000, identity: processIdentity() },
     idleTimeoutMs: 2000,
     retry: { attempts: 1, stepMs: 2000, ...retry },
     log,

@@ -9,27 +9,30 @@ import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { startTls } from './tls.ts';
 import { WwError } from '../errors.ts';
+import type { Identity } from '../identity.ts';
 
 export type SourcePortMode = 'auto' | 'privileged' | 'any';
 
 export const PRIVILEGED_PORT_MIN = 100; // as upstream: below 100 are well-known service ports
 export const PRIVILEGED_PORT_MAX = 1023;
 
-export interface ConnectOptions {
-  sourcePort: SourcePortMode;
+interface ConnectBase {
   /** Bound on reaching a master: TCP connect and, for https, the TLS handshake. */
   connectTimeoutMs: number;
   /** The only CA certificates trusted for https (--ca-file); unset: Node's bundled Mozilla roots. */
   ca?: string | Buffer;
-  /** Whether this process may bind a privileged port; injectable for tests. */
-  isRoot?: boolean;
   random?: () => number;
 }
 
+/** 'auto' decides by who this process is (only root can bind below 1024), so it needs the identity. */
+export type ConnectOptions = ConnectBase & (
+  | { sourcePort: 'auto'; identity: Identity }
+  | { sourcePort: 'privileged' | 'any'; identity?: Identity }
+);
+
 export function usesPrivilegedPort(opts: ConnectOptions): boolean {
-  if (opts.sourcePort === 'privileged') return true;
-  if (opts.sourcePort === 'any') return false;
-  return opts.isRoot ?? process.getuid?.() === 0;
+  if (opts.sourcePort === 'auto') return opts.identity.root;
+  return opts.sourcePort === 'privileged';
 }
 
 const RETRYABLE_BIND = new Set(['EADDRINUSE', 'EADDRNOTAVAIL']);
