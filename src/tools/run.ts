@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { EXIT, WwError, describe } from '../core/errors.ts';
 import { processIdentity } from '../core/identity.ts';
 import { exitCleanlyOnSignals, interruption } from './signals.ts';
-import type { Tool, ToolIO } from './common.ts';
+import type { Tool, ToolIO } from './tool.ts';
 import { GuardedOutput } from './output.ts';
 import { versionLine } from '../version.ts';
 

@@ -1,6 +1,6 @@
 // wwgetfiles: bring this node's provisioned files in line with the master.
 // Entry module: parses arguments, takes the lock, sleeps the splay, and hands
-// the work to core/sync.ts.
+// the work to core/files/job.ts.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
@@ -8,10 +8,9 @@ import { lockDir, tryLock } from '../core/fs/lock.ts';
 import { realRoot } from '../core/fs/confine.ts';
 import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/node.ts';
 import { startDelaySeconds, syncFiles } from '../core/files/job.ts';
-import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, numberOption, parse,
-  settingsFor, type Tool, type ToolIO,
-} from './common.ts';
+import { masterContext } from './client.ts';
+import { COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, numberOption, parse } from './options.ts';
+import { handleInfo, makeLogger, settingsFor, type Tool, type ToolIO } from './tool.ts';
 
 const NAME = 'wwgetfiles';
 /** Rounds for one object's content on a running node (back-off 2 s + 4 s between them). */
@@ -75,7 +74,7 @@ export const wwgetfiles: Tool = {
     if (!lock) throw new WwError('WW_LOCKED', 'wwgetfiles already running');
     try {
       // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
-      const ctx = connectContext(io, values, log, settings, started);
+      const ctx = masterContext(io, values, { log, settings, started });
       const delay = values['no-delay'] || values['dry-run']
         ? 0
         : startDelaySeconds({
