@@ -25,7 +25,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/core/log.ts';
-import { MasterClient, UPSTREAM_RETRY, readBody } from '../../src/core/net/client.ts';
+import { readBody } from '../../src/core/net/body.ts';
+import { MasterClient, UPSTREAM_RETRY } from '../../src/core/net/client.ts';
 import { fetchFileList } from '../../src/core/files/fetch.ts';
 import { bigFixture } from '../../test/helpers/master/fixtures.ts';
 import { startMaster } from '../../test/helpers/master/server.ts';

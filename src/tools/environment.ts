@@ -3,12 +3,12 @@
 // from the environment (process.env is the process's real environment: unsetenv) before any other
 // module of the bundle runs (src/tools/scrub-environment.ts, imported first by every entry). What is
 // read during Node's own start-up cannot be removed this way: build/build.mjs pins those with the
-// SEA blob's flags, or the tools make the choice explicit (TLS: net/socket.ts). README "Environment
+// SEA blob's flags, or the tools make the choice explicit (TLS: net/tls.ts). README "Environment
 // the tools ignore" has the whole list, with what still acts and why that is harmless.
 
 /** Each variable removed, with what it would have done. */
 export const SCRUBBED: Readonly<Record<string, string>> = {
-  NODE_TLS_REJECT_UNAUTHORIZED: 'read by every TLS connection: 0 turns certificate checks off (net/socket.ts also sets rejectUnauthorized)',
+  NODE_TLS_REJECT_UNAUTHORIZED: 'read by every TLS connection: 0 turns certificate checks off (net/tls.ts also sets rejectUnauthorized)',
   NODE_CLUSTER_SCHED_POLICY: 'read when node:cluster loads (for NODE_UNIQUE_ID, see leaveClusterWorkerMode)',
   UV_THREADPOOL_SIZE: "read when libuv's thread pool starts (the first file-system job): up to 1024 threads",
   NODE_USE_ENV_PROXY: "read when node:http loads: its global agent would use HTTP_PROXY/HTTPS_PROXY (the tools' own agents never do)",

@@ -1,4 +1,4 @@
-import type { Tool } from './common.ts';
+import type { Tool } from './tool.ts';
 import { wwgetfiles } from './wwgetfiles.ts';
 import { wwgetnodeconfig } from './wwgetnodeconfig.ts';
 import { wwgetscript } from './wwgetscript.ts';

@@ -1,12 +1,13 @@
 // Process glue for the executables (src/bin/*): the only place that touches process.argv,
-// process.env and the exit code, and the one error boundary: whatever a tool throws becomes
+// process.env, the process's identity and the exit code, and the one error boundary: whatever a tool throws becomes
 // one line on stderr and an exit status here. Standalone executables call runStandalone; the
 // multi-call executable picks its tool from the name it was invoked by (process.argv0 keeps a
 // symlink's name) or from its first argument.
 import { basename } from 'node:path';
 import { EXIT, WwError, describe } from '../core/errors.ts';
+import { processIdentity } from '../core/identity.ts';
 import { exitCleanlyOnSignals, interruption } from './signals.ts';
-import type { Tool, ToolIO } from './common.ts';
+import type { Tool, ToolIO } from './tool.ts';
 import { GuardedOutput } from './output.ts';
 import { versionLine } from '../version.ts';
 
@@ -18,7 +19,7 @@ const stdout = new GuardedOutput(process.stdout, 'product');
 const stderr = new GuardedOutput(process.stderr, 'log');
 
 function processIO(argv: string[]): ToolIO {
-  return { argv, env: process.env, stdout, stderr };
+  return { argv, env: process.env, stdout, stderr, identity: processIdentity() };
 }
 
 /** Exit 2 whenever stdout's reader left before everything was written (even --help), never 0 or 1. */

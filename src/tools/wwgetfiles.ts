@@ -1,18 +1,17 @@
 // wwgetfiles: bring this node's provisioned files in line with the master.
 // Entry module: parses arguments, takes the lock, sleeps the splay, and hands
-// the work to core/sync.ts.
+// the work to core/files/job.ts.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
 import { lockDir, tryLock } from '../core/fs/lock.ts';
 import { realRoot } from '../core/fs/confine.ts';
-import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/sources.ts';
+import { SLEEPTIME, WWGETFILES_INTERVAL, secondsSetting } from '../core/settings/node.ts';
 import { syncFiles } from '../core/files/job.ts';
 import { startDelaySeconds } from '../core/files/delay.ts';
-import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, numberOption, parse,
-  settingsFor, type Tool, type ToolIO,
-} from './common.ts';
+import { masterContext } from './client.ts';
+import { COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, numberOption, parse } from './options.ts';
+import { handleInfo, makeLogger, settingsFor, type Tool, type ToolIO } from './tool.ts';
 
 const NAME = 'wwgetfiles';
 /** Rounds for one object's content on a running node (back-off 2 s + 4 s between them). */
@@ -71,12 +70,12 @@ export const wwgetfiles: Tool = {
     const inInitramfs = existsSync(join(values.sysroot ?? '/', 'init'));
     const rootReal = await realRoot(root);
 
-    const uid = process.getuid?.() ?? 0;
+    const { uid } = io.identity;
     const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
     if (!lock) throw new WwError('WW_LOCKED', 'wwgetfiles already running');
     try {
       // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
-      const ctx = connectContext(io, values, log, settings, started);
+      const ctx = masterContext(io, values, { log, settings, started });
       const delay = values['no-delay'] || values['dry-run']
         ? 0
         : startDelaySeconds({
@@ -96,12 +95,12 @@ export const wwgetfiles: Tool = {
           hwaddr: ctx.hwaddr,
           root: rootReal,
           log,
-          identity: { uid, root: uid === 0 },
+          identity: io.identity,
           useMark: !inInitramfs,
           forceFull: !!values.full,
           dryRun: !!values['dry-run'],
           concurrency,
-          chown: process.getuid?.() === 0,
+          chown: io.identity.root,
           // In the initramfs giving up means a reboot: every object gets the full back-off there.
           objectAttempts: objectAttempts ?? (inInitramfs ? undefined : Math.min(OBJECT_ATTEMPTS, ctx.client.opts.retry.attempts)),
         });

@@ -1,12 +1,11 @@
 // wwgetnodeconfig: print this node's configuration as the master sent it, so
 // `wwgetnodeconfig > /tmp/nodeconfig; . /tmp/nodeconfig` keeps working.
-import { EXIT } from '../core/errors.ts';
+import { EXIT, WwError } from '../core/errors.ts';
 import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
-import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,
-  settingsFor, writeAll, type Tool, type ToolIO,
-} from './common.ts';
-import { WwError } from '../core/errors.ts';
+import { withMaster } from './client.ts';
+import { COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, parse } from './options.ts';
+import { writeAll } from './output.ts';
+import { handleInfo, type Tool, type ToolIO } from './tool.ts';
 
 const NAME = 'wwgetnodeconfig';
 const HELP = `Usage: ${NAME} [--json] [options]
@@ -25,16 +24,12 @@ export const wwgetnodeconfig: Tool = {
     const { values, positionals } = parse(io.argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
     if (positionals.length > 0) throw new WwError('WW_USAGE', `unexpected argument '${positionals[0]}'`);
-    const log = makeLogger(io, values, NAME);
-    const ctx = connectContext(io, values, log, settingsFor(io, values));
-    try {
-      const cfg = await fetchNodeConfig(ctx.client, ctx.hwaddr);
+    return withMaster(io, values, NAME, async ({ client, hwaddr, log }) => {
+      const cfg = await fetchNodeConfig(client, hwaddr);
       for (const n of cfg.rejected) log.warn(`line ${n} of the node configuration is not a shell assignment`);
       const out = values.json ? `${JSON.stringify(Object.fromEntries(cfg.vars), null, 2)}\n` : cfg.bytes;
       await writeAll(io.stdout, out);
       return EXIT.OK;
-    } finally {
-      ctx.client.close();
-    }
+    });
   },
 };

@@ -2,10 +2,10 @@
 // has arrived whole, so `wwgetscript runtime | /bin/sh` never runs half a script.
 import { EXIT, WwError } from '../core/errors.ts';
 import { fetchScript, checkScriptType } from '../core/protocol/script.ts';
-import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,
-  settingsFor, writeAll, type Tool, type ToolIO,
-} from './common.ts';
+import { withMaster } from './client.ts';
+import { COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, parse } from './options.ts';
+import { writeAll } from './output.ts';
+import { handleInfo, type Tool, type ToolIO } from './tool.ts';
 
 const NAME = 'wwgetscript';
 const HELP = `Usage: ${NAME} [options] TYPE
@@ -24,16 +24,13 @@ export const wwgetscript: Tool = {
     const { values, positionals } = parse(io.argv, COMMON_OPTIONS);
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
     if (positionals.length !== 1) throw new WwError('WW_USAGE', `expected one script type (pre, post or runtime)`);
-    checkScriptType(positionals[0]);
-    const log = makeLogger(io, values, NAME);
-    const ctx = connectContext(io, values, log, settingsFor(io, values));
-    try {
-      const script = await fetchScript(ctx.client, ctx.hwaddr, positionals[0]);
-      if (script.length === 0) log.debug(`no ${positionals[0]} script for this node`);
+    const [type] = positionals;
+    checkScriptType(type);
+    return withMaster(io, values, NAME, async ({ client, hwaddr, log }) => {
+      const script = await fetchScript(client, hwaddr, type);
+      if (script.length === 0) log.debug(`no ${type} script for this node`);
       else await writeAll(io.stdout, script);
       return EXIT.OK;
-    } finally {
-      ctx.client.close();
-    }
+    });
   },
 };

@@ -3,15 +3,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, WwError } from '../core/errors.ts';
-import { processIdentity } from '../core/identity.ts';
 import { fetchNodeConfig } from '../core/protocol/nodeconfig.ts';
-import { flagSetting } from '../core/settings/sources.ts';
+import { flagSetting } from '../core/settings/node.ts';
 import { getVnfs, isHexMd5, type Progress } from '../core/vnfs/job.ts';
 import { chooseTarget, prepareTarget } from '../core/vnfs/target.ts';
-import {
-  COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, connectContext, handleInfo, makeLogger, parse,
-  settingsFor, type Tool, type ToolIO,
-} from './common.ts';
+import { masterContext } from './client.ts';
+import { COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, parse } from './options.ts';
+import { handleInfo, makeLogger, settingsFor, type Tool, type ToolIO } from './tool.ts';
 
 const NAME = 'wwgetvnfs';
 const HELP = `Usage: ${NAME} [--target DIR] [--verify] [--force] [options]
@@ -88,7 +86,7 @@ export const wwgetvnfs: Tool = {
     const { root, create } = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
     log.debug(`target ${root} (${choice.reason}${create ? '; made when the master answers' : ''})`);
 
-    const ctx = connectContext(io, values, log, settings);
+    const ctx = masterContext(io, values, { log, settings });
     try {
       const verify = !!values.verify || flagSetting(settings, 'WWVALIDATE_VNFS', (l) => log.warn(l), 'no verification');
       let expected: string | undefined;
@@ -128,7 +126,7 @@ export const wwgetvnfs: Tool = {
           expectedMd5: expected,
           md5Source,
           requireInit: !values['no-init-check'],
-          identity: processIdentity(),
+          identity: io.identity,
           owners: values['no-owners'] ? false : undefined,
           log,
           onProgress,

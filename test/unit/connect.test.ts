@@ -7,9 +7,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSocket, usesPrivilegedPort } from '../../src/core/net/socket.ts';
-import { MasterClient, readBody } from '../../src/core/net/client.ts';
+import { readBody } from '../../src/core/net/body.ts';
+import { MasterClient } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -26,8 +27,8 @@ async function listen(): Promise<{ server: net.Server; port: number; peers: numb
 test('source port mode', () => {
   assert.ok(usesPrivilegedPort({ sourcePort: 'privileged', connectTimeoutMs: 1 }));
   assert.not.ok(usesPrivilegedPort({ sourcePort: 'any', connectTimeoutMs: 1 }));
-  assert.ok(usesPrivilegedPort({ sourcePort: 'auto', connectTimeoutMs: 1, isRoot: true }));
-  assert.not.ok(usesPrivilegedPort({ sourcePort: 'auto', connectTimeoutMs: 1, isRoot: false }));
+  assert.ok(usesPrivilegedPort({ sourcePort: 'auto', connectTimeoutMs: 1, identity: { uid: 0, root: true } }));
+  assert.not.ok(usesPrivilegedPort({ sourcePort: 'auto', connectTimeoutMs: 1, identity: { uid: 1000, root: false } }));
 });
 
 test('a taken privileged port is skipped for the next one', async () => {

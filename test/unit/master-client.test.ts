@@ -2,9 +2,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient, embeddedStatus, readBody, type RetryPolicy } from '../../src/core/net/client.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { forEachChunk, readBody } from '../../src/core/net/body.ts';
+import { MasterClient, type RetryPolicy } from '../../src/core/net/client.ts';
+import { embeddedStatus } from '../../src/core/protocol/embedded-status.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { WwError } from '../../src/core/errors.ts';
+import { processIdentity } from '../../src/core/identity.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -46,7 +49,7 @@ function client(masters: string, retry: Partial<RetryPolicy> = {}, extra: { sour
   const c = new MasterClient({
     masters: parseMasterList(masters),
     scheme: 'http',
-    connect: { sourcePort: extra.sourcePort ?? 'any', connectTimeoutMs: 2000 },
+    connect: { sourcePort: extra.sourcePort ?? 'any', connectTimeoutMs: 2000, identity: processIdentity() },
     idleTimeoutMs: 2000,
     retry: { attempts: 1, stepMs: 2000, ...retry },
     log,
@@ -211,6 +214,36 @@ test('an idle master is abandoned after the timeout', async () => {
   assert.ok(Date.now() - t0 < 1500);
   c.close();
   await srv.close();
+});
+
+test('a local failure in consume (full disk, I/O error) ends the request: the next master is not asked', async () => {
+  const asked = [0, 0];
+  const a = await rawServer((_req, s) => {
+    asked[0]++;
+    s.write(ok('IMAGE'));
+  });
+  const b = await rawServer((_req, s) => {
+    asked[1]++;
+    s.write(ok('IMAGE'));
+  });
+  const { c, sleeps } = client(`127.0.0.1:${a.port},127.0.0.1:${b.port}`, { attempts: 3 });
+  try {
+    const full = () => c.get('/WW/vnfs', { hwaddr: 'aa' }, async () => {
+      throw new WwError('WW_NO_SPACE', 'no space left on device writing /x');
+    });
+    await full().then(() => assert.unreachable(), (e) => assert.is(e.code, 'WW_NO_SPACE'));
+    // forEachChunk turns the consumer's own raw failure into WW_IO: local too.
+    const broken = () => c.get('/WW/vnfs', { hwaddr: 'aa' }, (r) => forEachChunk(r, () => {
+      throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+    }));
+    await broken().then(() => assert.unreachable(), (e) => assert.is(e.code, 'WW_IO'));
+    assert.equal(asked, [2, 0], 'the first master asked once per request, the second never');
+    assert.equal(sleeps, []);
+  } finally {
+    c.close();
+    await a.close();
+    await b.close();
+  }
 });
 
 test('embedded CGI status in a 200 body', () => {

@@ -4,7 +4,7 @@ import { memoryLogger } from '../../src/core/log.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { fetchNodeConfig, parseNodeConfig } from '../../src/core/protocol/nodeconfig.ts';
 import { checkScriptType, fetchScript } from '../../src/core/protocol/script.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 

@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WwError } from '../../src/core/errors.ts';
+import { loadSettings, parseCmdline } from '../../src/core/settings/sources.ts';
+import { parseMasterList, resolveMasters } from '../../src/core/settings/masters.ts';
 import {
-  SLEEPTIME, WWGETFILES_INTERVAL, WWRUNTIME_MAX_RUN, loadSettings, parseCmdline, parseMasterList, resolveHwaddr, resolveMasters,
-  resolveScheme, secondsSetting, flagSetting,
-} from '../../src/core/settings/sources.ts';
+  SLEEPTIME, WWGETFILES_INTERVAL, WWRUNTIME_MAX_RUN, resolveHwaddr, resolveScheme, secondsSetting, flagSetting,
+} from '../../src/core/settings/node.ts';
 
 const files = (m: Record<string, string>) => (p: string) => m[p];
 

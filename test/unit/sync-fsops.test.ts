@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger } from '../../src/core/log.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
 import { bigFixture } from '../helpers/master/fixtures.ts';

@@ -10,10 +10,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import tlsModule from 'node:tls';
 import type tls from 'node:tls';
-import * as connect from '../../src/core/net/socket.ts';
-import { MasterClient, readBody } from '../../src/core/net/client.ts';
+import * as tlsTrust from '../../src/core/net/tls.ts';
+import { readBody } from '../../src/core/net/body.ts';
+import { MasterClient } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
-import { parseMasterList } from '../../src/core/settings/sources.ts';
+import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { WwError } from '../../src/core/errors.ts';
 import { bounded } from '../helpers/bounded.ts';
 import { makeCa } from '../helpers/certs.ts';
@@ -251,19 +252,19 @@ test('a certificate from another CA is refused; the message names --ca-file, not
 });
 
 test('--ca-file replaces the trust store; without it exactly the bundled Mozilla roots; the check is always on', () => {
-  const withCa = connect.tlsOptions('127.0.0.1', ca.cert);
-  assert.equal(connect.trustedCas(ca.cert), [ca.cert.toString()], 'exactly the CA file, no system roots added');
+  const withCa = tlsTrust.tlsOptions('127.0.0.1', ca.cert);
+  assert.equal(tlsTrust.trustedCas(ca.cert), [ca.cert.toString()], 'exactly the CA file, no system roots added');
   assert.is(withCa.host, '127.0.0.1', 'identity checked against the master address');
   assert.is(withCa.servername, undefined, 'no SNI for an IP');
   assert.is(withCa.rejectUnauthorized, true, 'never left to NODE_TLS_REJECT_UNAUTHORIZED');
   assert.ok(withCa.secureContext, 'a context made from exactly those CAs');
-  const dns = connect.tlsOptions('master.cluster', undefined);
+  const dns = tlsTrust.tlsOptions('master.cluster', undefined);
   // given explicitly: NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA and SSL_CERT_FILE/DIR add nothing
-  assert.equal(connect.trustedCas(undefined), [...tlsModule.rootCertificates], 'no CA file: the bundled roots, nothing from the environment');
+  assert.equal(tlsTrust.trustedCas(undefined), [...tlsModule.rootCertificates], 'no CA file: the bundled roots, nothing from the environment');
   assert.is(dns.servername, 'master.cluster');
   assert.is(dns.host, 'master.cluster');
   assert.is(dns.rejectUnauthorized, true);
-  assert.is(connect.tlsOptions('master.cluster', undefined).secureContext, dns.secureContext, 'one context per trust store, made once');
+  assert.is(tlsTrust.tlsOptions('master.cluster', undefined).secureContext, dns.secureContext, 'one context per trust store, made once');
 });
 
 test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn the certificate check off', async () => {
@@ -351,15 +352,15 @@ test('a chain whose issuer is no CA (INVALID_PURPOSE / INVALID_CA): definitive l
   }
 });
 
-test('one classification of certificate errors (connect.ts and master.ts share it)', () => {
+test('one classification of certificate errors (the handshake in net/tls.ts and an exchange in net/exchange.ts share it)', () => {
   for (const code of [
     'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
     'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE',
     'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'INVALID_PURPOSE', 'PATH_LENGTH_EXCEEDED', 'HOSTNAME_MISMATCH',
     'ERR_TLS_CERT_ALTNAME_FORMAT', 'CERT_CHAIN_TOO_LONG',
-  ]) assert.ok(connect.isCertificateError(code), code);
+  ]) assert.ok(tlsTrust.isCertificateError(code), code);
   for (const code of ['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE', 'ERR_SSL_WRONG_VERSION_NUMBER', '', undefined]) {
-    assert.not.ok(connect.isCertificateError(code), String(code));
+    assert.not.ok(tlsTrust.isCertificateError(code), String(code));
   }
 });
 

@@ -4,7 +4,9 @@
 import { constants as C, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { WwError } from '../errors.ts';
 import { parseFileList, type FileEntry } from '../protocol/filelist.ts';
-import { embeddedStatus, embeddedStatusError, forEachChunk, type MasterClient } from '../net/client.ts';
+import { forEachChunk } from '../net/body.ts';
+import type { MasterClient } from '../net/client.ts';
+import { embeddedStatus, embeddedStatusError } from '../protocol/embedded-status.ts';
 import { ANSWER_CAPS, getWhole } from '../protocol/whole.ts';
 import { createTemp, discardTemp, writeTemp, type TempFile } from '../fs/temp.ts';
 

@@ -1,12 +1,13 @@
-// The master client: GETs against /WW/* on each master in WWMASTER order, with
-// the upstream back-off between rounds, and a strict view of what counts as a
-// complete answer (PROTOCOL 2.6, 2.7): a short body, a missing final chunk or a
-// dropped connection is never handed to the caller as a result.
+// The master client: GETs against /WW/* on each master in WWMASTER order, with the upstream
+// back-off between rounds and the run's --max-run deadline over all of it. One exchange with
+// one master (redirects, timers, status) is net/exchange.ts's; the body's completeness is
+// net/body.ts's.
 import http from 'node:http';
-import { createAgent, isCertificateError, usesPrivilegedPort, type ConnectOptions } from './socket.ts';
-import { WwError, describe, isRetryable } from '../errors.ts';
+import { createAgent, type ConnectOptions } from './socket.ts';
+import { exchange, networkError, type ExchangeBound, type ExchangeSettings, type MasterResponse, type SpeedLimit } from './exchange.ts';
+import { WwError, isRetryable, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { MasterAddress } from '../settings/sources.ts';
+import type { MasterAddress } from '../settings/masters.ts';
 
 export interface RetryPolicy {
   /** Rounds over all masters before giving up (upstream: 30). */
@@ -20,12 +21,6 @@ export interface RetryPolicy {
 export const UPSTREAM_RETRY: RetryPolicy = { attempts: 30, stepMs: 2000 };
 /** WWDEBUG: fail fast while an admin watches. */
 export const DEBUG_RETRY: RetryPolicy = { attempts: 3, stepMs: 0 };
-
-/** A transfer slower than bytesPerSec, averaged over windowMs, is dead, not slow (curl's --speed-limit/--speed-time). */
-export interface SpeedLimit {
-  bytesPerSec: number;
-  windowMs: number;
-}
 
 /** Per-request departures from the client's policy. */
 export interface RequestLimits {
@@ -62,41 +57,10 @@ export interface MasterClientOptions {
   userAgent?: string;
 }
 
-export interface MasterResponse {
-  master: MasterAddress;
-  url: string;
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
-  /** Body bytes taken so far (forEachChunk counts them), for the rate bound. */
-  progress?: { bytes: number };
-}
-
-const TRANSIENT_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',
-  'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_CONSTANT',
-]);
-
-/** Maps a socket/parser error to a WwError naming the master. */
-function networkError(err: unknown, url: string): WwError {
-  if (err instanceof WwError) return err;
-  const e = err as NodeJS.ErrnoException;
-  const code = e?.code ?? '';
-  const what = code === 'ECONNREFUSED' ? 'connection refused' : describe(err);
-  // Network trouble is worth another round; only a TLS certificate problem will not fix itself.
-  const permanent = !TRANSIENT_CODES.has(code) && isCertificateError(code);
-  return new WwError(permanent ? 'WW_TLS' : 'WW_NETWORK', `${url}: ${what}`, { cause: err, retry: !permanent });
-}
-
 const RUN_LIMIT = 'run time limit (--max-run) reached';
 
-interface AttemptBound {
-  /** When the attempt must have its whole answer (ms, on the client's clock); Infinity: no bound. */
-  end: number;
-  /** What reaching `end` means, for the error. */
-  why: string;
-  speed?: SpeedLimit;
-}
+/** Failures of this node, not of the master or the network, raised by consume. */
+const LOCAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['WW_IO', 'WW_NO_SPACE']);
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -112,21 +76,28 @@ export class MasterClient {
   private order: MasterAddress[];
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
+  /** What every exchange of this client shares. */
+  private readonly exchangeSettings: ExchangeSettings;
   /** Requests sent, for summaries and benchmarks. */
   requests = 0;
 
   constructor(opts: MasterClientOptions) {
     this.opts = opts;
-    const n = opts.maxSockets ?? 4;
-    this.agents = { http: createAgent(false, opts.connect, n) }; // the https one when first needed (net/socket.ts)
+    const maxSockets = opts.maxSockets ?? 4;
+    // The https agent only when first needed: it loads node:https and node:tls (net/tls.ts).
+    this.agents = { http: createAgent(opts.connect, { secure: false, maxSockets }) };
     this.order = [...opts.masters];
     this.sleep = opts.sleep ?? defaultSleep;
     this.now = opts.now ?? Date.now;
-  }
-
-  private httpsAgent(): http.Agent {
-    this.agents.https ??= createAgent(true, this.opts.connect, this.opts.maxSockets ?? 4);
-    return this.agents.https;
+    this.exchangeSettings = {
+      agent: (secure: boolean) => (secure ? (this.agents.https ??= createAgent(opts.connect, { secure: true, maxSockets })) : this.agents.http),
+      connect: opts.connect,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      maxRedirects: opts.maxRedirects ?? 5,
+      userAgent: opts.userAgent ?? 'wwruntime',
+      now: this.now,
+      sent: () => void this.requests++,
+    };
   }
 
   url(master: MasterAddress, path: string, query: Record<string, string>): string {
@@ -162,14 +133,17 @@ export class MasterClient {
           const tried = round - (last ? 0 : 1);
           throw new WwError('WW_RUN_LIMIT', `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`);
         }
+        const url = this.url(master, path, query);
         try {
-          const bound = this.bound(limits);
-          const result = await this.once(master, this.url(master, path, query), consume, 0, discard, false, bound);
+          const result = await exchange(this.exchangeSettings, { master, url, consume, discard, bound: this.bound(limits) });
           // Stay with the master that answered: the file list and its contents should come from one place.
           this.order = [master, ...this.order.filter((m) => m !== master)];
           return result;
         } catch (err) {
-          const e = err instanceof WwError ? err : networkError(err, this.url(master, path, query));
+          const e = networkError(err, url);
+          // This node's own failure (a full disk, an I/O error) while consuming: another master's
+          // answer would be written to the same disk, so the request ends here, not at the round's end.
+          if (LOCAL_CODES.has(e.code)) throw e;
           failures.push(e);
           log.debug(`master ${master.label}: ${e.message}`);
         }
@@ -193,7 +167,7 @@ export class MasterClient {
   }
 
   /** The time bounds of one attempt (redirects included), from the client's options and the request's limits. */
-  private bound(limits: RequestLimits): AttemptBound {
+  private bound(limits: RequestLimits): ExchangeBound {
     const { maxTimeMs, imageMaxTimeMs, speedLimit, deadline } = this.opts;
     const max = limits.image ? imageMaxTimeMs : maxTimeMs;
     const start = this.now();
@@ -206,226 +180,8 @@ export class MasterClient {
     };
   }
 
-  private once<T>(
-    master: MasterAddress,
-    url: string,
-    consume: (res: MasterResponse) => Promise<T>,
-    redirects: number,
-    discard?: (result: T) => void | Promise<void>,
-    staleRetried = false,
-    bound: AttemptBound = { end: Infinity, why: '' },
-  ): Promise<T> {
-    return new Promise<T>((resolveOnce, rejectOnce) => {
-      const timers: NodeJS.Timeout[] = [];
-      const stop = () => timers.forEach((t) => clearTimeout(t));
-      const resolve = (v: T) => {
-        stop();
-        resolveOnce(v);
-      };
-      const reject = (e: unknown) => {
-        stop();
-        rejectOnce(e);
-      };
-      // Once the answer is handed to consume, only consume settles this exchange: a later socket or
-      // parser error (data after the declared body, a reset) fails it, but not before consume has
-      // stopped, so no abandoned consume goes on writing while the next attempt runs.
-      let consuming = false;
-      let lateError: WwError | undefined;
-      let res0: http.IncomingMessage | undefined;
-      const progress = { bytes: 0 };
-      // Time bounds end the exchange the way a cut connection would: before the answer, the request
-      // fails; during consume, the body errors and consume fails; a body already complete is kept.
-      const abort = (e: WwError) => {
-        if (!consuming) req.destroy(e);
-        else if (!res0?.complete) {
-          lateError ??= e;
-          res0?.destroy(e);
-        }
-      };
-      const u = new URL(url);
-      const secure = u.protocol === 'https:';
-      this.requests++;
-      const req = http.request(
-        {
-          protocol: u.protocol,
-          host: u.hostname.replace(/^\[|\]$/g, ''),
-          port: u.port || (secure ? 443 : 80),
-          path: u.pathname + u.search,
-          method: 'GET',
-          agent: secure ? this.httpsAgent() : this.agents.http,
-          headers: { 'User-Agent': this.opts.userAgent ?? 'wwruntime', Accept: '*/*' },
-        },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          const fail = (e: WwError) => {
-            res.resume(); // drain so the connection can be reused
-            reject(e);
-          };
-          if (status >= 300 && status < 400 && res.headers.location) {
-            res.resume();
-            const max = this.opts.maxRedirects ?? 5;
-            if (redirects >= max) return reject(new WwError('WW_REDIRECT', `${url}: more than ${max} redirects`));
-            let next: URL;
-            try {
-              next = new URL(res.headers.location, url); // the real master sends a relative Location
-            } catch {
-              return reject(new WwError('WW_REDIRECT', `${url}: invalid redirect '${res.headers.location}'`));
-            }
-            if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-              return reject(new WwError('WW_REDIRECT', `${url}: redirect to unsupported '${next.protocol}'`));
-            }
-            stop();
-            return this.once(master, next.href, consume, redirects + 1, discard, false, bound).then(resolve, reject);
-          }
-          if (status !== 200) return fail(this.statusError(url, status));
-          // We never send Accept-Encoding, so an encoded body (mod_deflate, a proxy) is not the bytes to
-          // install or print: refuse it rather than place compressed content under the object's name.
-          const encoding = res.headers['content-encoding'];
-          if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-            return fail(new WwError('WW_ENCODING', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`));
-          }
-          consuming = true;
-          res0 = res;
-          consume({ master, url, status, headers: res.headers, body: res, progress }).then(
-            async (result) => {
-              if (lateError === undefined) return resolve(result);
-              try {
-                await discard?.(result);
-              } finally {
-                reject(lateError);
-              }
-            },
-            (err) => {
-              res.destroy();
-              reject(lateError ?? (err instanceof WwError ? err : networkError(err, url)));
-            },
-          );
-        },
-      );
-      req.setTimeout(this.opts.idleTimeoutMs, () => {
-        req.destroy(new WwError('WW_TIMEOUT', `${url}: no data for ${this.opts.idleTimeoutMs / 1000} s`));
-      });
-      req.on('error', (err) => {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (!consuming && req.reusedSocket && !staleRetried && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          // The master closed an idle keep-alive connection just as we reused it (Apache's
-          // KeepAliveTimeout): not a failure of the master, so ask again at once on a fresh one.
-          stop();
-          return this.once(master, url, consume, redirects, discard, true, bound).then(resolve, reject);
-        }
-        if (!consuming) return reject(networkError(err, url));
-        lateError ??= networkError(err, url);
-        if (!res0?.complete) res0?.destroy(lateError);
-      });
-      const left = bound.end - this.now();
-      // Beyond setTimeout's range (24.8 days) Node would fire at once; a bound that far is no bound.
-      if (left < 2 ** 31 - 1) timers.push(setTimeout(() => abort(new WwError('WW_TIMEOUT', `${url}: ${bound.why}`)), Math.max(0, left)));
-      if (bound.speed) {
-        const { bytesPerSec, windowMs } = bound.speed;
-        const started = this.now();
-        const samples: [number, number][] = [[started, 0]];
-        const tick = () => {
-          const t = this.now();
-          samples.push([t, progress.bytes]);
-          // Keep the newest sample at least a window old: the bytes since then are the window's.
-          while (samples.length > 1 && samples[1][0] <= t - windowMs) samples.shift();
-          const [t0, b0] = samples[0];
-          if (t - t0 >= windowMs && progress.bytes - b0 < (bytesPerSec * (t - t0)) / 1000) {
-            abort(new WwError('WW_TIMEOUT', `${url}: answer slower than ${bytesPerSec} bytes/s over ${windowMs / 1000} s (dead, not slow)`));
-          }
-        };
-        timers.push(setInterval(tick, Math.min(1000, windowMs / 4))); // clearTimeout clears an interval too
-      }
-      req.end();
-    });
-  }
-
-  statusError(url: string, status: number): WwError {
-    if (status === 403) {
-      const hint = usesPrivilegedPort(this.opts.connect)
-        ? 'this node is not allowed to fetch it (is the request coming from one of the node\'s addresses?)'
-        : 'the master only serves privileged source ports: run as root (or use --source-port=privileged)';
-      return new WwError('WW_HTTP_STATUS', `${url}: 403 Forbidden: ${hint}`, { status });
-    }
-    if (status === 404) return new WwError('WW_HTTP_STATUS', `${url}: 404 Not Found (unknown node, file object or VNFS)`, { status });
-    if (status === 503) return new WwError('WW_HTTP_STATUS', `${url}: 503 Service Unavailable (master busy)`, { status, retry: true });
-    if (status >= 500) return new WwError('WW_HTTP_STATUS', `${url}: HTTP ${status}`, { status, retry: true });
-    return new WwError('WW_HTTP_STATUS', `${url}: HTTP ${status}`, { status });
-  }
-
   close(): void {
     this.agents.http.destroy();
     this.agents.https?.destroy();
   }
-}
-
-/**
- * Calls onChunk for every body chunk (awaiting it, so a slow disk slows the
- * download instead of filling memory), then checks the body is complete:
- * Content-Length reached, or the final chunk of a chunked answer seen.
- */
-export async function forEachChunk(
-  res: MasterResponse,
-  onChunk: (chunk: Buffer) => void | Promise<void>,
-): Promise<number> {
-  let received = 0;
-  try {
-    for await (const chunk of res.body) {
-      received += (chunk as Buffer).length;
-      if (res.progress) res.progress.bytes += (chunk as Buffer).length;
-      try {
-        await onChunk(chunk as Buffer);
-      } catch (err) {
-        // The consumer's own failure (a full disk, say) is local and definitive: not the network's.
-        throw err instanceof WwError ? err : new WwError('WW_IO', describe(err), { cause: err });
-      }
-    }
-  } catch (err) {
-    if (err instanceof WwError) throw err;
-    throw new WwError('WW_TRUNCATED', `${res.url}: connection lost after ${received} bytes (truncated answer)`, { cause: err });
-  }
-  const declared = res.headers['content-length'];
-  if (!res.body.complete) {
-    throw new WwError('WW_TRUNCATED', `${res.url}: truncated answer (${received} bytes${declared ? ` of ${declared}` : ''})`);
-  }
-  if (declared !== undefined && Number(declared) !== received) {
-    throw new WwError('WW_TRUNCATED', `${res.url}: body is ${received} bytes, Content-Length said ${declared}`);
-  }
-  return received;
-}
-
-/** Reads a whole (bounded) body into memory; for lists, scripts and node configuration. */
-export async function readBody(res: MasterResponse, limit = 64 * 1024 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  await forEachChunk(res, (c) => {
-    size += c.length;
-    if (size > limit) throw new WwError('WW_TOO_LARGE', `${res.url}: answer larger than ${limit} bytes`);
-    chunks.push(c);
-  });
-  return Buffer.concat(chunks);
-}
-
-/**
- * The real master's /WW/file error paths print CGI headers into a 200 body
- * (PROTOCOL 2.7): `Content-Type: ...\r\nStatus: 404\r\n\r\n<html>...`. Returns
- * that embedded status, or null for an ordinary body.
- */
-export function embeddedStatus(head: Buffer): number | null {
-  // The master prints `Content-Type: ...` first; accept `Status: ...` first too, in case a
-  // different mod_perl or CGI layer orders the headers the other way.
-  const start = head.toString('latin1', 0, Math.min(head.length, 14)).toLowerCase();
-  if (!start.startsWith('content-type: ') && !start.startsWith('status:')) return null;
-  const text = head.toString('latin1', 0, Math.min(head.length, 1024));
-  const end = text.search(/\r?\n\r?\n/);
-  const headerBlock = end < 0 ? text : text.slice(0, end);
-  // Every line of the block must look like a header, or this is ordinary content that happens to start alike.
-  if (!headerBlock.split(/\r?\n/).every((l) => /^[A-Za-z][A-Za-z0-9-]*:/.test(l))) return null;
-  const m = /(?:^|\n)Status:\s*(\d{3})/i.exec(headerBlock);
-  return m ? Number(m[1]) : null;
-}
-
-export function embeddedStatusError(url: string, status: number): WwError {
-  const what = status === 404 ? ' (unknown node or file object)' : status === 403 ? ' (node not allowed)' : '';
-  return new WwError('WW_EMBEDDED_STATUS', `${url}: master answered with embedded error status ${status}${what}`, { status, retry: status >= 500 });
 }

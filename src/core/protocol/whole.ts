@@ -1,7 +1,9 @@
 // Answers that are used only whole (the file list, scripts, node configuration, link targets and
 // device numbers): read completely, up to a cap, and checked for the real master's error page
 // inside a 200 body (PROTOCOL 2.7) before anyone sees a byte.
-import { embeddedStatus, embeddedStatusError, readBody, type MasterClient, type RequestLimits } from '../net/client.ts';
+import { readBody } from '../net/body.ts';
+import type { MasterClient, RequestLimits } from '../net/client.ts';
+import { embeddedStatus, embeddedStatusError } from './embedded-status.ts';
 
 /** The most bytes each kind of whole answer may have (a larger one is refused: WW_TOO_LARGE). */
 export const ANSWER_CAPS = {

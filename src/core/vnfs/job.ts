@@ -22,7 +22,9 @@ import { GcPacer } from '../gc.ts';
 import type { Identity } from '../identity.ts';
 import { InlineGunzip } from './inflate.ts';
 import type { Logger } from '../log.ts';
-import { forEachChunk, type MasterClient, type MasterResponse } from '../net/client.ts';
+import { forEachChunk } from '../net/body.ts';
+import type { MasterClient } from '../net/client.ts';
+import type { MasterResponse } from '../net/exchange.ts';
 import { createRoot, markComplete, markIncomplete } from './target.ts';
 
 // Until the tool imports them from target.ts (issue 19).
