@@ -65,7 +65,7 @@ function compressible(n: number, alphabet: Buffer, rnd: (n: number) => number): 
   let o = 0;
   while (o < n) {
     const lit = 1 + rnd(4);
-    for (let i = 0; i < lit && o < n; i++) b[o++] = alphabet[Math.floor(alphabet.length * Math.pow(rnd(65536) / 65536, 1.7))];
+    for (let i = 0; i < lit && o < n; i++) b[o++] = alphabet[Math.floor(alphabet.length * (rnd(65536) / 65536) ** 1.7)];
     const len = 3 + rnd(40);
     const dist = 1 + rnd(Math.min(4096, o));
     for (let i = 0; i < len && o < n; i++, o++) b[o] = b[o - dist];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { makedev } from '../../src/core/fs/device.ts';
 import { bin } from '../../test/helpers/exec.ts';
-import { type Fixture, type FileObject } from '../../test/helpers/master/fixtures.ts';
+import type { Fixture, FileObject } from '../../test/helpers/master/fixtures.ts';
 import { startMaster, type RunningMaster } from '../../test/helpers/master/server.ts';
 import { diffSnapshots, makeArchive, makeTree, snapshot } from '../../test/helpers/vnfstree.ts';
 import { Figures, Rng, TEMP_RE, cliMain, fileSha, sha1, start, walk } from './common.ts';
@@ -38,7 +38,7 @@ const OWNERS: [number, number][] = [[0, 0], [1000, 100], [2, 2], [0, 42]];
 function buildObjects(rng: Rng, n: number, maxBytes: number, pool: Buffer): FileObject[] {
   const objs: FileObject[] = [];
   let id = 0;
-  let ts = 1_700_000_000;
+  const ts = 1_700_000_000;
   const add = (o: Omit<FileObject, 'id' | 'timestamp' | 'name'>) => {
     id++;
     objs.push({ id, name: `o${id}`, timestamp: ts + rng.int(1000), ...o });

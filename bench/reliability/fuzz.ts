@@ -396,7 +396,7 @@ function archiveAttack(rng: Rng): Buffer {
     default: {
       // A pax header that renames the next entry.
       const rec = (k: string, v: string) => {
-        let line = ` ${k}=${v}\n`;
+        const line = ` ${k}=${v}\n`;
         let len = line.length + 2;
         while (String(len).length + line.length !== len) len = String(len).length + line.length;
         return `${len}${line}`;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bin } from '../../test/helpers/exec.ts';
 import { makeCa } from '../../test/helpers/certs.ts';
-import { type Fixture } from '../../test/helpers/master/fixtures.ts';
+import type { Fixture } from '../../test/helpers/master/fixtures.ts';
 import { startMaster, type Fault, type RequestInfo } from '../../test/helpers/master/server.ts';
 import { Figures, cliMain, start } from './common.ts';
 

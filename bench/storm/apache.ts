@@ -2,7 +2,7 @@
 // mod_perl, run from a self-contained configuration the rig writes (modules loaded by absolute
 // path; nothing of /etc/apache2 is read), as root with its children as www-data, on a loopback
 // port, in the foreground in its own process group.
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxStatic, debianImage, kernel, packImage, type Image, type Kernel } from './cache.ts';
 import { assembleInitramfs, bootVm, resolveWork, type Vm } from './vm.ts';
-import { type FileObject, type Fixture } from '../helpers/master/fixtures.ts';
+import type { FileObject, Fixture } from '../helpers/master/fixtures.ts';
 import { startMaster, type RequestInfo, type RunningMaster } from '../helpers/master/server.ts';
 import { ROOT } from '../helpers/exec.ts';
 import { execFileSync } from 'node:child_process';

@@ -72,7 +72,7 @@ for (const shell of SHELLS) {
       oneLine(runStep(shell, s, { ...env, WWRUNTIME_STANDALONE: '1' }), /\/bin\/wwgetvnfs is not the executable of this build/, s.root, good);
       // a sum line in binary mode ("HASH *NAME") is read too
       writeFileSync(join(a, 'bin/wwgetvnfs'), readFileSync(join(a, 'bin/wwgetfiles')));
-      writeFileSync(join(a, 'SHA256SUMS'), sums.replace(/  (bin\/wwgetvnfs)$/m, ' *$1').replace(/^\w+( \*bin\/wwgetvnfs)$/m, (_m, rest) => `${sums.match(/^(\w+)  bin\/wwgetfiles$/m)?.[1]}${rest}`));
+      writeFileSync(join(a, 'SHA256SUMS'), sums.replace(/ {2}(bin\/wwgetvnfs)$/m, ' *$1').replace(/^\w+( \*bin\/wwgetvnfs)$/m, (_m, rest) => `${sums.match(/^(\w+) {2}bin\/wwgetfiles$/m)?.[1]}${rest}`));
       const st = runStep(shell, s, { ...env, WWRUNTIME_STANDALONE: '1' });
       assert.is(st.status, 0, st.stderr);
     } finally {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type FileObject, type Fixture } from '../helpers/master/fixtures.ts';
+import type { FileObject, Fixture } from '../helpers/master/fixtures.ts';
 import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
 import { walkTree } from '../helpers/tree.ts';

@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { bin, run } from '../helpers/exec.ts';
 import { measureOnce } from '../helpers/rss.ts';
 import { makeCpio, type CpioEntry } from '../helpers/master/cpio.ts';
-import { type Fixture, type NodeFixture } from '../helpers/master/fixtures.ts';
+import type { Fixture, NodeFixture } from '../helpers/master/fixtures.ts';
 import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bsdtarExtract, diffSnapshots, makeArchive, makeTree, snapshot, type Maker } from '../helpers/vnfstree.ts';
 

@@ -14,7 +14,7 @@ import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
 import { bounded } from '../helpers/bounded.ts';
-import { type Fixture } from '../helpers/master/fixtures.ts';
+import type { Fixture } from '../helpers/master/fixtures.ts';
 import { startMaster } from '../helpers/master/server.ts';
 
 /**

@@ -2,7 +2,7 @@
 // back-off between rounds and the run's --max-run deadline over all of it. One exchange with
 // one master (redirects, timers, status) is net/exchange.ts's; the body's completeness is
 // net/body.ts's.
-import http from 'node:http';
+import type http from 'node:http';
 import { createAgent, type ConnectOptions } from './socket.ts';
 import { exchange, networkError, type ExchangeBound, type ExchangeSettings, type MasterResponse, type SpeedLimit } from './exchange.ts';
 import { WwError, isRetryable, type ErrorCode } from '../errors.ts';

@@ -8,7 +8,7 @@
 // only with the LAST name of a link set (the others have size 0). The first name
 // seen becomes a file, each later one a hard link to it, carrying data if any.
 import { WwError } from '../../errors.ts';
-import { ByteReader, entryData } from './bytes.ts';
+import { type ByteReader, entryData } from './bytes.ts';
 import type { ArchiveEntry, EntryType } from './types.ts';
 
 const HEADER = 110;

@@ -4,7 +4,7 @@
 // long names, base-256 numbers, "ustar  " magic). 512-byte blocks; the archive
 // ends with a zero block (normally two), or at the end of the stream.
 import { WwError } from '../../errors.ts';
-import { ByteReader, entryData } from './bytes.ts';
+import { type ByteReader, entryData } from './bytes.ts';
 import type { ArchiveEntry, EntryType } from './types.ts';
 
 const BLOCK = 512;
