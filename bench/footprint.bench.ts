@@ -37,13 +37,21 @@ for (const arch of ['linux-x64', 'linux-arm64']) {
   const def = install(arch, false);
   const sa = install(arch, true);
   console.log(`${arch}: stripped base binary ${MB(baseSize)}`);
-  console.log(`  default install (wwruntime + 4 symlinks + lib/ + NOTICE): ${MB(def.total)}, ${(def.total / baseSize).toFixed(4)}x the base binary (goal <= 1.06)`);
-  console.log(`    of which the C runtime and notice (warewulf/lib): ${MB(def.lib)}, ${((def.lib / baseSize) * 100).toFixed(2)}% of the base binary`);
+  console.log(
+    `  default install (wwruntime + 4 symlinks + lib/ + NOTICE): ${MB(def.total)}, ${(def.total / baseSize).toFixed(4)}x the base binary (goal <= 1.06)`,
+  );
+  console.log(
+    `    of which the C runtime and notice (warewulf/lib): ${MB(def.lib)}, ${((def.lib / baseSize) * 100).toFixed(2)}% of the base binary`,
+  );
   console.log(`  standalone install (4 executables + lib/): ${MB(sa.total)}, ${(sa.total / baseSize).toFixed(3)}x`);
 }
 const cap = join(ROOT, 'dist/capability');
-for (const f of readdirSync(cap).filter((n) => n.endsWith('.cpio')).sort()) {
+for (const f of readdirSync(cap)
+  .filter((n) => n.endsWith('.cpio'))
+  .sort()) {
   const n = statSync(join(cap, f)).size;
   const gz = spawnSync('gzip', ['-c', '-6', join(cap, f)], { maxBuffer: 1 << 30 });
-  console.log(`capability ${f}: ${n} bytes, gzip -6 ${gz.status === 0 ? gz.stdout.length : NaN} bytes (added to every node's bootstrap initramfs)`);
+  console.log(
+    `capability ${f}: ${n} bytes, gzip -6 ${gz.status === 0 ? gz.stdout.length : NaN} bytes (added to every node's bootstrap initramfs)`,
+  );
 }

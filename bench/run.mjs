@@ -11,7 +11,9 @@ const patterns = process.argv.slice(2);
 const b = spawnSync(process.execPath, [join(ROOT, 'build/build.mjs'), '--quiet'], { stdio: 'inherit' });
 if (b.status !== 0) process.exit(1);
 let failed = 0;
-for (const f of readdirSync(join(ROOT, 'bench')).filter((n) => n.endsWith('.bench.ts') && (patterns.length === 0 || patterns.some((p) => n.includes(p)))).sort()) {
+for (const f of readdirSync(join(ROOT, 'bench'))
+  .filter((n) => n.endsWith('.bench.ts') && (patterns.length === 0 || patterns.some((p) => n.includes(p))))
+  .sort()) {
   console.log(`\n## ${f}`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', f)], { stdio: 'inherit', cwd: ROOT });
   if (r.status !== 0) failed++;

@@ -7,7 +7,19 @@
 // a chroot of / (it needs a shell).
 // Rows are pooled over interleaved rounds (drift on a shared machine hits every row alike).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXECUTABLES, TOOLS } from '../build/targets.mjs';
@@ -33,7 +45,9 @@ try {
   for (const n of EXECUTABLES) copyFileSync(join(dist, 'bin', n), join(root, 'warewulf/bin', n));
   for (const t of TOOLS) symlinkSync('wwruntime', join(root, 'warewulf/bin', `${t}.link`));
   copyFileSync(base, join(root, 'warewulf/bin/node'));
-  const interp = execFileSync('readelf', ['-l', join(dist, 'bin/wwruntime')], { encoding: 'utf8' }).match(/interpreter: ([^\]]+)\]/)?.[1] as string;
+  const interp = execFileSync('readelf', ['-l', join(dist, 'bin/wwruntime')], { encoding: 'utf8' }).match(
+    /interpreter: ([^\]]+)\]/,
+  )?.[1] as string;
   execFileSync('patchelf', ['--set-interpreter', interp, '--set-rpath', '/warewulf/lib', join(root, 'warewulf/bin/node')]);
   for (const n of readdirSync(join(root, 'warewulf/bin'))) chmodSync(join(root, 'warewulf/bin', n), 0o755);
   // the system-linked build and the bare base binary, with this machine's C runtime (what NEEDED names)
@@ -55,8 +69,14 @@ try {
     ['wwruntime --version, system C runtime', ['/usr/sbin/chroot', root, '/usr/bin/wwruntime', '--version']],
     ['wwruntime --version, own C runtime (node layout)', ['/usr/sbin/chroot', root, '/warewulf/bin/wwruntime', '--version']],
     ['wwruntime --version, own C runtime via launcher', ['/usr/sbin/chroot', '/', join(dist, 'wwruntime'), '--version']],
-    ...TOOLS.map((t): [string, string[]] => [`${t} --version, own (standalone)`, ['/usr/sbin/chroot', root, `/warewulf/bin/${t}`, '--version']]),
-    ...TOOLS.map((t): [string, string[]] => [`${t} --version, own (symlink)`, ['/usr/sbin/chroot', root, `/warewulf/bin/${t}.link`, '--version']]),
+    ...TOOLS.map((t): [string, string[]] => [
+      `${t} --version, own (standalone)`,
+      ['/usr/sbin/chroot', root, `/warewulf/bin/${t}`, '--version'],
+    ]),
+    ...TOOLS.map((t): [string, string[]] => [
+      `${t} --version, own (symlink)`,
+      ['/usr/sbin/chroot', root, `/warewulf/bin/${t}.link`, '--version'],
+    ]),
   ];
   // as on a node: /proc mounted (Node reads /proc/self/* at start)
   mkdirSync(join(root, 'proc'));
@@ -77,16 +97,22 @@ try {
   const bare = rows[0][0];
   const sys = rows[2][0];
   const own = rows[3][0];
-  console.log(`stripped base binary ${baseName}: ${mib(statSync(base).size)}; ${ROUNDS} interleaved rounds, ${ROUNDS * Math.ceil(RUNS / ROUNDS)} runs per row`);
+  console.log(
+    `stripped base binary ${baseName}: ${mib(statSync(base).size)}; ${ROUNDS} interleaved rounds, ${ROUNDS * Math.ceil(RUNS / ROUNDS)} runs per row`,
+  );
   console.log('');
-  console.log('command                                           wall median  vs bare  vs system   CPU median  vs bare  vs system   peak RSS');
+  console.log(
+    'command                                           wall median  vs bare  vs system   CPU median  vs bare  vs system   peak RSS',
+  );
   for (const [k] of rows) {
     console.log(
       `${k.padEnd(50)} ${m(k).toFixed(1).padStart(7)} ms ${(m(k) / m(bare)).toFixed(3).padStart(7)}x ${(m(k) / m(sys)).toFixed(3).padStart(8)}x ${c(k).toFixed(1).padStart(8)} ms ${(c(k) / c(bare)).toFixed(3).padStart(7)}x ${(c(k) / c(sys)).toFixed(3).padStart(8)}x ${(median(rss.get(k) ?? []) / 1024).toFixed(1).padStart(7)} MiB`,
     );
   }
   console.log('');
-  console.log(`own C runtime / system-linked (wwruntime --version): wall ${(m(own) / m(sys)).toFixed(3)}, CPU ${(c(own) / c(sys)).toFixed(3)} (goal <= 1.05)`);
+  console.log(
+    `own C runtime / system-linked (wwruntime --version): wall ${(m(own) / m(sys)).toFixed(3)}, CPU ${(c(own) / c(sys)).toFixed(3)} (goal <= 1.05)`,
+  );
 } finally {
   const proc = join(root, 'proc');
   if (readFileSync('/proc/self/mounts', 'utf8').includes(` ${proc} `)) execFileSync('umount', [proc]);

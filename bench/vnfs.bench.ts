@@ -89,7 +89,11 @@ function makeImage(): ImageMeta {
   const codeBytes = Buffer.alloc(256);
   for (let i = 1; i < 256; i++) codeBytes[i] = rnd(256);
   codeBytes.sort();
-  const code = compressible(4 * MiB, Buffer.concat([Buffer.alloc(40), Buffer.from([0xff, 0xff, 0x48, 0x89, 0x8b, 0xe8, 0x0f, 0x85, 0x84, 0x24]), codeBytes]), rnd);
+  const code = compressible(
+    4 * MiB,
+    Buffer.concat([Buffer.alloc(40), Buffer.from([0xff, 0xff, 0x48, 0x89, 0x8b, 0xe8, 0x0f, 0x85, 0x84, 0x24]), codeBytes]),
+    rnd,
+  );
   const pools = (i: number) => (i % 12 === 0 ? random : i % 2 === 0 ? text : code);
   let bytes = 0;
   let entries = 2;
@@ -158,11 +162,23 @@ interface Subject {
   hasInit: boolean;
 }
 
-async function runKind(kind: Kind, s: Subject, url: string, address: string, md5: string, target: string, sysroot: string): Promise<Measured> {
+async function runKind(
+  kind: Kind,
+  s: Subject,
+  url: string,
+  address: string,
+  md5: string,
+  target: string,
+  sysroot: string,
+): Promise<Measured> {
   if (kind === 'pipeline') {
     const sum = `${target}.md5`;
     const r = await measureOnce(
-      ['/bin/bash', '-c', `set -o pipefail; curl -sfL '${url}' | tee >(md5sum > '${sum}') | gunzip | bsdtar -xpf -; st=$?; wait $!; exit $st`],
+      [
+        '/bin/bash',
+        '-c',
+        `set -o pipefail; curl -sfL '${url}' | tee >(md5sum > '${sum}') | gunzip | bsdtar -xpf -; st=$?; wait $!; exit $st`,
+      ],
       { cwd: target, env: { PATH: '/usr/bin:/bin' } },
     );
     if (r.code !== 0) throw new Error(`pipeline: exit ${r.code}: ${r.stderr}`);
@@ -210,15 +226,21 @@ async function benchSubject(s: Subject, place: string, m: Awaited<ReturnType<typ
   const med = (k: Kind) => median(secs(k));
   const rss = (k: Kind) => median(results[k].map((r) => r.rssKiB)) / 1024;
   const rssMax = (k: Kind) => Math.max(...results[k].map((r) => r.rssKiB)) / 1024;
-  console.log(`\n${s.describe}; into ${place} (${work}); ${REPS} alternating rounds; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
-  console.log(`  ${''.padEnd(48)} ${'best'.padStart(7)} ${'median'.padStart(7)}  ${'ratio (median)'.padStart(14)}  ${'peak RSS median (max)'}`);
+  console.log(
+    `\n${s.describe}; into ${place} (${work}); ${REPS} alternating rounds; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`,
+  );
+  console.log(
+    `  ${''.padEnd(48)} ${'best'.padStart(7)} ${'median'.padStart(7)}  ${'ratio (median)'.padStart(14)}  ${'peak RSS median (max)'}`,
+  );
   for (const k of KINDS) {
     const ratio = k === 'pipeline' ? 'baseline' : `${(med(k) / med('pipeline')).toFixed(2)}x`;
     console.log(
       `  ${LABEL[k].padEnd(48)} ${fmt(best(k)).padStart(7)} ${fmt(med(k)).padStart(7)}  ${ratio.padStart(14)}  ` +
         `${rss(k).toFixed(0).padStart(4)} MiB (${rssMax(k).toFixed(0)})` +
         (k === 'pipeline' ? '' : `  ${(rss(k) / rss('pipeline')).toFixed(1)}x`) +
-        `   ${(s.bytes / MiB / med(k)).toFixed(0)} MiB/s unpacked   runs: ${secs(k).map((x) => x.toFixed(2)).join(', ')}`,
+        `   ${(s.bytes / MiB / med(k)).toFixed(0)} MiB/s unpacked   runs: ${secs(k)
+          .map((x) => x.toFixed(2))
+          .join(', ')}`,
     );
   }
 }

@@ -122,24 +122,49 @@ const up = process.env.BENCH_UPSTREAM === '0' ? undefined : await upstreamWay(ro
 const f = median(floors);
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const runs = (xs: number[]) => `runs: ${xs.map((x) => (x / 1000).toFixed(2)).join(', ')}`;
-console.log(`${FILES} files of 200 bytes, master latency ${LATENCY} ms per request, loopback; ${REPS} alternating rounds, medians; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
-console.log(`floor: curl --parallel-max 4, keep-alive: ${s(f)}  (${floorInfo!.requests} requests over ${floorInfo!.connections} connections; ${runs(floors)})`);
-console.log(`wwgetfiles full sync:                  ${s(median(fulls))}  ${(median(fulls) / f).toFixed(2)}x the floor  (${fullInfo!.requests} requests over ${fullInfo!.connections} connection(s); ${runs(fulls)})`);
-console.log(`wwgetfiles -F with nothing changed:    ${s(median(forceds))}  ${(median(forceds) / f).toFixed(2)}x the floor  (${last!.requests} requests, nothing written; ${runs(forceds)})`);
+console.log(
+  `${FILES} files of 200 bytes, master latency ${LATENCY} ms per request, loopback; ${REPS} alternating rounds, medians; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+);
+console.log(
+  `floor: curl --parallel-max 4, keep-alive: ${s(f)}  (${floorInfo!.requests} requests over ${floorInfo!.connections} connections; ${runs(floors)})`,
+);
+console.log(
+  `wwgetfiles full sync:                  ${s(median(fulls))}  ${(median(fulls) / f).toFixed(2)}x the floor  (${fullInfo!.requests} requests over ${fullInfo!.connections} connection(s); ${runs(fulls)})`,
+);
+console.log(
+  `wwgetfiles -F with nothing changed:    ${s(median(forceds))}  ${(median(forceds) / f).toFixed(2)}x the floor  (${last!.requests} requests, nothing written; ${runs(forceds)})`,
+);
 if (OTHER) {
   console.log(`${OTHER} full sync: ${s(median(otherFull))}  ${(median(otherFull) / f).toFixed(2)}x the floor  (${runs(otherFull)})`);
   console.log(`${OTHER} -F:        ${s(median(otherForced))}  ${(median(otherForced) / f).toFixed(2)}x the floor  (${runs(otherForced)})`);
 }
 console.log(`wwgetfiles steady state (mark):        ${s(median(steadies))}  (1 request; ${runs(steadies)})`);
-if (up !== undefined) console.log(`upstream way (list + 1 curl per file): ${s(up)}  ${(up / f).toFixed(1)}x the floor; wwgetfiles full sync ${(up / median(fulls)).toFixed(1)}x faster (one run)`);
+if (up !== undefined)
+  console.log(
+    `upstream way (list + 1 curl per file): ${s(up)}  ${(up / f).toFixed(1)}x the floor; wwgetfiles full sync ${(up / median(fulls)).toFixed(1)}x faster (one run)`,
+  );
 console.log(`  last -F summary: ${last!.summary}`);
 // Memory stays bounded for large files: one 512 MiB object, streamed to disk.
 const BIG = 512 * 1024 * 1024;
-m.fixture.files.push({ id: 999999, name: 'big', type: 'file', mode: 0o600, uid: 0, gid: 0, timestamp: 1800000000, path: '/opt/big.img', content: Buffer.alloc(BIG, 7) });
+m.fixture.files.push({
+  id: 999999,
+  name: 'big',
+  type: 'file',
+  mode: 0o600,
+  uid: 0,
+  gid: 0,
+  timestamp: 1800000000,
+  path: '/opt/big.img',
+  content: Buffer.alloc(BIG, 7),
+});
 m.fixture.nodes[0].fileIds = [999999];
 m.options.latencyMs = 0;
 const rootC = mkdtempSync(join(tmpdir(), 'bench-big-'));
-const big = await measureAsync([bin('wwgetfiles'), '--sysroot', sysroot, '--no-delay'], 1, { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: rootC });
+const big = await measureAsync([bin('wwgetfiles'), '--sysroot', sysroot, '--no-delay'], 1, {
+  WWMASTER: m.address,
+  WWINIT_HWADDR: HW,
+  NEWROOT: rootC,
+});
 console.log(`wwgetfiles one 512 MiB file:           ${(big.ms[0] / 1000).toFixed(2)} s, peak RSS ${(big.rssKiB[0] / 1024).toFixed(0)} MiB`);
 rmSync(rootC, { recursive: true, force: true });
 await m.stop();

@@ -19,7 +19,18 @@
 //   dist/ARCH/{wwruntime,wwgetfiles,...}  POSIX sh launchers: run bin/NAME from any folder
 //   dist/ARCH/NOTICE, dist/ARCH/SHA256SUMS
 // Options: --quiet; --arch ARCH (repeatable; default all).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
@@ -64,9 +75,14 @@ function nodePackage(arch) {
   const { npm } = ARCHS[arch];
   const want = lockEntry(ROOT, ARCHS[HOST_ARCH].npm).version;
   let pkg;
-  if (arch === HOST_ARCH) pkg = { dir: dirname(dirname(hostNode)), version: JSON.parse(readFileSync(join(dirname(dirname(hostNode)), 'package.json'), 'utf8')).version };
+  if (arch === HOST_ARCH)
+    pkg = {
+      dir: dirname(dirname(hostNode)),
+      version: JSON.parse(readFileSync(join(dirname(dirname(hostNode)), 'package.json'), 'utf8')).version,
+    };
   else pkg = foreignNodePackage(ROOT, npm, join(WORK, arch), say);
-  if (pkg.version !== want) throw new BuildError(`${npm} is ${pkg.version}, not ${want} like ${ARCHS[HOST_ARCH].npm}: pin both to the same version`);
+  if (pkg.version !== want)
+    throw new BuildError(`${npm} is ${pkg.version}, not ${want} like ${ARCHS[HOST_ARCH].npm}: pin both to the same version`);
   return pkg;
 }
 
@@ -99,7 +115,9 @@ function debRoot(arch, pins) {
   fields.forEach((f, i) => {
     const p = pinned[i];
     if (f.package !== p.package || f.version !== p.version || f.source !== p.source) {
-      throw new BuildError(`${arch}: ${p.package}=${p.version} (source ${p.source}) is pinned, the .deb says ${f.package}=${f.version} (source ${f.source})`);
+      throw new BuildError(
+        `${arch}: ${p.package}=${p.version} (source ${p.source}) is pinned, the .deb says ${f.package}=${f.version} (source ${f.source})`,
+      );
     }
   });
   return { dir, packages: fields };
@@ -127,7 +145,9 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
   const work = join(WORK, arch);
   const code = readFileSync(bundlePath);
   const { codeCache } = ARCHS[arch];
-  const stamp = sha256(Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, SEA_OPTIONS, 'rpath', 5]))]));
+  const stamp = sha256(
+    Buffer.concat([code, Buffer.from(JSON.stringify([base.version, arch, interp, codeCache, SEA_OPTIONS, 'rpath', 5]))]),
+  );
   const target = join(out, name);
   const stampFile = join(work, `${name}.stamp`);
   if (existsSync(target) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
@@ -136,17 +156,20 @@ async function makeExecutable(arch, name, bundlePath, base, interp) {
   }
   const blob = join(work, `${name}.blob`);
   const cfg = join(work, `${name}.sea.json`);
-  writeFileSync(cfg, JSON.stringify({
-    // Relative to WORK: the blob records this name, and a build elsewhere must give the same bytes.
-    main: relative(WORK, bundlePath),
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    // No V8 code cache (ARCHS): the cache differs from build to build (the blob is then not
-    // reproducible) and saved ~0.5 ms of 39 ms CPU at start (measured); arm64 cannot use one
-    // made on x86-64 anyway.
-    useCodeCache: codeCache,
-    ...SEA_OPTIONS,
-  }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      // Relative to WORK: the blob records this name, and a build elsewhere must give the same bytes.
+      main: relative(WORK, bundlePath),
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      // No V8 code cache (ARCHS): the cache differs from build to build (the blob is then not
+      // reproducible) and saved ~0.5 ms of 39 ms CPU at start (measured); arm64 cannot use one
+      // made on x86-64 anyway.
+      useCodeCache: codeCache,
+      ...SEA_OPTIONS,
+    }),
+  );
   // The blob is made by the x86-64 Node of the same pinned version as every base binary.
   run(hostNode, ['--experimental-sea-config', cfg], { cwd: WORK });
   mkdirSync(out, { recursive: true });
@@ -224,7 +247,18 @@ async function main() {
     // Only what this build makes: a stale file from an older layout would be shipped by mistake.
     for (const n of readdirSync(join(DIST, arch, 'bin'))) if (!EXECUTABLES.includes(n)) rmSync(join(DIST, arch, 'bin', n), { force: true });
     writeLaunchers(arch, pins, runtime);
-    writeNotice({ arch, out: join(DIST, arch, 'NOTICE'), nodeDir: pkg.dir, nodeVersion: pkg.version, npmName: ARCHS[arch].npm, debroot: deb.dir, packages: deb.packages, pins, runtime, license: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).license });
+    writeNotice({
+      arch,
+      out: join(DIST, arch, 'NOTICE'),
+      nodeDir: pkg.dir,
+      nodeVersion: pkg.version,
+      npmName: ARCHS[arch].npm,
+      debroot: deb.dir,
+      packages: deb.packages,
+      pins,
+      runtime,
+      license: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).license,
+    });
     writeSums(arch);
     say(`${arch}: dist/${arch} (${runtime.libs.length} libraries, interpreter ${interp})`);
   }

@@ -18,7 +18,19 @@
 // Only the multi-call executable goes in: every byte of the capability is in every node's
 // initramfs. A node asked for standalone tools gets four copies of it (it picks its tool
 // from its own name). Every file is written to a temporary name and renamed (concurrent builds).
-import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { put, ROOT, sumsText } from './lib.mjs';
 import { CAPABILITY_NAME, MULTICALL, STEP_NAME, TOOLS, TRANSPORT_DIR } from './targets.mjs';
@@ -78,19 +90,29 @@ export function assembleCapability(opts = {}) {
   const dist = opts.dist ?? join(root, 'dist');
   const out = opts.out ?? join(dist, 'capability');
   const rootfs = join(out, 'rootfs');
-  const archs = readdirSync(dist).filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'bin', MULTICALL))).sort();
+  const archs = readdirSync(dist)
+    .filter((a) => /^linux-/.test(a) && existsSync(join(dist, a, 'bin', MULTICALL)))
+    .sort();
   if (archs.length === 0) throw new Error(`capability: no ${dist}/linux-*/bin/wwruntime`);
-  const copy = (from, to, mode) => put(to, (tmp) => {
-    copyFileSync(from, tmp);
-    chmodSync(tmp, mode);
-  });
+  const copy = (from, to, mode) =>
+    put(to, (tmp) => {
+      copyFileSync(from, tmp);
+      chmodSync(tmp, mode);
+    });
   copy(join(root, 'bootstrap/wwruntime-step'), join(rootfs, 'warewulf/provision', STEP_NAME), 0o755);
   copy(join(root, 'bootstrap/wwruntime-lib.sh'), join(rootfs, 'warewulf/wwruntime/wwruntime-lib.sh'), 0o644);
   copy(join(root, 'bootstrap/wwruntime-install'), join(rootfs, 'warewulf/wwruntime/wwruntime-install'), 0o755);
   for (const a of archs) {
     const to = join(rootfs, 'warewulf/wwruntime', a);
     rmSync(to, { recursive: true, force: true }); // nothing left from an older build or layout
-    const files = [`bin/${MULTICALL}`, ...readdirSync(join(dist, a, 'lib')).sort().map((l) => `lib/${l}`), MULTICALL, 'NOTICE'];
+    const files = [
+      `bin/${MULTICALL}`,
+      ...readdirSync(join(dist, a, 'lib'))
+        .sort()
+        .map((l) => `lib/${l}`),
+      MULTICALL,
+      'NOTICE',
+    ];
     for (const f of files) copy(join(dist, a, f), join(to, f), f === 'NOTICE' ? 0o644 : 0o755);
     const sums = sumsText(to, files);
     put(join(to, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
@@ -99,14 +121,25 @@ export function assembleCapability(opts = {}) {
   put(join(rootfs, TRANSPORT_DIR, 'register'), (tmp) => writeFileSync(tmp, ''));
   chmodSync(join(rootfs, TRANSPORT_DIR, 'register'), 0o644);
   for (const t of TOOLS) copy(join(root, 'bootstrap/wwruntime-transport'), join(rootfs, TRANSPORT_DIR, t), 0o755);
-  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', 'warewulf/transports', TRANSPORT_DIR, ...archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`])]) {
+  for (const d of [
+    'warewulf',
+    'warewulf/provision',
+    'warewulf/wwruntime',
+    'warewulf/transports',
+    TRANSPORT_DIR,
+    ...archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`]),
+  ]) {
     chmodSync(join(rootfs, d), 0o755);
   }
   // One archive per architecture: Warewulf keeps capabilities per machine (initramfs/MACHINE/capabilities).
   const cpio = [];
   for (const a of archs) {
     const file = join(out, `${CAPABILITY_NAME}.${a}.cpio`);
-    writeCpio(rootfs, file, archs.filter((o) => o !== a).map((o) => join(rootfs, 'warewulf/wwruntime', o)));
+    writeCpio(
+      rootfs,
+      file,
+      archs.filter((o) => o !== a).map((o) => join(rootfs, 'warewulf/wwruntime', o)),
+    );
     cpio.push(file);
   }
   put(join(out, 'README'), (tmp) => writeFileSync(tmp, README(archs)));

@@ -26,7 +26,16 @@ async function show(title: string, tool: string, args: string[], extraEnv: Recor
 
 function tree(dir: string): void {
   for (const { rel, st, type, mode, link } of walkTree(dir)) {
-    const kind = type === 'link' ? `-> ${link}` : type === 'dir' ? '/' : type === 'fifo' ? '(fifo)' : type === 'char' || type === 'block' ? `(${type} ${st.rdev >> 8},${st.rdev & 255})` : `${st.size} bytes`;
+    const kind =
+      type === 'link'
+        ? `-> ${link}`
+        : type === 'dir'
+          ? '/'
+          : type === 'fifo'
+            ? '(fifo)'
+            : type === 'char' || type === 'block'
+              ? `(${type} ${st.rdev >> 8},${st.rdev & 255})`
+              : `${st.size} bytes`;
     console.log(`  ${mode.toString(8).padStart(4, '0')} ${String(st.uid).padStart(4)}:${String(st.gid).padEnd(4)} ${rel} ${kind}`);
   }
 }
@@ -34,12 +43,12 @@ function tree(dir: string): void {
 console.log(`test master on ${master.url} serving node n0000 (hwaddr ${HW}); scratch root ${root}`);
 await show('the node configuration, as the initramfs sources it', 'wwgetnodeconfig', []);
 await show('the runtime script, printed only once complete', 'wwgetscript', ['runtime']);
-await show('install the node\'s file objects', 'wwgetfiles', ['--no-delay']);
+await show("install the node's file objects", 'wwgetfiles', ['--no-delay']);
 console.log(`\nthe scratch root now holds:`);
 tree(root);
 await show('again: the mark says nothing is newer, nothing is written', 'wwgetfiles', ['--no-delay']);
 await show('what would a full resync change? nothing', 'wwgetfiles', ['--no-delay', '--dry-run', '-F']);
-await show('unpack the node\'s VNFS image somewhere safe', 'wwgetvnfs', ['--target', join(work, 'vnfs')]);
+await show("unpack the node's VNFS image somewhere safe", 'wwgetvnfs', ['--target', join(work, 'vnfs')]);
 await show('an unknown node: clear error, exit 2', 'wwgetfiles', ['--no-delay'], { WWINIT_HWADDR: 'de:ad:be:ef:00:01' });
 
 // The bootstrap step, as the initramfs runs it after the VNFS is unpacked into NEWROOT.
@@ -47,8 +56,13 @@ const shell = existsSync('/bin/busybox') ? ['/bin/busybox', 'sh'] : ['/bin/sh'];
 console.log(`\n$ NEWROOT=${root} ${shell.join(' ')} bootstrap/wwruntime-step    # install the runtime services`);
 const step = await run(shell[0], [...shell.slice(1), join(ROOT, 'bootstrap/wwruntime-step')], {
   env: {
-    PATH: '/usr/sbin:/usr/bin:/sbin:/bin', NEWROOT: root, WWMASTER: master.address, WWINIT_HWADDR: HW, WWNODENAME: 'n0000',
-    WWRUNTIME_SOURCE: join(ROOT, 'dist'), WWRUNTIME_HOSTROOT: sysroot,
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    NEWROOT: root,
+    WWMASTER: master.address,
+    WWINIT_HWADDR: HW,
+    WWNODENAME: 'n0000',
+    WWRUNTIME_SOURCE: join(ROOT, 'dist'),
+    WWRUNTIME_HOSTROOT: sysroot,
   },
 });
 process.stdout.write((step.stdout + step.stderr).replace(/^/gm, '  '));
@@ -58,13 +72,23 @@ for (const n of readdirSync(join(root, 'warewulf/bin')).sort()) {
   console.log(`  warewulf/bin/${n}${lstatSync(p).isSymbolicLink() ? ` -> ${readlinkSync(p)}` : ` (${lstatSync(p).size} bytes)`}`);
 }
 console.log(`  etc/cron.d/wwrunscript:\n${readFileSync(join(root, 'etc/cron.d/wwrunscript'), 'utf8').replace(/^/gm, '    ')}`);
-for (const n of readdirSync(join(root, 'warewulf/lib')).sort()) console.log(`  warewulf/lib/${n} (${lstatSync(join(root, 'warewulf/lib', n)).size} bytes)`);
+for (const n of readdirSync(join(root, 'warewulf/lib')).sort())
+  console.log(`  warewulf/lib/${n} (${lstatSync(join(root, 'warewulf/lib', n)).size} bytes)`);
 // The installed executables name /warewulf/lib/LOADER as their interpreter: on the node that is
 // this root's lib/. Here, outside a chroot, hand them to that loader explicitly (as the launchers do).
 const lib = join(root, 'warewulf/lib');
 const loader = readdirSync(lib).find((n) => n.startsWith('ld-linux')) as string;
-const v = await run(join(lib, loader), ['--library-path', lib, '--argv0', 'wwgetscript', join(root, 'warewulf/bin/wwgetscript'), '--version']);
-console.log(`$ ${join(lib, loader)} --library-path ${lib} --argv0 wwgetscript ${join(root, 'warewulf/bin/wwgetscript')} --version\n  ${v.stdout.trim()}${v.stderr.trim()}`);
+const v = await run(join(lib, loader), [
+  '--library-path',
+  lib,
+  '--argv0',
+  'wwgetscript',
+  join(root, 'warewulf/bin/wwgetscript'),
+  '--version',
+]);
+console.log(
+  `$ ${join(lib, loader)} --library-path ${lib} --argv0 wwgetscript ${join(root, 'warewulf/bin/wwgetscript')} --version\n  ${v.stdout.trim()}${v.stderr.trim()}`,
+);
 
 await master.stop();
 console.log(`\n(scratch files left in ${work})`);

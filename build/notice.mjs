@@ -43,7 +43,8 @@ embedded. lib/ holds the C runtime they run on, taken unmodified from Debian 12 
   let i = 3;
   for (const [source, s] of bySource) {
     const lic = o.pins.sources[source]?.licence ?? 'see the copyright file below';
-    const title = source === 'glibc' ? 'GNU C Library (glibc)' : source.startsWith('gcc') ? 'GCC runtime libraries (libstdc++, libgcc_s)' : source;
+    const title =
+      source === 'glibc' ? 'GNU C Library (glibc)' : source.startsWith('gcc') ? 'GCC runtime libraries (libstdc++, libgcc_s)' : source;
     parts.push(`${i++}. ${title}, Debian source package ${source} version ${s.version}
    Licence: ${lic}.
 ${s.pkgs.map((p) => `   Binary package ${p.package} ${p.version} (${p.arch}): ${libsOf(p)}`).join('\n')}
@@ -61,10 +62,14 @@ ${s.pkgs.map((p) => `   Binary package ${p.package} ${p.version} (${p.arch}): ${
       const real = realpathSync(f);
       if (seen.has(real)) continue;
       seen.add(real);
-      parts.push(`${'-'.repeat(72)}\nDebian copyright file of ${p.package} ${p.version} (source ${source} ${s.version}):\n\n${readFileSync(real, 'utf8')}`);
+      parts.push(
+        `${'-'.repeat(72)}\nDebian copyright file of ${p.package} ${p.version} (source ${source} ${s.version}):\n\n${readFileSync(real, 'utf8')}`,
+      );
     }
     if (seen.size === 0) throw new Error(`notice: no Debian copyright file for source ${source}`);
   }
-  parts.push(`${'-'.repeat(72)}\nNode.js ${o.nodeVersion} LICENSE (from ${o.npmName}@${o.nodeVersion}):\n\n${readFileSync(join(o.nodeDir, 'LICENSE'), 'utf8')}`);
+  parts.push(
+    `${'-'.repeat(72)}\nNode.js ${o.nodeVersion} LICENSE (from ${o.npmName}@${o.nodeVersion}):\n\n${readFileSync(join(o.nodeDir, 'LICENSE'), 'utf8')}`,
+  );
   put(o.out, (tmp) => writeFileSync(tmp, parts.join('\n')));
 }

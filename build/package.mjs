@@ -11,7 +11,18 @@
 // gzip stores no name or time; rpmbuild gets a fixed host name and the same epoch.
 //   node build/package.mjs [--out DIR] [--quiet]
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileHash, ROOT, run, sumsText } from './lib.mjs';
@@ -27,7 +38,9 @@ export function sourceDateEpoch(root = ROOT, env = process.env) {
     return Number(fromEnv);
   }
   try {
-    return Number(execFileSync('git', ['-C', root, 'log', '-1', '--format=%ct'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    return Number(
+      execFileSync('git', ['-C', root, 'log', '-1', '--format=%ct'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
   } catch {
     throw new Error('no SOURCE_DATE_EPOCH and no git history to take the date from: set SOURCE_DATE_EPOCH');
   }
@@ -35,7 +48,11 @@ export function sourceDateEpoch(root = ROOT, env = process.env) {
 
 /** The architectures the build made, each with its runtime folder and capability cpio. */
 export function builtArchs(dist) {
-  const archs = existsSync(dist) ? readdirSync(dist).filter((a) => /^linux-/.test(a)).sort() : [];
+  const archs = existsSync(dist)
+    ? readdirSync(dist)
+        .filter((a) => /^linux-/.test(a))
+        .sort()
+    : [];
   if (archs.length === 0) throw new Error(`no ${dist}/linux-*/: run npm run build first`);
   return archs.map((arch) => {
     if (!ARCHS[arch]) throw new Error(`${dist}/${arch}: unknown architecture (known: ${Object.keys(ARCHS).join(', ')})`);
@@ -141,8 +158,23 @@ export function packageRelease(opts = {}) {
       const top = join(work, a.arch, name);
       stage(root, a, top);
       const tar = join(work, a.arch, `${name}.tar`);
-      run('tar', ['--sort=name', '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${epoch}`,
-        '-C', join(work, a.arch), '-cf', tar, name], { env });
+      run(
+        'tar',
+        [
+          '--sort=name',
+          '--format=gnu',
+          '--owner=0',
+          '--group=0',
+          '--numeric-owner',
+          `--mtime=@${epoch}`,
+          '-C',
+          join(work, a.arch),
+          '-cf',
+          tar,
+          name,
+        ],
+        { env },
+      );
       run('gzip', ['-n', '-6', tar], { env });
       copyFileSync(`${tar}.gz`, join(next, `${name}.tar.gz`));
       files.push(`${name}.tar.gz`);
@@ -153,14 +185,22 @@ export function packageRelease(opts = {}) {
       renameSync(`${tar}.gz`, join(src, `${name}.tar.gz`));
       const rpms = join(work, a.arch, 'RPMS');
       const def = (k, v) => ['--define', `${k} ${v}`];
-      run('rpmbuild', ['-bb', '--target', a.machine,
-        ...def('_topdir', join(work, a.arch, 'rpmbuild')),
-        ...def('_sourcedir', src),
-        ...def('_rpmdir', rpms),
-        ...def('_rpmfilename', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm'),
-        ...def('_tmppath', join(work, a.arch, 'tmp')),
-        ...def('wwversion', version),
-        join(root, SPEC)], { env, cwd: work });
+      run(
+        'rpmbuild',
+        [
+          '-bb',
+          '--target',
+          a.machine,
+          ...def('_topdir', join(work, a.arch, 'rpmbuild')),
+          ...def('_sourcedir', src),
+          ...def('_rpmdir', rpms),
+          ...def('_rpmfilename', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm'),
+          ...def('_tmppath', join(work, a.arch, 'tmp')),
+          ...def('wwversion', version),
+          join(root, SPEC),
+        ],
+        { env, cwd: work },
+      );
       const rpm = `warewulf-wwruntime-${version}-1.${a.machine}.rpm`;
       if (!existsSync(join(rpms, rpm))) throw new Error(`rpmbuild made no ${rpm}`);
       renameSync(join(rpms, rpm), join(next, rpm));

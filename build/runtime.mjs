@@ -8,7 +8,19 @@
 // Downloads are cached in WWRUNTIME_CACHE (default ~/.cache/wwruntime): a fresh clone fetches once.
 // Every failure is one clear `build: ...` message (BuildError).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { BuildError, fileHash } from './lib.mjs';
@@ -20,9 +32,17 @@ export function cacheDir() {
 
 function tool(cmd, args, what, opts = {}) {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20, ...opts });
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      maxBuffer: 256 << 20,
+      ...opts,
+    });
   } catch (err) {
-    if (err.code === 'ENOENT') throw new BuildError(`${what}: ${cmd} not found (${cmd === 'aarch64-linux-gnu-strip' ? 'Debian package binutils-aarch64-linux-gnu' : cmd === 'patchelf' ? 'Debian package patchelf' : 'install it'})`);
+    if (err.code === 'ENOENT')
+      throw new BuildError(
+        `${what}: ${cmd} not found (${cmd === 'aarch64-linux-gnu-strip' ? 'Debian package binutils-aarch64-linux-gnu' : cmd === 'patchelf' ? 'Debian package patchelf' : 'install it'})`,
+      );
     const detail = `${err.stderr ?? ''}`.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
     throw new BuildError(`${what}: ${cmd} failed${detail ? `: ${detail}` : ''}`);
   }
@@ -37,9 +57,23 @@ function aptOptions(dir, debArch) {
   for (const d of ['lists/partial', 'archives/partial']) mkdirSync(join(dir, d), { recursive: true });
   if (!existsSync(join(dir, 'status'))) copyFileSync('/dev/null', join(dir, 'status'));
   return [
-    '-q', '-o', `Dir::State::Lists=${dir}/lists`, '-o', `Dir::Cache=${dir}`, '-o', `Dir::Cache::archives=${dir}/archives`,
-    '-o', `Dir::State::status=${dir}/status`, '-o', `APT::Architecture=${debArch}`, '-o', `APT::Architectures::=${debArch}`,
-    '-o', 'Debug::NoLocking=1', '-o', 'APT::Sandbox::User=root',
+    '-q',
+    '-o',
+    `Dir::State::Lists=${dir}/lists`,
+    '-o',
+    `Dir::Cache=${dir}`,
+    '-o',
+    `Dir::Cache::archives=${dir}/archives`,
+    '-o',
+    `Dir::State::status=${dir}/status`,
+    '-o',
+    `APT::Architecture=${debArch}`,
+    '-o',
+    `APT::Architectures::=${debArch}`,
+    '-o',
+    'Debug::NoLocking=1',
+    '-o',
+    'APT::Sandbox::User=root',
   ];
 }
 
@@ -92,7 +126,9 @@ export function fetchDebs(arch, pins, say) {
   todo = missing();
   if (todo.length) {
     const p = todo[0];
-    throw new BuildError(`${basename(p.file)}: SHA-256 ${existsSync(p.file) ? fileHash('sha256', p.file) : '(no file)'} is not the pinned ${p.sha256}`);
+    throw new BuildError(
+      `${basename(p.file)}: SHA-256 ${existsSync(p.file) ? fileHash('sha256', p.file) : '(no file)'} is not the pinned ${p.sha256}`,
+    );
   }
   return want.map((p) => p.file);
 }
@@ -108,12 +144,29 @@ export function unpackDebs(debs, dir) {
 /** Control fields of a .deb (Package, Version, Source, Architecture) and the paths it holds. */
 export function debFields(deb) {
   const out = tool('dpkg-deb', ['-f', deb, 'Package', 'Version', 'Source', 'Architecture'], `dpkg-deb -f ${basename(deb)}`);
-  const f = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  const f = Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+  );
   const m = /^(\S+)(?: \((.+)\))?$/.exec(f.Source ?? f.Package);
   const files = tool('dpkg-deb', ['--fsys-tarfile', deb], `dpkg-deb --fsys-tarfile ${basename(deb)}`, { encoding: 'buffer' });
   const list = tool('tar', ['-t'], `listing ${basename(deb)}`, { input: files });
-  const paths = new Set(list.split('\n').filter(Boolean).map((l) => l.replace(/^\.\//, '')));
-  return { package: f.Package, version: f.Version, arch: f.Architecture, source: m?.[1] ?? f.Package, sourceVersion: m?.[2] ?? f.Version, paths };
+  const paths = new Set(
+    list
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^\.\//, '')),
+  );
+  return {
+    package: f.Package,
+    version: f.Version,
+    arch: f.Architecture,
+    source: m?.[1] ?? f.Package,
+    sourceVersion: m?.[2] ?? f.Version,
+    paths,
+  };
 }
 
 /**
@@ -178,13 +231,17 @@ export function assembleRuntime(arch, baseBinary, debroot, libDir) {
   const from = {};
   for (const n of names) {
     const src = [`lib/${triplet}/${n}`, `usr/lib/${triplet}/${n}`].map((r) => resolveIn(debroot, r)).find(Boolean);
-    if (!src) throw new BuildError(`${arch}: the base binary needs ${n}, which none of the pinned packages provides (build/runtime-packages.json)`);
+    if (!src)
+      throw new BuildError(`${arch}: the base binary needs ${n}, which none of the pinned packages provides (build/runtime-packages.json)`);
     copyFileSync(src, join(libDir, n));
     from[n] = relative(debroot, src);
     const info = elfInfo(join(libDir, n));
     if (info.machine !== machine) throw new BuildError(`${arch}: ${n} from the packages is ${info.machine}, not ${machine}`);
     const own = info.runpath !== undefined ? `DT_RUNPATH ${info.runpath}` : info.rpath !== undefined ? `DT_RPATH ${info.rpath}` : '';
-    if (own) throw new BuildError(`${arch}: ${n} from the packages carries a run path (${own}): the executables' DT_RPATH would not decide where what it needs comes from`);
+    if (own)
+      throw new BuildError(
+        `${arch}: ${n} from the packages carries a run path (${own}): the executables' DT_RPATH would not decide where what it needs comes from`,
+      );
     infos.set(n, info);
   }
   const check = (who, info) => {
@@ -192,7 +249,8 @@ export function assembleRuntime(arch, baseBinary, debroot, libDir) {
     for (const [file, vers] of info.verNeeds) {
       const def = infos.get(file);
       if (!def) throw new BuildError(`${arch}: ${who} needs versions of ${file}, which is not in the bundled runtime`);
-      for (const v of vers) if (!def.verDefs.has(v)) throw new BuildError(`${arch}: ${who} needs ${v} from ${file}; the bundled ${file} does not define it`);
+      for (const v of vers)
+        if (!def.verDefs.has(v)) throw new BuildError(`${arch}: ${who} needs ${v} from ${file}; the bundled ${file} does not define it`);
     }
   };
   check('the base binary', base);
@@ -225,7 +283,8 @@ export function foreignNodePackage(root, name, workDir, say) {
       tool('npm', ['pack', `${name}@${version}`, '--pack-destination', tmp, '--silent'], `npm pack ${name}@${version}`, { cwd: tmp });
       const got = readdirSync(tmp).find((n) => n.endsWith('.tgz'));
       if (!got) throw new BuildError(`npm pack ${name}@${version} wrote no tarball`);
-      if (fileHash(algo, join(tmp, got), 'base64') !== want) throw new BuildError(`${name}@${version}: the tarball's ${algo} is not the lock file's integrity`);
+      if (fileHash(algo, join(tmp, got), 'base64') !== want)
+        throw new BuildError(`${name}@${version}: the tarball's ${algo} is not the lock file's integrity`);
       renameSync(join(tmp, got), tgz);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
@@ -236,7 +295,11 @@ export function foreignNodePackage(root, name, workDir, say) {
   if (!(existsSync(stamp) && readFileSync(stamp, 'utf8') === integrity)) {
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
-    tool('tar', ['-xzf', tgz, '-C', out, '--strip-components=1', 'package/bin/node', 'package/LICENSE', 'package/package.json'], `unpacking ${basename(tgz)}`);
+    tool(
+      'tar',
+      ['-xzf', tgz, '-C', out, '--strip-components=1', 'package/bin/node', 'package/LICENSE', 'package/package.json'],
+      `unpacking ${basename(tgz)}`,
+    );
     writeFileSync(stamp, integrity);
   }
   return { dir: out, version };

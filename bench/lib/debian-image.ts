@@ -59,7 +59,7 @@ export function aptMirror(etc = '/etc/apt'): string {
       for (const stanza of text.split(/\n\s*\n/)) {
         const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'mi').exec(stanza)?.[1].trim().split(/\s+/) ?? [];
         if (!field('Types').includes('deb') || !field('Suites').includes(SUITE)) continue;
-        if (/^Enabled:\s*no/mi.test(stanza)) continue;
+        if (/^Enabled:\s*no/im.test(stanza)) continue;
         found.push(...field('URIs'));
       }
     }

@@ -33,7 +33,12 @@ export interface SweepOptions {
 // The model: what the master publishes, and every version it has published per path.
 
 const FILE_MODES = [0o644, 0o600, 0o755, 0o4755, 0o640, 0o444, 0o2750];
-const OWNERS: [number, number][] = [[0, 0], [1000, 100], [2, 2], [0, 42]];
+const OWNERS: [number, number][] = [
+  [0, 0],
+  [1000, 100],
+  [2, 2],
+  [0, 42],
+];
 
 function buildObjects(rng: Rng, n: number, maxBytes: number, pool: Buffer): FileObject[] {
   const objs: FileObject[] = [];
@@ -57,13 +62,22 @@ function buildObjects(rng: Rng, n: number, maxBytes: number, pool: Buffer): File
   }
   add({ type: 'socket', path: '/run/ww.sock', mode: 0o755, uid: 0, gid: 0 });
   const links = Math.max(2, Math.round(n * 0.075));
-  for (let i = 0; i < links; i++) add({ type: 'link', path: `${where(i)}/link${i}`, mode: 0o777, uid: 0, gid: 0, content: `/target/${i}/v0` });
+  for (let i = 0; i < links; i++)
+    add({ type: 'link', path: `${where(i)}/link${i}`, mode: 0o777, uid: 0, gid: 0, content: `/target/${i}/v0` });
   // Regular files: a few at the maximum size, some large, the rest small, some empty.
   const files = n - objs.length;
   for (let i = 0; i < files; i++) {
-    const size = i < 2 ? maxBytes : i < 6 ? maxBytes >> 2 : i < 20 ? 64 * 1024 + rng.int(MiB - 64 * 1024) : i % 25 === 0 ? 0 : rng.int(16 * 1024);
+    const size =
+      i < 2 ? maxBytes : i < 6 ? maxBytes >> 2 : i < 20 ? 64 * 1024 + rng.int(MiB - 64 * 1024) : i % 25 === 0 ? 0 : rng.int(16 * 1024);
     const [uid, gid] = rng.pick(OWNERS);
-    add({ type: 'file', path: `${where(i)}/file${i}`, mode: rng.pick(FILE_MODES), uid, gid, content: slice(rng, pool, Math.min(size, pool.length)) });
+    add({
+      type: 'file',
+      path: `${where(i)}/file${i}`,
+      mode: rng.pick(FILE_MODES),
+      uid,
+      gid,
+      content: slice(rng, pool, Math.min(size, pool.length)),
+    });
   }
   return objs;
 }
@@ -78,12 +92,19 @@ function wantSig(o: FileObject): string {
   const own = `${o.uid}:${o.gid}`;
   const mode = (o.mode & 0o7777).toString(8);
   switch (o.type) {
-    case 'file': return `f ${sha1(o.content as Buffer)} ${mode} ${own}`;
-    case 'dir': return `d ${mode} ${own}`;
-    case 'link': return `l ${o.content} ${own}`;
-    case 'char': case 'block': return `${o.type[0]} ${makedev(o.major ?? 0, o.minor ?? 0)} ${mode} ${own}`;
-    case 'fifo': return `p ${mode} ${own}`;
-    default: return 'absent';
+    case 'file':
+      return `f ${sha1(o.content as Buffer)} ${mode} ${own}`;
+    case 'dir':
+      return `d ${mode} ${own}`;
+    case 'link':
+      return `l ${o.content} ${own}`;
+    case 'char':
+    case 'block':
+      return `${o.type[0]} ${makedev(o.major ?? 0, o.minor ?? 0)} ${mode} ${own}`;
+    case 'fifo':
+      return `p ${mode} ${own}`;
+    default:
+      return 'absent';
   }
 }
 
@@ -202,7 +223,8 @@ function checkTree(root: string, model: Model, final: boolean): TreeCheck {
     }
     if (rel === 'var/lib/wwruntime/wwgetfiles_timestamp') {
       const text = fs.readFileSync(full, 'utf8');
-      if (!/^\d+\n$/.test(text) || (st.mode & 0o7777) !== 0o644 || st.uid !== 0) res.other.push(`mark: ${JSON.stringify(text)} mode ${(st.mode & 0o777).toString(8)}`);
+      if (!/^\d+\n$/.test(text) || (st.mode & 0o7777) !== 0o644 || st.uid !== 0)
+        res.other.push(`mark: ${JSON.stringify(text)} mode ${(st.mode & 0o777).toString(8)}`);
       else if (final && Number(text) !== model.mark) res.other.push(`mark ${text.trim()} != ${model.mark}`);
       continue;
     }
@@ -247,8 +269,19 @@ export async function sweepFiles(o: SweepOptions): Promise<Figures> {
   const f = new Figures(`crash sweep: wwgetfiles (${o.objects} objects, every type, files up to ${o.maxBytes / MiB} MiB, seed ${o.seed})`);
   const totalBytes = model.objs.reduce((s, x) => s + (x.type === 'file' ? (x.content as Buffer).length : 0), 0);
   const c = {
-    kills: 0, runs: 0, lateKills: 0, badStates: 0, staleLock: 0, rerunFailed: 0, finalDiffers: 0,
-    tempsPrivate: 0, tempsOther: 0, tempsAfterRerun: 0, privateDirs: 0, otherAfterKill: 0, rerunMs: [] as number[],
+    kills: 0,
+    runs: 0,
+    lateKills: 0,
+    badStates: 0,
+    staleLock: 0,
+    rerunFailed: 0,
+    finalDiffers: 0,
+    tempsPrivate: 0,
+    tempsOther: 0,
+    tempsAfterRerun: 0,
+    privateDirs: 0,
+    otherAfterKill: 0,
+    rerunMs: [] as number[],
   };
   const details: string[] = [];
   const t0 = Date.now();
@@ -284,7 +317,8 @@ export async function sweepFiles(o: SweepOptions): Promise<Figures> {
       c.tempsPrivate += after.temps.private;
       c.tempsOther += after.temps.other;
       c.privateDirs += after.privateDirs;
-      if (after.bad.length || after.other.length) details.push(`after kill ${c.kills} at ${killAt.toFixed(0)} ms: ${[...after.bad, ...after.other].slice(0, 5).join('; ')}`);
+      if (after.bad.length || after.other.length)
+        details.push(`after kill ${c.kills} at ${killAt.toFixed(0)} ms: ${[...after.bad, ...after.other].slice(0, 5).join('; ')}`);
 
       const n = await start(bin('wwgetfiles'), args, env).done;
       c.runs++;
@@ -296,9 +330,12 @@ export async function sweepFiles(o: SweepOptions): Promise<Figures> {
       c.tempsAfterRerun += fin.temps.private + fin.temps.other;
       if (fin.bad.length || fin.other.length || n.code !== 0) {
         c.finalDiffers++;
-        details.push(`re-run after kill ${c.kills} (exit ${n.code}): ${[...fin.bad, ...fin.other].slice(0, 5).join('; ')} ${n.code ? n.stderr.slice(-300) : ''}`);
+        details.push(
+          `re-run after kill ${c.kills} (exit ${n.code}): ${[...fin.bad, ...fin.other].slice(0, 5).join('; ')} ${n.code ? n.stderr.slice(-300) : ''}`,
+        );
       }
-      if (c.kills % 50 === 0 && r.signal === 'SIGKILL') log(`  ${c.kills} kills, ${c.runs} runs, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      if (c.kills % 50 === 0 && r.signal === 'SIGKILL')
+        log(`  ${c.kills} kills, ${c.runs} runs, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
   } finally {
     await m.stop();
@@ -326,7 +363,13 @@ export async function sweepFiles(o: SweepOptions): Promise<Figures> {
 // ---------------------------------------------------------------------------
 // wwgetvnfs --target
 
-export async function sweepVnfs(o: { kills: number; files: number; bigBytes: number; seed: number; log?: (l: string) => void }): Promise<Figures> {
+export async function sweepVnfs(o: {
+  kills: number;
+  files: number;
+  bigBytes: number;
+  seed: number;
+  log?: (l: string) => void;
+}): Promise<Figures> {
   const log = o.log ?? (() => {});
   const rng = new Rng(o.seed);
   const work = fs.mkdtempSync(join(tmpdir(), 'ww-crash-vnfs-'));
@@ -357,10 +400,24 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
   const m = await startMaster(fixture, { privilegedPorts: true });
   const env = { WWMASTER: m.address, WWINIT_HWADDR: HW };
   const args = ['--sysroot', sysroot, '--target', target, '--timeout', '20', '--attempts', '3', '--max-wait', '5'];
-  const f = new Figures(`crash sweep: wwgetvnfs --target (${want.size} entries, ${(fs.statSync(image).size / MiB).toFixed(1)} MiB cpio newc image, seed ${o.seed})`);
+  const f = new Figures(
+    `crash sweep: wwgetvnfs --target (${want.size} entries, ${(fs.statSync(image).size / MiB).toFixed(1)} MiB cpio newc image, seed ${o.seed})`,
+  );
   const c = {
-    kills: 0, runs: 0, lateKills: 0, staleLock: 0, rerunFailed: 0, finalDiffers: 0, partialAfterKill: 0, tempsAfterKill: 0,
-    tempsAfterRerun: 0, outside: 0, markedAfterKill: 0, lookedCompleteAfterKill: 0, partialFilesAfterKill: 0, markerAfterRerun: 0,
+    kills: 0,
+    runs: 0,
+    lateKills: 0,
+    staleLock: 0,
+    rerunFailed: 0,
+    finalDiffers: 0,
+    partialAfterKill: 0,
+    tempsAfterKill: 0,
+    tempsAfterRerun: 0,
+    outside: 0,
+    markedAfterKill: 0,
+    lookedCompleteAfterKill: 0,
+    partialFilesAfterKill: 0,
+    markerAfterRerun: 0,
   };
   const details: string[] = [];
   const t0 = Date.now();
@@ -397,11 +454,22 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
           if (rel === MARKER) continue;
           seen.add(rel);
           const w = want.get(rel);
-          const type = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : 'block';
+          const type = st.isFile()
+            ? 'file'
+            : st.isDirectory()
+              ? 'directory'
+              : st.isSymbolicLink()
+                ? 'symlink'
+                : st.isFIFO()
+                  ? 'fifo'
+                  : st.isCharacterDevice()
+                    ? 'char'
+                    : 'block';
           // A regular file at its final name is written whole (temporary, then rename): never shorter.
           // Not checked: the earlier names of a cpio hard-link set, empty until the name with the data.
           if (w?.type === 'file' && !w.names && type === 'file' && w.size !== st.size) c.partialFilesAfterKill++;
-          if (!w || w.type !== type || (type === 'file' && w.size !== st.size) || (type !== 'symlink' && w.mode !== (st.mode & 0o7777))) partial++;
+          if (!w || w.type !== type || (type === 'file' && w.size !== st.size) || (type !== 'symlink' && w.mode !== (st.mode & 0o7777)))
+            partial++;
         }
         for (const k of want.keys()) if (k !== '.' && !seen.has(k)) partial++;
         c.partialAfterKill += partial;
@@ -413,7 +481,9 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
           const differs = diffSnapshots(want, snapshot(target));
           if (differs.length > 0) {
             c.lookedCompleteAfterKill++;
-            details.push(`after kill ${c.kills} at ${killAt.toFixed(0)} ms: sbin/init there, no marker, yet ${differs.length} entries differ (${differs[0].slice(0, 120)})`);
+            details.push(
+              `after kill ${c.kills} at ${killAt.toFixed(0)} ms: sbin/init there, no marker, yet ${differs.length} entries differ (${differs[0].slice(0, 120)})`,
+            );
           }
         }
       }
@@ -429,7 +499,9 @@ export async function sweepVnfs(o: { kills: number; files: number; bigBytes: num
       const d = diffSnapshots(want, got);
       if (d.length || n.code !== 0) {
         c.finalDiffers++;
-        details.push(`re-run after kill ${c.kills} at ${killAt.toFixed(0)} ms (exit ${n.code}): ${d.slice(0, 4).join('; ')} ${n.code ? n.stderr.slice(-300) : ''}`);
+        details.push(
+          `re-run after kill ${c.kills} at ${killAt.toFixed(0)} ms (exit ${n.code}): ${d.slice(0, 4).join('; ')} ${n.code ? n.stderr.slice(-300) : ''}`,
+        );
       }
       if (c.kills % 50 === 0 && r.signal === 'SIGKILL') log(`  ${c.kills} kills, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
@@ -468,10 +540,26 @@ export async function main(quick: boolean, argv: string[] = []): Promise<Figures
   if (process.getuid?.() !== 0) throw new Error('the crash sweep runs as root (owners, devices, privileged ports)');
   const out: Figures[] = [];
   if (only !== 'vnfs') {
-    out.push(await sweepFiles({ kills: opt('kills', quick ? 40 : 300), objects: quick ? 200 : 200, maxBytes: quick ? 4 * MiB : 16 * MiB, seed, log }));
+    out.push(
+      await sweepFiles({
+        kills: opt('kills', quick ? 40 : 300),
+        objects: quick ? 200 : 200,
+        maxBytes: quick ? 4 * MiB : 16 * MiB,
+        seed,
+        log,
+      }),
+    );
   }
   if (only !== 'files') {
-    out.push(await sweepVnfs({ kills: opt('kills', quick ? 30 : 300), files: quick ? 300 : 800, bigBytes: quick ? 2 * MiB : 4 * MiB, seed: seed + 1, log }));
+    out.push(
+      await sweepVnfs({
+        kills: opt('kills', quick ? 30 : 300),
+        files: quick ? 300 : 800,
+        bigBytes: quick ? 2 * MiB : 4 * MiB,
+        seed: seed + 1,
+        log,
+      }),
+    );
   }
   return out;
 }

@@ -24,14 +24,34 @@ import { Figures, Rng, cliMain, sha1, start, walk } from './common.ts';
 const HW = '02:00:00:00:fa:17';
 
 export type FaultName =
-  | 'connection refused' | 'reset mid-body' | 'body shorter than Content-Length' | 'body longer than Content-Length'
-  | 'stall beyond the timeout' | '500' | '503' | 'redirect loop' | 'garbage file list' | 'enormous file list line'
-  | 'enormous PATH in a file list line' | 'TLS handshake stalled' | 'trickle (one byte per second)';
+  | 'connection refused'
+  | 'reset mid-body'
+  | 'body shorter than Content-Length'
+  | 'body longer than Content-Length'
+  | 'stall beyond the timeout'
+  | '500'
+  | '503'
+  | 'redirect loop'
+  | 'garbage file list'
+  | 'enormous file list line'
+  | 'enormous PATH in a file list line'
+  | 'TLS handshake stalled'
+  | 'trickle (one byte per second)';
 
 export const FAULTS: FaultName[] = [
-  'connection refused', 'reset mid-body', 'body shorter than Content-Length', 'body longer than Content-Length',
-  'stall beyond the timeout', '500', '503', 'redirect loop', 'garbage file list', 'enormous file list line',
-  'enormous PATH in a file list line', 'TLS handshake stalled', 'trickle (one byte per second)',
+  'connection refused',
+  'reset mid-body',
+  'body shorter than Content-Length',
+  'body longer than Content-Length',
+  'stall beyond the timeout',
+  '500',
+  '503',
+  'redirect loop',
+  'garbage file list',
+  'enormous file list line',
+  'enormous PATH in a file list line',
+  'TLS handshake stalled',
+  'trickle (one byte per second)',
 ];
 
 /**
@@ -49,22 +69,34 @@ const isList = (r: RequestInfo) => r.path === '/WW/file' && !r.query.fileid;
 /** The fault for one request, or undefined to answer it normally. */
 function faultFor(name: FaultName, r: RequestInfo, rng: Rng, huge: { line: Buffer; path: Buffer }): Fault | undefined {
   switch (name) {
-    case 'connection refused': return undefined; // a dead address, not a fault function
-    case 'reset mid-body': return { kind: 'cut', afterBytes: 1 + rng.int(isList(r) ? 200 : 4000) };
-    case 'body shorter than Content-Length': return { kind: 'length', declared: 50_000_000 };
-    case 'body longer than Content-Length': return { kind: 'length', declared: 1 + rng.int(8) };
-    case 'stall beyond the timeout': return { kind: 'stall' };
-    case '500': return { kind: 'status', status: 500 };
-    case '503': return { kind: 'status', status: 503 };
+    case 'connection refused':
+      return undefined; // a dead address, not a fault function
+    case 'reset mid-body':
+      return { kind: 'cut', afterBytes: 1 + rng.int(isList(r) ? 200 : 4000) };
+    case 'body shorter than Content-Length':
+      return { kind: 'length', declared: 50_000_000 };
+    case 'body longer than Content-Length':
+      return { kind: 'length', declared: 1 + rng.int(8) };
+    case 'stall beyond the timeout':
+      return { kind: 'stall' };
+    case '500':
+      return { kind: 'status', status: 500 };
+    case '503':
+      return { kind: 'status', status: 503 };
     case 'redirect loop': {
       const qs = new URLSearchParams(r.query).toString();
       return { kind: 'redirect', location: `${r.path}?${qs}` };
     }
-    case 'garbage file list': return isList(r) ? { kind: 'body', body: rng.bytes(1 + rng.int(4096)), contentType: 'text/plain' } : undefined;
-    case 'enormous file list line': return isList(r) ? { kind: 'body', body: huge.line, contentType: 'text/plain' } : undefined;
-    case 'enormous PATH in a file list line': return isList(r) ? { kind: 'body', body: huge.path, contentType: 'text/plain' } : undefined;
-    case 'TLS handshake stalled': return undefined; // a master that stalls connections, not a fault function
-    case 'trickle (one byte per second)': return { kind: 'trickle', everyMs: 1000 };
+    case 'garbage file list':
+      return isList(r) ? { kind: 'body', body: rng.bytes(1 + rng.int(4096)), contentType: 'text/plain' } : undefined;
+    case 'enormous file list line':
+      return isList(r) ? { kind: 'body', body: huge.line, contentType: 'text/plain' } : undefined;
+    case 'enormous PATH in a file list line':
+      return isList(r) ? { kind: 'body', body: huge.path, contentType: 'text/plain' } : undefined;
+    case 'TLS handshake stalled':
+      return undefined; // a master that stalls connections, not a fault function
+    case 'trickle (one byte per second)':
+      return { kind: 'trickle', everyMs: 1000 };
   }
 }
 
@@ -84,7 +116,16 @@ function objects(): FileObject[] {
     o({ id: 6, type: 'fifo', mode: 0o620, timestamp: 1700000500, path: '/var/run/ww.fifo' }),
     o({ id: 7, type: 'file', mode: 0o644, timestamp: 1700000600, path: '/etc/ww.d/empty', content: '' }),
     o({ id: 8, type: 'file', mode: 0o4755, timestamp: 1700000700, path: '/usr/local/bin/big', content: big }),
-    o({ id: 9, type: 'file', mode: 0o640, uid: 1000, gid: 100, timestamp: 1700000800, path: '/home/user/.profile', content: 'PATH=$HOME/bin:$PATH\n' }),
+    o({
+      id: 9,
+      type: 'file',
+      mode: 0o640,
+      uid: 1000,
+      gid: 100,
+      timestamp: 1700000800,
+      path: '/home/user/.profile',
+      content: 'PATH=$HOME/bin:$PATH\n',
+    }),
     o({ id: 10, type: 'block', mode: 0o660, gid: 6, timestamp: 1700000900, path: '/dev/wwblk', major: 8, minor: 1 }),
   ];
 }
@@ -93,7 +134,15 @@ function objects(): FileObject[] {
 function script(): FileObject {
   const filler = Array.from({ length: 3000 }, (_, i) => `: filler line ${i} ${'#'.repeat(60)}`).join('\n');
   return {
-    id: 20, name: 'runtime.sh', type: 'file', mode: 0o755, uid: 0, gid: 0, timestamp: 1700001000, path: '/tmp/runtime.sh', format: 'shell',
+    id: 20,
+    name: 'runtime.sh',
+    type: 'file',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    timestamp: 1700001000,
+    path: '/tmp/runtime.sh',
+    format: 'shell',
     content: `echo begin >> "$WWTEST_OUT"\n${filler}\necho end >> "$WWTEST_OUT"\n`,
   };
 }
@@ -101,11 +150,17 @@ function script(): FileObject {
 function sigOf(o: FileObject): string {
   const m = (o.mode & 0o7777).toString(8);
   switch (o.type) {
-    case 'file': return `f ${sha1(o.content as Buffer | string)} ${m} ${o.uid}:${o.gid}`;
-    case 'dir': return `d ${m} ${o.uid}:${o.gid}`;
-    case 'link': return `l ${o.content} ${o.uid}:${o.gid}`;
-    case 'char': case 'block': return `${o.type[0]} ${makedev(o.major ?? 0, o.minor ?? 0)} ${m} ${o.uid}:${o.gid}`;
-    default: return `p ${m} ${o.uid}:${o.gid}`;
+    case 'file':
+      return `f ${sha1(o.content as Buffer | string)} ${m} ${o.uid}:${o.gid}`;
+    case 'dir':
+      return `d ${m} ${o.uid}:${o.gid}`;
+    case 'link':
+      return `l ${o.content} ${o.uid}:${o.gid}`;
+    case 'char':
+    case 'block':
+      return `${o.type[0]} ${makedev(o.major ?? 0, o.minor ?? 0)} ${m} ${o.uid}:${o.gid}`;
+    default:
+      return `p ${m} ${o.uid}:${o.gid}`;
   }
 }
 
@@ -175,7 +230,10 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
     line: Buffer.alloc(16 << 20, 'garbage '),
     // The normal list, then a well-formed line whose PATH is 16 MiB of '/x' components.
     path: Buffer.concat([
-      Buffer.from(objs.map(listLine).join('')), Buffer.from('99 huge 0 0  0644 1700000999 '), Buffer.alloc(16 << 20, '/x'), Buffer.from('\n'),
+      Buffer.from(objs.map(listLine).join('')),
+      Buffer.from('99 huge 0 0  0644 1700000999 '),
+      Buffer.alloc(16 << 20, '/x'),
+      Buffer.from('\n'),
     ]),
   };
   let current: FaultName = FAULTS[0];
@@ -209,8 +267,17 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
       const goodAddress = tlsFault ? tlsGood.address : good.address;
       const badFor = (scenario: string) => (tlsFault ? (scenario === 'intermittent' ? tlsSome : tlsStall).address : faultyAddress(fault));
       const c = {
-        runs: 0, wrong: 0, halfRun: 0, exitMismatch: 0, failoverRuns: 0, failoverUsed: 0, codes: new Map<string, number>(),
-        complete: 0, scriptRuns: 0, scriptWhole: 0, scriptNone: 0,
+        runs: 0,
+        wrong: 0,
+        halfRun: 0,
+        exitMismatch: 0,
+        failoverRuns: 0,
+        failoverUsed: 0,
+        codes: new Map<string, number>(),
+        complete: 0,
+        scriptRuns: 0,
+        scriptWhole: 0,
+        scriptNone: 0,
       };
       const details: string[] = [];
       const count = (k: string) => c.codes.set(k, (c.codes.get(k) ?? 0) + 1);
@@ -225,88 +292,130 @@ export async function faultyMaster(o: FaultOptions): Promise<Figures[]> {
       };
       const usedGood = (hw: string) => (tlsFault ? tlsGood : good).requests.some((q) => q.query.hwaddr === hw);
       // --- wwgetfiles
-      for (const [scenario, runs] of [['persistent', o.files[0]], ['failover', o.files[1]], ['intermittent', o.files[2]]] as const) {
-        for (let i = 0; i < runs; i++) jobs.push(async () => {
-          const { hw, k } = node(scenario);
-          const root = join(work, `root${k}`);
-          fs.mkdirSync(root);
-          const bad = badFor(scenario);
-          const masters = scenario === 'failover' ? `${bad},${goodAddress}` : bad;
-          const r = await start(bin('wwgetfiles'), ['--sysroot', sysroot, '--no-delay', '--source-port', 'any', ...tune], {
-            WWMASTER: masters, WWINIT_HWADDR: hw, NEWROOT: root, WWDEBUG: '1',
-          }, { timeoutMs: 60_000 }).done;
-          c.runs++;
-          count(`wwgetfiles ${scenario} exit ${r.code}`);
-          const { wrong, correct } = inspect(root, objs);
-          c.wrong += wrong.length;
-          if (wrong.length) details.push(`${scenario} run: wrong ${wrong.slice(0, 3).join('; ')}`);
-          const complete = correct === objs.length;
-          if (complete) c.complete++;
-          // Documented: 0 when every object is in place, 2 otherwise (and an object that failed, like the enormous line, is a 2).
-          // A well-formed list with one hostile line is an answer: that object fails (exit 2), the others install,
-          // and there is no failover (the master did answer).
-          const hugePath = fault === 'enormous PATH in a file list line';
-          const refusedLine = /longer than 4095 bytes/.test(r.stderr);
-          const expect = hugePath
-            ? (scenario === 'intermittent' ? (refusedLine ? 2 : 0) : 2)
-            : scenario === 'persistent' ? 2 : scenario === 'failover' ? 0 : complete ? 0 : 2;
-          if (r.code !== expect || (r.code === 0 && !complete)) {
-            c.exitMismatch++;
-            details.push(`${scenario} run: exit ${r.code}, expected ${expect}, ${correct}/${objs.length} objects: ${r.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`);
-          }
-          if (hugePath && scenario !== 'intermittent' && !refusedLine) {
-            c.exitMismatch++;
-            details.push(`${scenario} run: the enormous PATH was not refused by name: ${r.stderr.slice(-200)}`);
-          }
-          if (scenario === 'failover' && !hugePath) {
-            c.failoverRuns++;
-            if (usedGood(hw)) c.failoverUsed++;
-          }
-          spawnSync('rm', ['-rf', root]); // rm(1): a junk tree may be deeper than fs.rmSync recurses
-        });
-      }
-      // --- wwgetscript runtime | /bin/sh
-      if (SCRIPT_FAULTS.has(fault) && (o.scriptFaults ?? FAULTS).includes(fault)) {
-        for (const [scenario, runs] of [['persistent', o.scripts[0]], ['failover', o.scripts[1]], ['intermittent', o.scripts[2]]] as const) {
-          for (let i = 0; i < runs; i++) jobs.push(async () => {
+      for (const [scenario, runs] of [
+        ['persistent', o.files[0]],
+        ['failover', o.files[1]],
+        ['intermittent', o.files[2]],
+      ] as const) {
+        for (let i = 0; i < runs; i++)
+          jobs.push(async () => {
             const { hw, k } = node(scenario);
-            const outFile = join(work, `script${k}.out`);
-            const codeFile = join(work, `script${k}.code`);
+            const root = join(work, `root${k}`);
+            fs.mkdirSync(root);
             const bad = badFor(scenario);
             const masters = scenario === 'failover' ? `${bad},${goodAddress}` : bad;
-            const r = await start('/bin/sh', ['-c', `{ "$EXE" runtime --sysroot "$SYSROOT" --source-port any ${tune.join(' ')}; echo $? > "$CODE"; } | /bin/sh`], {
-              EXE: bin('wwgetscript'), SYSROOT: sysroot, CODE: codeFile, WWTEST_OUT: outFile,
-              WWMASTER: masters, WWINIT_HWADDR: hw, WWDEBUG: '1',
-            }, { timeoutMs: 60_000 }).done;
+            const r = await start(
+              bin('wwgetfiles'),
+              ['--sysroot', sysroot, '--no-delay', '--source-port', 'any', ...tune],
+              {
+                WWMASTER: masters,
+                WWINIT_HWADDR: hw,
+                NEWROOT: root,
+                WWDEBUG: '1',
+              },
+              { timeoutMs: 60_000 },
+            ).done;
             c.runs++;
-            c.scriptRuns++;
-            const code = Number(fs.readFileSync(codeFile, 'utf8').trim());
-            count(`wwgetscript ${scenario} exit ${code}`);
-            const ran = fs.existsSync(outFile) ? fs.readFileSync(outFile, 'utf8') : '';
-            if (ran === 'begin\nend\n') c.scriptWhole++;
-            else if (ran === '') c.scriptNone++;
-            else {
-              c.halfRun++;
-              details.push(`${scenario} script: ran ${JSON.stringify(ran)}`);
-            }
-            const expect = scenario === 'persistent' ? 2 : scenario === 'failover' ? 0 : ran === '' ? 2 : 0;
-            if (code !== expect || (code === 0) !== (ran === 'begin\nend\n')) {
+            count(`wwgetfiles ${scenario} exit ${r.code}`);
+            const { wrong, correct } = inspect(root, objs);
+            c.wrong += wrong.length;
+            if (wrong.length) details.push(`${scenario} run: wrong ${wrong.slice(0, 3).join('; ')}`);
+            const complete = correct === objs.length;
+            if (complete) c.complete++;
+            // Documented: 0 when every object is in place, 2 otherwise (and an object that failed, like the enormous line, is a 2).
+            // A well-formed list with one hostile line is an answer: that object fails (exit 2), the others install,
+            // and there is no failover (the master did answer).
+            const hugePath = fault === 'enormous PATH in a file list line';
+            const refusedLine = /longer than 4095 bytes/.test(r.stderr);
+            const expect = hugePath
+              ? scenario === 'intermittent'
+                ? refusedLine
+                  ? 2
+                  : 0
+                : 2
+              : scenario === 'persistent'
+                ? 2
+                : scenario === 'failover'
+                  ? 0
+                  : complete
+                    ? 0
+                    : 2;
+            if (r.code !== expect || (r.code === 0 && !complete)) {
               c.exitMismatch++;
-              details.push(`${scenario} script: exit ${code}, expected ${expect}, ran ${JSON.stringify(ran)}`);
+              details.push(
+                `${scenario} run: exit ${r.code}, expected ${expect}, ${correct}/${objs.length} objects: ${r.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`,
+              );
             }
-            if (scenario === 'failover') {
+            if (hugePath && scenario !== 'intermittent' && !refusedLine) {
+              c.exitMismatch++;
+              details.push(`${scenario} run: the enormous PATH was not refused by name: ${r.stderr.slice(-200)}`);
+            }
+            if (scenario === 'failover' && !hugePath) {
               c.failoverRuns++;
               if (usedGood(hw)) c.failoverUsed++;
             }
-            void r;
+            spawnSync('rm', ['-rf', root]); // rm(1): a junk tree may be deeper than fs.rmSync recurses
           });
+      }
+      // --- wwgetscript runtime | /bin/sh
+      if (SCRIPT_FAULTS.has(fault) && (o.scriptFaults ?? FAULTS).includes(fault)) {
+        for (const [scenario, runs] of [
+          ['persistent', o.scripts[0]],
+          ['failover', o.scripts[1]],
+          ['intermittent', o.scripts[2]],
+        ] as const) {
+          for (let i = 0; i < runs; i++)
+            jobs.push(async () => {
+              const { hw, k } = node(scenario);
+              const outFile = join(work, `script${k}.out`);
+              const codeFile = join(work, `script${k}.code`);
+              const bad = badFor(scenario);
+              const masters = scenario === 'failover' ? `${bad},${goodAddress}` : bad;
+              const r = await start(
+                '/bin/sh',
+                ['-c', `{ "$EXE" runtime --sysroot "$SYSROOT" --source-port any ${tune.join(' ')}; echo $? > "$CODE"; } | /bin/sh`],
+                {
+                  EXE: bin('wwgetscript'),
+                  SYSROOT: sysroot,
+                  CODE: codeFile,
+                  WWTEST_OUT: outFile,
+                  WWMASTER: masters,
+                  WWINIT_HWADDR: hw,
+                  WWDEBUG: '1',
+                },
+                { timeoutMs: 60_000 },
+              ).done;
+              c.runs++;
+              c.scriptRuns++;
+              const code = Number(fs.readFileSync(codeFile, 'utf8').trim());
+              count(`wwgetscript ${scenario} exit ${code}`);
+              const ran = fs.existsSync(outFile) ? fs.readFileSync(outFile, 'utf8') : '';
+              if (ran === 'begin\nend\n') c.scriptWhole++;
+              else if (ran === '') c.scriptNone++;
+              else {
+                c.halfRun++;
+                details.push(`${scenario} script: ran ${JSON.stringify(ran)}`);
+              }
+              const expect = scenario === 'persistent' ? 2 : scenario === 'failover' ? 0 : ran === '' ? 2 : 0;
+              if (code !== expect || (code === 0) !== (ran === 'begin\nend\n')) {
+                c.exitMismatch++;
+                details.push(`${scenario} script: exit ${code}, expected ${expect}, ran ${JSON.stringify(ran)}`);
+              }
+              if (scenario === 'failover') {
+                c.failoverRuns++;
+                if (usedGood(hw)) c.failoverUsed++;
+              }
+              void r;
+            });
         }
       }
       // Three runs at a time (each an executable of its own; the master serves them all).
       const queue = [...jobs];
-      await Promise.all(Array.from({ length: 3 }, async () => {
-        for (let j = queue.shift(); j; j = queue.shift()) await j();
-      }));
+      await Promise.all(
+        Array.from({ length: 3 }, async () => {
+          for (let j = queue.shift(); j; j = queue.shift()) await j();
+        }),
+      );
       f.add('runs (wwgetfiles + wwgetscript|sh)', c.runs);
       f.add('exit codes', [...c.codes].map(([k, v]) => `${k} x${v}`).join(', '));
       f.add('wwgetfiles runs that ended with every object in place', c.complete);

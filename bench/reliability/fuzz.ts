@@ -37,12 +37,51 @@ import { Figures, Rng, cliMain } from './common.ts';
 // Generic mutation
 
 const ATTACK_PATHS = [
-  '..', '/..', '/../../../etc/passwd', '/etc/../../outside/x', '/a/b/../../../x', 'relative/path', './x', '',
-  '/', '//', '/./.', '/etc/\0passwd', '/etc/pass\0', '\0', '/escape/pwned', '/abs/pwned', '/loop/loop/x',
-  '/dangling/x', `/${'a'.repeat(300)}`, `/${'d/'.repeat(3000)}x`, '/etc/hosts\r', '/tab\there', '/sp ace',
-  '/ü/ñ', '/\u202e/x', '/x/.', '/x/..', '/escape', '/escape/', '/abs', '/.ww', '/etc/.hosts.ww0123456789abcdef',
+  '..',
+  '/..',
+  '/../../../etc/passwd',
+  '/etc/../../outside/x',
+  '/a/b/../../../x',
+  'relative/path',
+  './x',
+  '',
+  '/',
+  '//',
+  '/./.',
+  '/etc/\0passwd',
+  '/etc/pass\0',
+  '\0',
+  '/escape/pwned',
+  '/abs/pwned',
+  '/loop/loop/x',
+  '/dangling/x',
+  `/${'a'.repeat(300)}`,
+  `/${'d/'.repeat(3000)}x`,
+  '/etc/hosts\r',
+  '/tab\there',
+  '/sp ace',
+  '/ü/ñ',
+  '/\u202e/x',
+  '/x/.',
+  '/x/..',
+  '/escape',
+  '/escape/',
+  '/abs',
+  '/.ww',
+  '/etc/.hosts.ww0123456789abcdef',
 ];
-const HUGE_NUMBERS = ['99999999999999999999', '18446744073709551616', '4294967295', '4294967296', '-1', '-0', '1e9', '0x10', '9007199254740993', '00000000000000000001'];
+const HUGE_NUMBERS = [
+  '99999999999999999999',
+  '18446744073709551616',
+  '4294967295',
+  '4294967296',
+  '-1',
+  '-0',
+  '1e9',
+  '0x10',
+  '9007199254740993',
+  '00000000000000000001',
+];
 const BAD_MODES = [' 9999', 'd12345', 'z0644', ' 07777', ' 0644 ', 'x0644', ' -644', '  64', 'l', ' 0o644', 'D0755', '-0644'];
 
 function mutateBytes(rng: Rng, input: Buffer, maxOps = 4): Buffer {
@@ -51,18 +90,32 @@ function mutateBytes(rng: Rng, input: Buffer, maxOps = 4): Buffer {
   for (let i = 0; i < ops; i++) {
     const at = b.length ? rng.int(b.length) : 0;
     switch (rng.int(8)) {
-      case 0: if (b.length) b[at] ^= 1 << rng.int(8); break;
-      case 1: if (b.length) b[at] = rng.int(256); break;
-      case 2: b = Buffer.concat([b.subarray(0, at), rng.bytes(1 + rng.int(8)), b.subarray(at)]); break;
-      case 3: b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + rng.int(16)))]); break;
-      case 4: b = b.subarray(0, at); break; // truncation
-      case 5: { // duplicate a slice
+      case 0:
+        if (b.length) b[at] ^= 1 << rng.int(8);
+        break;
+      case 1:
+        if (b.length) b[at] = rng.int(256);
+        break;
+      case 2:
+        b = Buffer.concat([b.subarray(0, at), rng.bytes(1 + rng.int(8)), b.subarray(at)]);
+        break;
+      case 3:
+        b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + rng.int(16)))]);
+        break;
+      case 4:
+        b = b.subarray(0, at);
+        break; // truncation
+      case 5: {
+        // duplicate a slice
         const len = rng.int(Math.min(64, b.length - at) + 1);
         b = Buffer.concat([b.subarray(0, at), b.subarray(at, at + len), b.subarray(at)]);
         break;
       }
-      case 6: if (b.length) b[at] = rng.pick([0, 10, 13, 32, 47, 46, 92, 39, 34, 36, 96, 0xff]); break;
-      case 7: { // interesting ASCII digits (sizes, modes, ids)
+      case 6:
+        if (b.length) b[at] = rng.pick([0, 10, 13, 32, 47, 46, 92, 39, 34, 36, 96, 0xff]);
+        break;
+      case 7: {
+        // interesting ASCII digits (sizes, modes, ids)
         const s = Buffer.from(rng.pick(HUGE_NUMBERS));
         b = Buffer.concat([b.subarray(0, at), s, b.subarray(Math.min(b.length, at + s.length))]);
         break;
@@ -76,7 +129,14 @@ function isCrash(err: unknown): boolean {
   return !(err instanceof WwError);
 }
 
-interface Result { inputs: number; crashes: number; outside: number; parsed: number; extra: Record<string, number>; samples: string[] }
+interface Result {
+  inputs: number;
+  crashes: number;
+  outside: number;
+  parsed: number;
+  extra: Record<string, number>;
+  samples: string[];
+}
 
 function recordCrash(r: Result, err: unknown, input: Buffer | string): void {
   r.crashes++;
@@ -153,7 +213,9 @@ function fileListAttack(rng: Rng): string {
     const id = rng.chance(0.2) ? rng.pick(HUGE_NUMBERS) : String(rng.int(1000));
     const uid = rng.chance(0.2) ? rng.pick(HUGE_NUMBERS) : String(rng.pick([0, 1000, 65534]));
     const gid = rng.chance(0.2) ? rng.pick(HUGE_NUMBERS) : String(rng.pick([0, 100]));
-    const tmode = rng.chance(0.2) ? rng.pick(BAD_MODES) : `${rng.pick([' ', 'd', 'l', 'p', 's', 'b', 'c'])}${rng.pick(['0644', '0755', '4755', '7777', '0000'])}`;
+    const tmode = rng.chance(0.2)
+      ? rng.pick(BAD_MODES)
+      : `${rng.pick([' ', 'd', 'l', 'p', 's', 'b', 'c'])}${rng.pick(['0644', '0755', '4755', '7777', '0000'])}`;
     const ts = rng.chance(0.2) ? rng.pick(HUGE_NUMBERS) : String(1700000000 + rng.int(1000));
     const path = rng.chance(0.7) ? rng.pick(ATTACK_PATHS) : `/etc/f${rng.int(100)}`;
     const sep = rng.pick([' ', '  ', '\t', ' \t ']);
@@ -163,7 +225,14 @@ function fileListAttack(rng: Rng): string {
 }
 
 async function fuzzFileList(rng: Rng, inputs: number, box: Sandbox): Promise<Result> {
-  const r: Result = { inputs: 0, crashes: 0, outside: 0, parsed: 0, extra: { placed: 0, refused: 0, 'placed outside (by real path)': 0 }, samples: [] };
+  const r: Result = {
+    inputs: 0,
+    crashes: 0,
+    outside: 0,
+    parsed: 0,
+    extra: { placed: 0, refused: 0, 'placed outside (by real path)': 0 },
+    samples: [],
+  };
   const seeds = fileListSeeds().map((s) => Buffer.from(s));
   for (let i = 0; i < inputs; i++) {
     const input = rng.chance(0.5) ? Buffer.from(fileListAttack(rng)) : mutateBytes(rng, rng.pick(seeds), 6);
@@ -194,7 +263,8 @@ async function fuzzFileList(rng: Rng, inputs: number, box: Sandbox): Promise<Res
         r.extra.placed++;
       } catch (err) {
         if (err instanceof WwError) r.extra.refused++;
-        else if (!['EEXIST', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'ENOTEMPTY', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) recordCrash(r, err, input);
+        else if (!['EEXIST', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'ENOTEMPTY', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? ''))
+          recordCrash(r, err, input);
       }
     }
     if (i % 2000 === 1999) {
@@ -222,24 +292,64 @@ WWNODENAME=n0001 # trailing comment
 export WWCLUSTER WWDOMAIN
 WWDOMAIN="example.test"; WWFQDN=n0001.example.test
 `;
-const CMDLINE_SEED = 'BOOT_IMAGE=/vmlinuz initrd=initramfs.img wwmaster=10.0.0.1:80,[fd00::1]:8080 wwinit_hwaddr=00:11:22:33:44:55 quiet wwdebug= console=ttyS0,115200\n';
+const CMDLINE_SEED =
+  'BOOT_IMAGE=/vmlinuz initrd=initramfs.img wwmaster=10.0.0.1:80,[fd00::1]:8080 wwinit_hwaddr=00:11:22:33:44:55 quiet wwdebug= console=ttyS0,115200\n';
 
 const SHELL_ATTACKS = [
-  `WWMASTER=$(reboot)`, 'WWMASTER=`id`', `WWMASTER='unterminated`, `WWMASTER="a\\"b`, 'WWMASTER=a\\', 'WWINIT_HWADDR=-1',
-  'WWGETFILES_INTERVAL=-1', 'WWGETFILES_INTERVAL=99999999999999999999999', `SLEEPTIME=${'9'.repeat(400)}`, 'SLEEPTIME=1e9',
-  'SLEEPTIME=4294967296', 'WWMASTER=host:99999999999', 'WWMASTER=host:0', 'WWMASTER=,,,', 'WWMASTER=[::1', 'WWHTTP=ftp',
-  'WWINIT_HWADDR=' + 'a'.repeat(59), 'WWINIT_HWADDR=00:11:22:33:44:55\0evil', 'export', 'export 1BAD', '=value', 'A B=c',
-  'WWMASTER=a;reboot', "WWMASTER='a'\"b\"c", 'WWMASTER=a\r', `WWMASTER=${'h'.repeat(100000)}`,
+  `WWMASTER=$(reboot)`,
+  'WWMASTER=`id`',
+  `WWMASTER='unterminated`,
+  `WWMASTER="a\\"b`,
+  'WWMASTER=a\\',
+  'WWINIT_HWADDR=-1',
+  'WWGETFILES_INTERVAL=-1',
+  'WWGETFILES_INTERVAL=99999999999999999999999',
+  `SLEEPTIME=${'9'.repeat(400)}`,
+  'SLEEPTIME=1e9',
+  'SLEEPTIME=4294967296',
+  'WWMASTER=host:99999999999',
+  'WWMASTER=host:0',
+  'WWMASTER=,,,',
+  'WWMASTER=[::1',
+  'WWHTTP=ftp',
+  'WWINIT_HWADDR=' + 'a'.repeat(59),
+  'WWINIT_HWADDR=00:11:22:33:44:55\0evil',
+  'export',
+  'export 1BAD',
+  '=value',
+  'A B=c',
+  'WWMASTER=a;reboot',
+  'WWMASTER=\'a\'"b"c',
+  'WWMASTER=a\r',
+  `WWMASTER=${'h'.repeat(100000)}`,
 ];
 const CMDLINE_ATTACKS = [
-  'wwmaster=', 'wwmaster==x', 'WWMASTER=a:65536', 'wwmaster=a:-1', 'ww=1', 'wwinit_hwaddr=ZZ:ZZ', `wwmaster=${'x,'.repeat(5000)}`,
-  'wwgetfiles_interval=1e999', 'wwsleeptime=-5', 'wwhttp=HTTPS', 'wwmaster=\0', 'wwmaster=a b', 'wwmaster=[fd00::1]:99999',
+  'wwmaster=',
+  'wwmaster==x',
+  'WWMASTER=a:65536',
+  'wwmaster=a:-1',
+  'ww=1',
+  'wwinit_hwaddr=ZZ:ZZ',
+  `wwmaster=${'x,'.repeat(5000)}`,
+  'wwgetfiles_interval=1e999',
+  'wwsleeptime=-5',
+  'wwhttp=HTTPS',
+  'wwmaster=\0',
+  'wwmaster=a b',
+  'wwmaster=[fd00::1]:99999',
 ];
 
 const MAX_TIMER_S = Math.floor(0x7fffffff / 1000);
 
 function fuzzSettings(rng: Rng, inputs: number): Result {
-  const r: Result = { inputs: 0, crashes: 0, outside: 0, parsed: 0, extra: { 'masters accepted': 0, 'invalid values accepted': 0 }, samples: [] };
+  const r: Result = {
+    inputs: 0,
+    crashes: 0,
+    outside: 0,
+    parsed: 0,
+    extra: { 'masters accepted': 0, 'invalid values accepted': 0 },
+    samples: [],
+  };
   const cfgSeed = Buffer.from(CONFIG_SEED);
   const cmdSeed = Buffer.from(CMDLINE_SEED);
   for (let i = 0; i < inputs; i++) {
@@ -278,12 +388,19 @@ function fuzzSettings(rng: Rng, inputs: number): Result {
       tryWw(() => resolveScheme(s));
       const sleeptime = tryWw(() => secondsSetting(s, SLEEPTIME, () => {}));
       const interval = tryWw(() => secondsSetting(s, WWGETFILES_INTERVAL, () => {}));
-      if (sleeptime !== undefined || interval !== undefined || (tryWw(() => s.get('SLEEPTIME')) === undefined && tryWw(() => s.get('WWGETFILES_INTERVAL')) === undefined)) {
+      if (
+        sleeptime !== undefined ||
+        interval !== undefined ||
+        (tryWw(() => s.get('SLEEPTIME')) === undefined && tryWw(() => s.get('WWGETFILES_INTERVAL')) === undefined)
+      ) {
         const delay = startDelaySeconds({ sleeptime, interval, inInitramfs: false, random: () => rng.float() });
         // What wwgetfiles hands to setTimeout: must be a whole number of seconds that a timer can wait.
         if (!Number.isSafeInteger(delay) || delay < 0 || delay > MAX_TIMER_S) {
           r.extra['invalid values accepted']++;
-          if (r.samples.length < 5) r.samples.push(`start delay ${delay} s from SLEEPTIME=${s.get('SLEEPTIME')?.slice(0, 30)} WWGETFILES_INTERVAL=${s.get('WWGETFILES_INTERVAL')?.slice(0, 30)}`);
+          if (r.samples.length < 5)
+            r.samples.push(
+              `start delay ${delay} s from SLEEPTIME=${s.get('SLEEPTIME')?.slice(0, 30)} WWGETFILES_INTERVAL=${s.get('WWGETFILES_INTERVAL')?.slice(0, 30)}`,
+            );
         }
       }
     } catch (err) {
@@ -298,17 +415,45 @@ function fuzzSettings(rng: Rng, inputs: number): Result {
 
 function nodeConfigSeed(): string {
   const pairs: [string, string][] = [
-    ['WWNAME', 'n0001'], ['WWHWADDR', '00:11:22:33:44:55'], ['WWIPADDR', '10.0.1.1'], ['WW__NETDEVLIST', 'eth0=10.0.1.1,ib0=10.1.1.1'],
-    ['WWFILEIDS', '1,2,3'], ['WWGROUPS', 'compute,gpu'], ['WWVNFS_NAME', 'centos-7'], ['WWVNFS_CHECKSUM', 'd41d8cd98f00b204e9800998ecf8427e'],
+    ['WWNAME', 'n0001'],
+    ['WWHWADDR', '00:11:22:33:44:55'],
+    ['WWIPADDR', '10.0.1.1'],
+    ['WW__NETDEVLIST', 'eth0=10.0.1.1,ib0=10.1.1.1'],
+    ['WWFILEIDS', '1,2,3'],
+    ['WWGROUPS', 'compute,gpu'],
+    ['WWVNFS_NAME', 'centos-7'],
+    ['WWVNFS_CHECKSUM', 'd41d8cd98f00b204e9800998ecf8427e'],
   ];
   return pairs.map(([k, v]) => `${k}="${v}"\nexport ${k}\n`).join('');
 }
 
-const CONFIG_ATTACKS = ['WWX="$(reboot)"', 'WWX=`rm -rf /`', "WWX='it'\\''s'", 'WWX="a\\\nb"', 'WWX="\\$HOME"', 'WWX=a\\ b', 'WWX="unterminated',
-  'export WWX WW-Y', 'WWX="\0"', 'WWX=""""', "WWX=''", 'WWX="ü\u202e"', `WWX="${'x'.repeat(70000)}"`, 'WWX=a b', 'WWX=a;b'];
+const CONFIG_ATTACKS = [
+  'WWX="$(reboot)"',
+  'WWX=`rm -rf /`',
+  "WWX='it'\\''s'",
+  'WWX="a\\\nb"',
+  'WWX="\\$HOME"',
+  'WWX=a\\ b',
+  'WWX="unterminated',
+  'export WWX WW-Y',
+  'WWX="\0"',
+  'WWX=""""',
+  "WWX=''",
+  'WWX="ü\u202e"',
+  `WWX="${'x'.repeat(70000)}"`,
+  'WWX=a b',
+  'WWX=a;b',
+];
 
 function fuzzNodeConfig(rng: Rng, inputs: number): Result {
-  const r: Result = { inputs: 0, crashes: 0, outside: 0, parsed: 0, extra: { 'values that do not survive re-quoting': 0, 'invalid keys accepted': 0 }, samples: [] };
+  const r: Result = {
+    inputs: 0,
+    crashes: 0,
+    outside: 0,
+    parsed: 0,
+    extra: { 'values that do not survive re-quoting': 0, 'invalid keys accepted': 0 },
+    samples: [],
+  };
   const seed = Buffer.from(nodeConfigSeed());
   for (let i = 0; i < inputs; i++) {
     let text = rng.chance(0.8) ? mutateBytes(rng, seed, 6).toString(rng.chance(0.9) ? 'utf8' : 'latin1') : nodeConfigSeed();
@@ -336,17 +481,47 @@ function fuzzNodeConfig(rng: Rng, inputs: number): Result {
 // ---------------------------------------------------------------------------
 // 4. Archives (cpio newc/crc, tar), unpacked for real into the sandbox
 
-function newc(name: string, o: { mode?: number; data?: string | Buffer; ino?: number; nlink?: number; size?: number; nameSize?: number; magic?: string; uid?: number; rdev?: [number, number] } = {}): Buffer {
+function newc(
+  name: string,
+  o: {
+    mode?: number;
+    data?: string | Buffer;
+    ino?: number;
+    nlink?: number;
+    size?: number;
+    nameSize?: number;
+    magic?: string;
+    uid?: number;
+    rdev?: [number, number];
+  } = {},
+): Buffer {
   const data = Buffer.isBuffer(o.data) ? o.data : Buffer.from(o.data ?? '');
   const nameBuf = Buffer.from(`${name}\0`);
-  const f = [o.ino ?? 1, o.mode ?? 0o100644, o.uid ?? 0, 0, o.nlink ?? 1, 1700000000, o.size ?? data.length, 0, 0, o.rdev?.[0] ?? 0, o.rdev?.[1] ?? 0, o.nameSize ?? nameBuf.length, 0];
+  const f = [
+    o.ino ?? 1,
+    o.mode ?? 0o100644,
+    o.uid ?? 0,
+    0,
+    o.nlink ?? 1,
+    1700000000,
+    o.size ?? data.length,
+    0,
+    0,
+    o.rdev?.[0] ?? 0,
+    o.rdev?.[1] ?? 0,
+    o.nameSize ?? nameBuf.length,
+    0,
+  ];
   const head = Buffer.from((o.magic ?? '070701') + f.map((x) => (x >>> 0).toString(16).padStart(8, '0')).join(''), 'latin1');
   const pad = (k: number) => Buffer.alloc((4 - (k % 4)) % 4);
   return Buffer.concat([head, nameBuf, pad(110 + nameBuf.length), data, pad(data.length)]);
 }
 const trailer = () => newc('TRAILER!!!', { mode: 0, ino: 0 });
 
-function tarHeader(name: string, o: { type?: string; size?: number; link?: string; mode?: number; prefix?: string; sizeField?: string } = {}): Buffer {
+function tarHeader(
+  name: string,
+  o: { type?: string; size?: number; link?: string; mode?: number; prefix?: string; sizeField?: string } = {},
+): Buffer {
   const h = Buffer.alloc(512);
   h.write(name.slice(0, 100), 0, 'latin1');
   h.write((o.mode ?? 0o644).toString(8).padStart(7, '0'), 100);
@@ -373,26 +548,80 @@ const tarEnd = () => Buffer.alloc(1024);
 function archiveSeeds(): Buffer[] {
   return [
     makeCpio([
-      { path: 'sbin', type: 'dir' }, { path: 'sbin/init', mode: 0o755, content: '#!/bin/sh\n' }, { path: 'etc', type: 'dir' },
-      { path: 'etc/motd', content: 'hello\n' }, { path: 'etc/link', type: 'link', content: 'motd' }, { path: 'root', type: 'dir', mode: 0o700 },
+      { path: 'sbin', type: 'dir' },
+      { path: 'sbin/init', mode: 0o755, content: '#!/bin/sh\n' },
+      { path: 'etc', type: 'dir' },
+      { path: 'etc/motd', content: 'hello\n' },
+      { path: 'etc/link', type: 'link', content: 'motd' },
+      { path: 'root', type: 'dir', mode: 0o700 },
     ]),
-    Buffer.concat([newc('.', { mode: 0o40755 }), newc('a', { mode: 0o40755, ino: 2 }), newc('a/h1', { ino: 9, nlink: 2, size: 0 }), newc('a/h2', { ino: 9, nlink: 2, data: 'shared\n' }), newc('a/fifo', { mode: 0o10644, ino: 3 }), trailer()]),
+    Buffer.concat([
+      newc('.', { mode: 0o40755 }),
+      newc('a', { mode: 0o40755, ino: 2 }),
+      newc('a/h1', { ino: 9, nlink: 2, size: 0 }),
+      newc('a/h2', { ino: 9, nlink: 2, data: 'shared\n' }),
+      newc('a/fifo', { mode: 0o10644, ino: 3 }),
+      trailer(),
+    ]),
     Buffer.concat([newc('x', { magic: '070702', data: 'crc data\n' }), newc('TRAILER!!!', { magic: '070702', mode: 0, ino: 0 })]),
-    Buffer.concat([tarEntry('./', '', { type: '5', mode: 0o755 }), tarEntry('./etc/', '', { type: '5', mode: 0o755 }), tarEntry('./etc/hosts', '127.0.0.1 localhost\n'), tarEntry('./etc/l', '', { type: '2', link: 'hosts' }), tarEntry('./etc/h', '', { type: '1', link: './etc/hosts' }), tarEnd()]),
+    Buffer.concat([
+      tarEntry('./', '', { type: '5', mode: 0o755 }),
+      tarEntry('./etc/', '', { type: '5', mode: 0o755 }),
+      tarEntry('./etc/hosts', '127.0.0.1 localhost\n'),
+      tarEntry('./etc/l', '', { type: '2', link: 'hosts' }),
+      tarEntry('./etc/h', '', { type: '1', link: './etc/hosts' }),
+      tarEnd(),
+    ]),
   ];
 }
 
 function archiveAttack(rng: Rng): Buffer {
-  const path = rng.pick([...ATTACK_PATHS.map((p) => p.replace(/^\//, rng.chance(0.5) ? '/' : '')), 'escape/x', 'abs/x', 'etc/hosts', 'loop/x', 'dangling/x']);
+  const path = rng.pick([
+    ...ATTACK_PATHS.map((p) => p.replace(/^\//, rng.chance(0.5) ? '/' : '')),
+    'escape/x',
+    'abs/x',
+    'etc/hosts',
+    'loop/x',
+    'dangling/x',
+  ]);
   switch (rng.int(9)) {
-    case 0: return Buffer.concat([newc(path, { data: 'pwned\n' }), trailer()]);
-    case 1: return Buffer.concat([newc('l', { mode: 0o120777, data: rng.pick(['/', '..', '../outside', '../../..', '/tmp', 'l']) }), newc(`l/${rng.pick(['x', 'canary', 'sub/x'])}`, { ino: 2, data: 'through the link\n' }), trailer()]);
-    case 2: return Buffer.concat([newc('h', { ino: 5, nlink: 2, size: 0 }), newc(path, { ino: 5, nlink: 2, data: 'hard\n' }), trailer()]);
-    case 3: return Buffer.concat([newc('big', { size: rng.pick([0xffffffff, 0x7fffffff, 0x80000000]), data: 'short' }), trailer()]);
-    case 4: return Buffer.concat([newc(path, { nameSize: rng.pick([0, 1, 0xffffffff, 70000]) }), trailer()]);
-    case 5: return Buffer.concat([newc(path, { mode: rng.pick([0o170000, 0o020666, 0o060660, 0o140755, 0o000644, 0o177777, 0xffffffff]), rdev: [rng.int(4096), rng.int(1 << 20)] }), trailer()]);
-    case 6: return Buffer.concat([tarEntry(path, 'tar pwned\n', { type: rng.pick(['0', '1', '2', '5', '3', '4', '6', 'x', 'g', 'L', 'K', '7']), link: rng.pick(['../../outside/canary', '/etc/passwd', 'escape', 'x']) }), tarEnd()]);
-    case 7: return Buffer.concat([tarEntry('f', 'x', { sizeField: rng.pick(['77777777777', '-0000000001', '\x80\0\0\0\0\0\0\0\0\0\xff', 'zzzzzzzzzzz', '99999999999']) }), tarEnd()]);
+    case 0:
+      return Buffer.concat([newc(path, { data: 'pwned\n' }), trailer()]);
+    case 1:
+      return Buffer.concat([
+        newc('l', { mode: 0o120777, data: rng.pick(['/', '..', '../outside', '../../..', '/tmp', 'l']) }),
+        newc(`l/${rng.pick(['x', 'canary', 'sub/x'])}`, { ino: 2, data: 'through the link\n' }),
+        trailer(),
+      ]);
+    case 2:
+      return Buffer.concat([newc('h', { ino: 5, nlink: 2, size: 0 }), newc(path, { ino: 5, nlink: 2, data: 'hard\n' }), trailer()]);
+    case 3:
+      return Buffer.concat([newc('big', { size: rng.pick([0xffffffff, 0x7fffffff, 0x80000000]), data: 'short' }), trailer()]);
+    case 4:
+      return Buffer.concat([newc(path, { nameSize: rng.pick([0, 1, 0xffffffff, 70000]) }), trailer()]);
+    case 5:
+      return Buffer.concat([
+        newc(path, {
+          mode: rng.pick([0o170000, 0o020666, 0o060660, 0o140755, 0o000644, 0o177777, 0xffffffff]),
+          rdev: [rng.int(4096), rng.int(1 << 20)],
+        }),
+        trailer(),
+      ]);
+    case 6:
+      return Buffer.concat([
+        tarEntry(path, 'tar pwned\n', {
+          type: rng.pick(['0', '1', '2', '5', '3', '4', '6', 'x', 'g', 'L', 'K', '7']),
+          link: rng.pick(['../../outside/canary', '/etc/passwd', 'escape', 'x']),
+        }),
+        tarEnd(),
+      ]);
+    case 7:
+      return Buffer.concat([
+        tarEntry('f', 'x', {
+          sizeField: rng.pick(['77777777777', '-0000000001', '\x80\0\0\0\0\0\0\0\0\0\xff', 'zzzzzzzzzzz', '99999999999']),
+        }),
+        tarEnd(),
+      ]);
     default: {
       // A pax header that renames the next entry.
       const rec = (k: string, v: string) => {
@@ -464,7 +693,7 @@ export async function fuzz(o: { inputs: number; seed: number; log?: (l: string) 
         const zero = name.startsWith('invalid') || name.startsWith('values that') || name.startsWith('placed outside');
         f.add(name, v, zero);
       }
-      f.add('crashes (exceptions other than the tools\' own errors)', r.crashes, true);
+      f.add("crashes (exceptions other than the tools' own errors)", r.crashes, true);
       if (writes === 'writes') f.add('writes outside the root', r.outside, true);
       else f.add('writes outside the root', 'n/a (parses only; nothing is written)');
       f.add('elapsed s', (Date.now() - t0) / 1000);

@@ -27,7 +27,15 @@ function fixture(n: number): Fixture {
   return {
     nodes: [{ hwaddr: HW, name: 'b1', fileIds: Array.from({ length: n }, (_, i) => i + 1) }],
     files: Array.from({ length: n }, (_, i) => ({
-      id: i + 1, name: `f${i}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, timestamp: 1000 + i, path: `/etc/f${i}`, content: `file ${i}\n`.repeat(50),
+      id: i + 1,
+      name: `f${i}`,
+      type: 'file' as const,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      timestamp: 1000 + i,
+      path: `/etc/f${i}`,
+      content: `file ${i}\n`.repeat(50),
     })),
   };
 }
@@ -51,35 +59,58 @@ export function scenarios(defaults: boolean): Scenario[] {
   const s: Scenario[] = [
     {
       name: 'list trickled (1 B/s), --attempts 3 --max-time 1',
-      formula: 'R(3) = 3*1*1 + 2+4', seconds: R(3, 1, 1),
-      args: ['--no-delay', '--attempts', '3', '--max-time', '1'], fault: () => trickle, expect: /gave up after 3 attempt/,
+      formula: 'R(3) = 3*1*1 + 2+4',
+      seconds: R(3, 1, 1),
+      args: ['--no-delay', '--attempts', '3', '--max-time', '1'],
+      fault: () => trickle,
+      expect: /gave up after 3 attempt/,
     },
     {
       name: 'every content trickled, 2 objects, --max-time 1 (object-attempts 3)',
-      formula: 'ceil(2/4) * R(3) = 3*1 + 2+4', seconds: R(3, 1, 1), objects: 2,
-      args: ['--no-delay', '--max-time', '1'], fault: (r) => (isList(r) ? undefined : trickle), expect: /2 failed/,
+      formula: 'ceil(2/4) * R(3) = 3*1 + 2+4',
+      seconds: R(3, 1, 1),
+      objects: 2,
+      args: ['--no-delay', '--max-time', '1'],
+      fault: (r) => (isList(r) ? undefined : trickle),
+      expect: /2 failed/,
     },
     {
       name: 'every content trickled, 4 objects, --concurrency 2 --max-time 1',
-      formula: 'ceil(4/2) * R(3) = 2 * 9', seconds: 2 * R(3, 1, 1), objects: 4,
-      args: ['--no-delay', '--max-time', '1', '--concurrency', '2'], fault: (r) => (isList(r) ? undefined : trickle), expect: /4 failed/,
+      formula: 'ceil(4/2) * R(3) = 2 * 9',
+      seconds: 2 * R(3, 1, 1),
+      objects: 4,
+      args: ['--no-delay', '--max-time', '1', '--concurrency', '2'],
+      fault: (r) => (isList(r) ? undefined : trickle),
+      expect: /4 failed/,
     },
     {
       name: 'https, TLS handshake stalled, --attempts 3 --connect-timeout 1',
-      formula: 'R(3) = 3*1*1 + 2+4', seconds: R(3, 1, 1), tls: true,
-      args: ['--no-delay', '--attempts', '3', '--connect-timeout', '1'], fault: () => undefined, expect: /TLS handshake .* timed out/,
+      formula: 'R(3) = 3*1*1 + 2+4',
+      seconds: R(3, 1, 1),
+      tls: true,
+      args: ['--no-delay', '--attempts', '3', '--connect-timeout', '1'],
+      fault: () => undefined,
+      expect: /TLS handshake .* timed out/,
     },
     {
       name: 'list trickled, start delay 2 s (SLEEPTIME), --max-run 6',
-      formula: 'min(2 + R(30), 6)', seconds: 6, env: { SLEEPTIME: '2' },
-      args: ['--max-run', '6'], fault: () => trickle, expect: /run time limit \(--max-run\)/,
+      formula: 'min(2 + R(30), 6)',
+      seconds: 6,
+      env: { SLEEPTIME: '2' },
+      args: ['--max-run', '6'],
+      fault: () => trickle,
+      expect: /run time limit \(--max-run\)/,
     },
   ];
   if (defaults) {
     s.push({
       name: 'the cron line as written (WWGETFILES_INTERVAL=180, --max-run 280), worst start delay 179 s, list trickled',
-      formula: 'min(179 + R(30) with T = 120 s (4649 s), 280)', seconds: 280, env: { WWGETFILES_INTERVAL: '180', SLEEPTIME: '179' },
-      args: ['--max-run', '280'], fault: () => trickle, expect: /run time limit \(--max-run\)/,
+      formula: 'min(179 + R(30) with T = 120 s (4649 s), 280)',
+      seconds: 280,
+      env: { WWGETFILES_INTERVAL: '180', SLEEPTIME: '179' },
+      args: ['--max-run', '280'],
+      fault: () => trickle,
+      expect: /run time limit \(--max-run\)/,
     });
   }
   return s;
@@ -98,14 +129,25 @@ export async function runBound(o: { defaults: boolean; log?: (l: string) => void
   try {
     // Sequential: the figures are times, so runs must not compete for the CPU.
     for (const sc of scenarios(o.defaults)) {
-      const m = await startMaster(fixture(sc.objects ?? 2), sc.tls ? { tls: ca.leaf(`m${i}`, 'IP:127.0.0.1'), handshakeStall: () => true } : { fault: sc.fault });
+      const m = await startMaster(
+        fixture(sc.objects ?? 2),
+        sc.tls ? { tls: ca.leaf(`m${i}`, 'IP:127.0.0.1'), handshakeStall: () => true } : { fault: sc.fault },
+      );
       const root = join(work, `root${i++}`);
       fs.mkdirSync(root);
       try {
         const tls = sc.tls ? ['--https', '--ca-file', ca.certPath] : [];
-        const r = await start(bin('wwgetfiles'), ['--sysroot', sysroot, '--source-port', 'any', ...tls, ...sc.args], {
-          WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root, ...sc.env,
-        }, { timeoutMs: (sc.seconds + 60) * 1000 }).done;
+        const r = await start(
+          bin('wwgetfiles'),
+          ['--sysroot', sysroot, '--source-port', 'any', ...tls, ...sc.args],
+          {
+            WWMASTER: m.address,
+            WWINIT_HWADDR: HW,
+            NEWROOT: root,
+            ...sc.env,
+          },
+          { timeoutMs: (sc.seconds + 60) * 1000 },
+        ).done;
         const measured = r.ms / 1000;
         const ratio = measured / sc.seconds;
         const ok = r.code === 2 && sc.expect.test(r.stderr) && ratio >= 1 && ratio <= 1.25 + 1 / sc.seconds;

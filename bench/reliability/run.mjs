@@ -29,5 +29,7 @@ for (const h of HARNESSES) {
   console.log(`## ${h}: ${r.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (r.status !== 0) failed.push(h);
 }
-console.log(`\nreliability: ${HARNESSES.length - failed.length} of ${HARNESSES.length} harnesses ok in ${((Date.now() - t0) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`);
+console.log(
+  `\nreliability: ${HARNESSES.length - failed.length} of ${HARNESSES.length} harnesses ok in ${((Date.now() - t0) / 1000).toFixed(0)} s${failed.length ? `; FAILED: ${failed.join(', ')}` : ''}`,
+);
 process.exit(failed.length ? 1 : 0);

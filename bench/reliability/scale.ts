@@ -38,7 +38,10 @@ const MARK = 1_700_000_000 + FILES - 1; // every node has seen all but the newes
 // ---------------------------------------------------------------------------
 // The master process
 
-interface MasterStats { arrivals: number[]; started: number }
+interface MasterStats {
+  arrivals: number[];
+  started: number;
+}
 
 async function serve(nodes: number, workers: number, serviceMs: number): Promise<void> {
   const fixture = bigFixture(nodes, FILES, 2048);
@@ -76,7 +79,10 @@ async function serve(nodes: number, workers: number, serviceMs: number): Promise
 }
 
 class MasterProcess {
-  private constructor(readonly child: ChildProcess, readonly port: number) {}
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
   static start(nodes: number, workers: number, serviceMs: number): Promise<MasterProcess> {
     const child = fork(fileURLToPath(import.meta.url), ['--serve', String(nodes), String(workers), String(serviceMs)], {
       execArgv: ['--import', 'tsx'],
@@ -143,7 +149,14 @@ interface TickResult {
   firstError?: string;
 }
 
-async function tick(master: MasterProcess, nodes: number, windowS: number, deadlineS: number, maxInFlight: number, rng: Rng): Promise<TickResult> {
+async function tick(
+  master: MasterProcess,
+  nodes: number,
+  windowS: number,
+  deadlineS: number,
+  maxInFlight: number,
+  rng: Rng,
+): Promise<TickResult> {
   await master.ask('start', 'started');
   const t0 = performance.now();
   const starts = Array.from({ length: nodes }, () => (windowS > 0 ? (Math.floor(rng.float() * 180) / 180) * windowS * 1000 : 0));
@@ -153,7 +166,8 @@ async function tick(master: MasterProcess, nodes: number, windowS: number, deadl
   let firstError: string | undefined;
   let inFlight = 0;
   const waiting: (() => void)[] = [];
-  const slot = () => (inFlight < maxInFlight ? (inFlight++, Promise.resolve()) : new Promise<void>((r) => waiting.push(() => (inFlight++, r()))));
+  const slot = () =>
+    inFlight < maxInFlight ? (inFlight++, Promise.resolve()) : new Promise<void>((r) => waiting.push(() => (inFlight++, r())));
   const release = () => {
     inFlight--;
     waiting.shift()?.();
@@ -209,7 +223,16 @@ function figuresFor(title: string, r: TickResult, nodes: number, compress: numbe
   return f;
 }
 
-export async function scale(o: { nodes: number; compress: number; workers?: number; serviceMs?: number; deadlineS?: number; maxInFlight?: number; seed: number; log?: (l: string) => void }): Promise<Figures[]> {
+export async function scale(o: {
+  nodes: number;
+  compress: number;
+  workers?: number;
+  serviceMs?: number;
+  deadlineS?: number;
+  maxInFlight?: number;
+  seed: number;
+  log?: (l: string) => void;
+}): Promise<Figures[]> {
   const workers = o.workers ?? 8;
   const serviceMs = o.serviceMs ?? 4;
   const maxInFlight = o.maxInFlight ?? 8000;
@@ -220,14 +243,20 @@ export async function scale(o: { nodes: number; compress: number; workers?: numb
   const out: Figures[] = [];
   try {
     const windowS = 180 / o.compress;
-    log(`scale: ${o.nodes} nodes, master capacity ${Math.round((workers * 1000) / serviceMs)} requests/s (${workers} workers x ${serviceMs} ms), at most ${maxInFlight} nodes in flight`);
+    log(
+      `scale: ${o.nodes} nodes, master capacity ${Math.round((workers * 1000) / serviceMs)} requests/s (${workers} workers x ${serviceMs} ms), at most ${maxInFlight} nodes in flight`,
+    );
     const t1 = Date.now();
     const withSplay = await tick(master, o.nodes, windowS, deadlineS, maxInFlight, rng);
     log(`  with splay: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-    out.push(figuresFor(
-      `scale: ${o.nodes} nodes, default splay (random start in 0..180 s, time compressed x${o.compress}: 0..${windowS.toFixed(1)} s)`,
-      withSplay, o.nodes, o.compress,
-    ));
+    out.push(
+      figuresFor(
+        `scale: ${o.nodes} nodes, default splay (random start in 0..180 s, time compressed x${o.compress}: 0..${windowS.toFixed(1)} s)`,
+        withSplay,
+        o.nodes,
+        o.compress,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 2000)); // let the keep-alive connections of the first tick close
     const t2 = Date.now();
     const noSplay = await tick(master, o.nodes, 0, deadlineS, maxInFlight, rng);

@@ -105,21 +105,33 @@ export async function startApache(procs: Procs, dir: string, o: ApacheOptions): 
   const conf = join(dir, 'httpd.conf');
   fs.writeFileSync(conf, apacheConfig(dir, o));
   const out = fs.openSync(join(dir, 'apache2.out'), 'a');
-  const child = procs.spawn('apache2', '/usr/sbin/apache2', ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', out, out], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
+  const child = procs.spawn('apache2', '/usr/sbin/apache2', ['-f', conf, '-DFOREGROUND'], {
+    stdio: ['ignore', out, out],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
+  });
   fs.closeSync(out);
   let exited: string | undefined;
   child.once('exit', (c, s) => (exited = String(c ?? s)));
   const until = Date.now() + 30_000;
   for (;;) {
     if (exited !== undefined) {
-      throw new Error(`storm: apache2 exited (${exited}) at start:\n${readTail(join(dir, 'apache2.out'))}\n${readTail(join(dir, 'error.log'))}`);
+      throw new Error(
+        `storm: apache2 exited (${exited}) at start:\n${readTail(join(dir, 'apache2.out'))}\n${readTail(join(dir, 'error.log'))}`,
+      );
     }
     const s = await serverStatus(o.port, 1000).catch(() => undefined);
     if (s && s.processes >= 5) break;
     if (Date.now() > until) throw new Error(`storm: apache2 did not answer within 30 s:\n${readTail(join(dir, 'error.log'))}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { pid: child.pid!, child, dir, accessLog: join(dir, 'access.log'), errorLog: join(dir, 'error.log'), controlDir: join(dir, 'control') };
+  return {
+    pid: child.pid!,
+    child,
+    dir,
+    accessLog: join(dir, 'access.log'),
+    errorLog: join(dir, 'error.log'),
+    controlDir: join(dir, 'control'),
+  };
 }
 
 export interface StatusSample {
@@ -138,30 +150,38 @@ export interface StatusSample {
   unanswered: boolean;
 }
 
-export interface Status { busy: number; idle: number; keepalive: number; processes: number }
+export interface Status {
+  busy: number;
+  idle: number;
+  keepalive: number;
+  processes: number;
+}
 
 /** GET /server-status?auto on a fresh connection (Connection: close, so it holds no worker afterwards). */
 export function serverStatus(port: number, timeoutMs: number): Promise<Status> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/server-status?auto', agent: false, headers: { Connection: 'close' }, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d) => chunks.push(d));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        const field = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(body)?.[1] ?? NaN);
-        const board = /^Scoreboard: (\S+)/m.exec(body)?.[1] ?? '';
-        if (res.statusCode !== 200 || !board) return reject(new Error(`server-status: HTTP ${res.statusCode}`));
-        let keepalive = 0;
-        let processes = 0;
-        for (const c of board) {
-          if (c === 'K') keepalive++;
-          if (c !== '.') processes++;
-        }
-        // The status request is one of the busy workers ('W'): not counted.
-        resolve({ busy: Math.max(0, field('BusyWorkers') - 1), idle: field('IdleWorkers'), keepalive, processes });
-      });
-      res.on('error', reject);
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path: '/server-status?auto', agent: false, headers: { Connection: 'close' }, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString();
+          const field = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(body)?.[1] ?? NaN);
+          const board = /^Scoreboard: (\S+)/m.exec(body)?.[1] ?? '';
+          if (res.statusCode !== 200 || !board) return reject(new Error(`server-status: HTTP ${res.statusCode}`));
+          let keepalive = 0;
+          let processes = 0;
+          for (const c of board) {
+            if (c === 'K') keepalive++;
+            if (c !== '.') processes++;
+          }
+          // The status request is one of the busy workers ('W'): not counted.
+          resolve({ busy: Math.max(0, field('BusyWorkers') - 1), idle: field('IdleWorkers'), keepalive, processes });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('server-status: timeout')));
     req.on('error', reject);
   });
@@ -192,20 +212,36 @@ export class StatusPoller {
   private timer: NodeJS.Timeout;
   private outstanding = new Set<Promise<void>>();
   private last: Status = { busy: 0, idle: 0, keepalive: 0, processes: 0 };
-  constructor(port: number, t0: number, readonly apachePid: number, intervalMs = 500, timeoutMs = 3000) {
+  constructor(
+    port: number,
+    t0: number,
+    readonly apachePid: number,
+    intervalMs = 500,
+    timeoutMs = 3000,
+  ) {
     const poll = () => {
       if (this.outstanding.size >= 4) return;
       const queued = listenQueue(port);
-      const p: Promise<void> = serverStatus(port, timeoutMs).then(
-        (s) => {
-          this.last = s;
-          this.samples.push({ t: (performance.now() - t0) / 1000, ...s, queued, unanswered: false });
-        },
-        () => {
-          const children = childrenOf(this.apachePid);
-          this.samples.push({ t: (performance.now() - t0) / 1000, busy: children, keepalive: this.last.keepalive, idle: 0, processes: children, queued, unanswered: true });
-        },
-      ).finally(() => this.outstanding.delete(p));
+      const p: Promise<void> = serverStatus(port, timeoutMs)
+        .then(
+          (s) => {
+            this.last = s;
+            this.samples.push({ t: (performance.now() - t0) / 1000, ...s, queued, unanswered: false });
+          },
+          () => {
+            const children = childrenOf(this.apachePid);
+            this.samples.push({
+              t: (performance.now() - t0) / 1000,
+              busy: children,
+              keepalive: this.last.keepalive,
+              idle: 0,
+              processes: children,
+              queued,
+              unanswered: true,
+            });
+          },
+        )
+        .finally(() => this.outstanding.delete(p));
       this.outstanding.add(p);
     };
     poll();
@@ -246,8 +282,14 @@ export function readAccessLog(path: string): LogEntry[] {
     const m = LOG_RE.exec(line);
     if (!m) continue;
     out.push({
-      at: Number(m[1]), us: Number(m[2]), pid: Number(m[3]), keepalive: Number(m[4]), path: m[5], query: m[6],
-      status: Number(m[7]), bytes: m[8] === '-' ? 0 : Number(m[8]),
+      at: Number(m[1]),
+      us: Number(m[2]),
+      pid: Number(m[3]),
+      keepalive: Number(m[4]),
+      path: m[5],
+      query: m[6],
+      status: Number(m[7]),
+      bytes: m[8] === '-' ? 0 : Number(m[8]),
     });
   }
   return out;

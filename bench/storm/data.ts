@@ -35,16 +35,47 @@ export function stormNode(i: number): StormNode {
   };
 }
 
-const OWNERS: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0], [990, 990], [991, 991], [1000, 100], [0, 42]];
+const OWNERS: [number, number][] = [
+  [0, 0],
+  [0, 0],
+  [0, 0],
+  [0, 0],
+  [990, 990],
+  [991, 991],
+  [1000, 100],
+  [0, 42],
+];
 const MODES = [0o644, 0o644, 0o644, 0o600, 0o640, 0o755, 0o444, 0o400];
-const WORDS = ['node', 'slurm', 'munge', 'compute', 'ib0', 'eth0', 'mtu', 'partition', 'default', 'yes', 'no', 'lustre', 'nfs', 'home', 'scratch', 'limit', 'memlock', 'unlimited'];
+const WORDS = [
+  'node',
+  'slurm',
+  'munge',
+  'compute',
+  'ib0',
+  'eth0',
+  'mtu',
+  'partition',
+  'default',
+  'yes',
+  'no',
+  'lustre',
+  'nfs',
+  'home',
+  'scratch',
+  'limit',
+  'memlock',
+  'unlimited',
+];
 
 function text(rng: Rng, bytes: number): Buffer {
   const parts: string[] = [];
   let n = 0;
   while (n < bytes) {
     const words = 2 + rng.int(8);
-    const line = Array.from({ length: words }, () => rng.pick(WORDS) + (rng.chance(0.3) ? String(rng.int(1000)) : '')).join(rng.chance(0.5) ? ' ' : '=') + '\n';
+    const line =
+      Array.from({ length: words }, () => rng.pick(WORDS) + (rng.chance(0.3) ? String(rng.int(1000)) : '')).join(
+        rng.chance(0.5) ? ' ' : '=',
+      ) + '\n';
     parts.push(line);
     n += line.length;
   }
@@ -62,27 +93,66 @@ export function stormObjects(seed = 17): FileObject[] {
   let ts = 1_700_010_000;
   const add = (o: Omit<FileObject, 'id' | 'timestamp'>) => objs.push({ id: ++id, timestamp: ts++, ...o });
   const dirs: [string, number, number, number][] = [
-    ['/etc/slurm', 0o755, 0, 0], ['/etc/munge', 0o700, 990, 990], ['/root/.ssh', 0o700, 0, 0],
-    ['/etc/sysconfig/network-scripts', 0o755, 0, 0], ['/var/spool/slurmd', 0o755, 991, 991], ['/opt/site', 0o755, 0, 0],
-    ['/etc/security/limits.d', 0o755, 0, 0], ['/opt/site/secret', 0o750, 0, 42],
+    ['/etc/slurm', 0o755, 0, 0],
+    ['/etc/munge', 0o700, 990, 990],
+    ['/root/.ssh', 0o700, 0, 0],
+    ['/etc/sysconfig/network-scripts', 0o755, 0, 0],
+    ['/var/spool/slurmd', 0o755, 991, 991],
+    ['/opt/site', 0o755, 0, 0],
+    ['/etc/security/limits.d', 0o755, 0, 0],
+    ['/opt/site/secret', 0o750, 0, 42],
   ];
   for (const [path, mode, uid, gid] of dirs) add({ name: path.split('/').pop()!, type: 'dir', mode, uid, gid, path, content: path });
   const links: [string, string][] = [
-    ['/etc/slurm/current.conf', 'slurm.conf'], ['/opt/site/latest', '/opt/site/v2'], ['/etc/mtab', '/proc/self/mounts'],
-    ['/usr/local/bin/srun-wrap', '/opt/site/bin/srun'], ['/etc/site.conf', '../opt/site/etc/site.conf'],
+    ['/etc/slurm/current.conf', 'slurm.conf'],
+    ['/opt/site/latest', '/opt/site/v2'],
+    ['/etc/mtab', '/proc/self/mounts'],
+    ['/usr/local/bin/srun-wrap', '/opt/site/bin/srun'],
+    ['/etc/site.conf', '../opt/site/etc/site.conf'],
   ];
-  for (const [path, target] of links) add({ name: path.split('/').pop()!, type: 'link', mode: 0o777, uid: 0, gid: 0, path, content: target });
+  for (const [path, target] of links)
+    add({ name: path.split('/').pop()!, type: 'link', mode: 0o777, uid: 0, gid: 0, path, content: target });
   add({ name: 'hostname', type: 'file', mode: 0o644, uid: 0, gid: 0, path: '/etc/hostname', content: '%{name}\n' });
-  add({ name: 'network', type: 'file', mode: 0o644, uid: 0, gid: 0, path: '/etc/sysconfig/network', content: 'NETWORKING=yes\nHOSTNAME=%{name}.%{domain}\n' });
-  const places = ['/etc/slurm', '/etc/munge', '/root/.ssh', '/etc/sysconfig/network-scripts', '/var/spool/slurmd', '/opt/site/etc', '/etc/security/limits.d', '/opt/site/secret', '/etc/site'];
+  add({
+    name: 'network',
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    path: '/etc/sysconfig/network',
+    content: 'NETWORKING=yes\nHOSTNAME=%{name}.%{domain}\n',
+  });
+  const places = [
+    '/etc/slurm',
+    '/etc/munge',
+    '/root/.ssh',
+    '/etc/sysconfig/network-scripts',
+    '/var/spool/slurmd',
+    '/opt/site/etc',
+    '/etc/security/limits.d',
+    '/opt/site/secret',
+    '/etc/site',
+  ];
   let k = 0;
   while (objs.length < OBJECTS) {
     k++;
     // 3 large, 12 medium, the rest small (log-uniform).
-    const bytes = [7, 77, 150].includes(k) ? 262_144 + rng.int(786_432) : k % 15 === 0 ? 16_384 + rng.int(114_688) : Math.round(60 * Math.exp(rng.float() * Math.log(8192 / 60)));
+    const bytes = [7, 77, 150].includes(k)
+      ? 262_144 + rng.int(786_432)
+      : k % 15 === 0
+        ? 16_384 + rng.int(114_688)
+        : Math.round(60 * Math.exp(rng.float() * Math.log(8192 / 60)));
     const [uid, gid] = rng.pick(OWNERS);
     const dir = rng.pick(places);
-    add({ name: `f${k}`, type: 'file', mode: rng.pick(MODES), uid, gid, path: `${dir}/f${String(k).padStart(3, '0')}.conf`, content: text(rng, bytes) });
+    add({
+      name: `f${k}`,
+      type: 'file',
+      mode: rng.pick(MODES),
+      uid,
+      gid,
+      path: `${dir}/f${String(k).padStart(3, '0')}.conf`,
+      content: text(rng, bytes),
+    });
   }
   return objs;
 }
@@ -91,7 +161,10 @@ export function stormObjects(seed = 17): FileObject[] {
 export function contentFor(o: FileObject, node: StormNode): Buffer {
   const raw = o.content === undefined ? Buffer.alloc(0) : Buffer.isBuffer(o.content) ? o.content : Buffer.from(o.content);
   if (o.type !== 'file' || !raw.includes('%{')) return raw;
-  return Buffer.from(raw.toString('latin1').replace(/%\{([^}]+)\}/g, (_m, k: string) => node.attrs[k.toUpperCase()] ?? ''), 'latin1');
+  return Buffer.from(
+    raw.toString('latin1').replace(/%\{([^}]+)\}/g, (_m, k: string) => node.attrs[k.toUpperCase()] ?? ''),
+    'latin1',
+  );
 }
 
 export const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -99,8 +172,30 @@ export const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 /** The runtime script objects (PROTOCOL 2.4): a 'shell' object and a 'data' one that is never part of it. */
 export function scriptObjects(): FileObject[] {
   return [
-    { id: 5001, name: 'runtime.sh', type: 'file', mode: 0o755, uid: 0, gid: 0, timestamp: 1_700_020_000, path: '/tmp/runtime.sh', format: 'shell', content: '#!/bin/sh\necho "storm runtime on %{name}"\n' },
-    { id: 5002, name: 'runtime.dat', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1_700_020_001, path: '/tmp/runtime.dat', format: 'data', content: 'NOT A SCRIPT\n' },
+    {
+      id: 5001,
+      name: 'runtime.sh',
+      type: 'file',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      timestamp: 1_700_020_000,
+      path: '/tmp/runtime.sh',
+      format: 'shell',
+      content: '#!/bin/sh\necho "storm runtime on %{name}"\n',
+    },
+    {
+      id: 5002,
+      name: 'runtime.dat',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      timestamp: 1_700_020_001,
+      path: '/tmp/runtime.dat',
+      format: 'data',
+      content: 'NOT A SCRIPT\n',
+    },
   ];
 }
 

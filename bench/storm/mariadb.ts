@@ -37,25 +37,47 @@ export async function startMariaDb(procs: Procs, dir: string, port: number, maxC
   for (const d of [dir, datadir, rundir]) fs.chownSync(d, uid('mysql'), gid('mysql'));
   fs.chmodSync(dir, 0o755);
   fs.chmodSync(rundir, 0o755);
-  const inst = spawnSync('/usr/bin/mariadb-install-db', [
-    '--no-defaults', '--user=mysql', `--datadir=${datadir}`, '--skip-test-db', '--auth-root-authentication-method=socket',
-  ], { encoding: 'utf8', timeout: 120_000 });
+  const inst = spawnSync(
+    '/usr/bin/mariadb-install-db',
+    ['--no-defaults', '--user=mysql', `--datadir=${datadir}`, '--skip-test-db', '--auth-root-authentication-method=socket'],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   if (inst.status !== 0) throw new Error(`storm: mariadb-install-db failed (${inst.status}): ${(inst.stderr || inst.stdout).slice(-2000)}`);
   const socket = join(rundir, 'mariadb.sock');
   const log = join(dir, 'mariadbd.log');
   const out = fs.openSync(log, 'a');
-  const child = procs.spawn('mariadbd', '/usr/sbin/mariadbd', [
-    '--no-defaults', '--user=mysql', `--datadir=${datadir}`, `--socket=${socket}`, `--port=${port}`,
-    '--bind-address=127.0.0.1', `--pid-file=${join(rundir, 'mariadbd.pid')}`, `--log-error=${log}`,
-    `--max-connections=${maxConnections}`, '--skip-name-resolve', '--skip-log-bin',
-    '--innodb-buffer-pool-size=128M', '--innodb-log-file-size=32M', '--max-allowed-packet=64M',
-  ], { stdio: ['ignore', out, out] });
+  const child = procs.spawn(
+    'mariadbd',
+    '/usr/sbin/mariadbd',
+    [
+      '--no-defaults',
+      '--user=mysql',
+      `--datadir=${datadir}`,
+      `--socket=${socket}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--pid-file=${join(rundir, 'mariadbd.pid')}`,
+      `--log-error=${log}`,
+      `--max-connections=${maxConnections}`,
+      '--skip-name-resolve',
+      '--skip-log-bin',
+      '--innodb-buffer-pool-size=128M',
+      '--innodb-log-file-size=32M',
+      '--max-allowed-packet=64M',
+    ],
+    { stdio: ['ignore', out, out] },
+  );
   fs.closeSync(out);
-  const exited = new Promise<never>((_, rej) => child.once('exit', (c, s) => rej(new Error(`storm: mariadbd exited (${c ?? s}) at start; see its log:\n${tail(log)}`))));
+  const exited = new Promise<never>((_, rej) =>
+    child.once('exit', (c, s) => rej(new Error(`storm: mariadbd exited (${c ?? s}) at start; see its log:\n${tail(log)}`))),
+  );
   const until = Date.now() + 60_000;
   const cli = (input: string, args: string[] = []) =>
     spawnSync('/usr/bin/mariadb', ['--no-defaults', `--socket=${socket}`, '-u', 'root', '--batch', '--skip-column-names', ...args], {
-      input, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000,
+      input,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      timeout: 300_000,
     });
   for (;;) {
     const ready = Promise.resolve().then(() => fs.existsSync(socket) && cli('SELECT 1').status === 0);
@@ -102,15 +124,18 @@ export function loadData(db: MariaDb, nodes: number, objects: FileObject[]): Sto
     'CREATE TABLE node_attr (node_id INT NOT NULL, k VARCHAR(64) NOT NULL, v TEXT, PRIMARY KEY (node_id, k)) ENGINE=InnoDB;',
     'CREATE TABLE node_file (node_id INT NOT NULL, file_id INT NOT NULL, PRIMARY KEY (node_id, file_id)) ENGINE=InnoDB;',
     'CREATE TABLE node_script (node_id INT NOT NULL, type VARCHAR(32) NOT NULL, ord INT NOT NULL, file_id INT NOT NULL, PRIMARY KEY (node_id, type, ord)) ENGINE=InnoDB;',
-    'CREATE TABLE fileobj (id INT PRIMARY KEY, name VARCHAR(255) NOT NULL, uid INT NOT NULL, gid INT NOT NULL, ftype CHAR(1) NOT NULL, mode INT NOT NULL,'
-      + ' timestamp BIGINT NOT NULL, path VARCHAR(4096) NOT NULL, format VARCHAR(16), checksum CHAR(32) NOT NULL, size BIGINT NOT NULL) ENGINE=InnoDB;',
+    'CREATE TABLE fileobj (id INT PRIMARY KEY, name VARCHAR(255) NOT NULL, uid INT NOT NULL, gid INT NOT NULL, ftype CHAR(1) NOT NULL, mode INT NOT NULL,' +
+      ' timestamp BIGINT NOT NULL, path VARCHAR(4096) NOT NULL, format VARCHAR(16), checksum CHAR(32) NOT NULL, size BIGINT NOT NULL) ENGINE=InnoDB;',
     'CREATE TABLE binstore (file_id INT NOT NULL, chunk INT NOT NULL, data LONGBLOB NOT NULL, PRIMARY KEY (file_id, chunk)) ENGINE=InnoDB;',
   ];
   const all = [...objects, ...scriptObjects()];
   for (const o of all) {
     const raw = rawContent(o);
-    lines.push(`INSERT INTO fileobj VALUES (${o.id}, ${str(o.name)}, ${o.uid}, ${o.gid}, '${TYPE_CHAR[o.type]}', ${o.mode & 0o7777}, ${o.timestamp}, ${str(o.path)}, ${o.format ? str(o.format) : 'NULL'}, '${md5(raw)}', ${raw.length});`);
-    for (let c = 0; c * CHUNK < Math.max(raw.length, 1); c++) lines.push(`INSERT INTO binstore VALUES (${o.id}, ${c}, ${hex(raw.subarray(c * CHUNK, (c + 1) * CHUNK))});`);
+    lines.push(
+      `INSERT INTO fileobj VALUES (${o.id}, ${str(o.name)}, ${o.uid}, ${o.gid}, '${TYPE_CHAR[o.type]}', ${o.mode & 0o7777}, ${o.timestamp}, ${str(o.path)}, ${o.format ? str(o.format) : 'NULL'}, '${md5(raw)}', ${raw.length});`,
+    );
+    for (let c = 0; c * CHUNK < Math.max(raw.length, 1); c++)
+      lines.push(`INSERT INTO binstore VALUES (${o.id}, ${c}, ${hex(raw.subarray(c * CHUNK, (c + 1) * CHUNK))});`);
   }
   const list: StormNode[] = [];
   const nodeRows: string[] = [];

@@ -25,7 +25,10 @@ export class Procs {
   private readonly onExit = () => this.killAllSync();
 
   /** keep: leave stateDir in place at the end (the processes are stopped all the same). */
-  constructor(readonly stateDir: string, keep = false) {
+  constructor(
+    readonly stateDir: string,
+    keep = false,
+  ) {
     this.liveFile = join(stateDir, 'live-pgids');
     this.dirsFile = join(stateDir, 'dirs');
     fs.writeFileSync(this.liveFile, '');

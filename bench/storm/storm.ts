@@ -22,7 +22,16 @@ import type { FileObject } from '../../test/helpers/master/fixtures.ts';
 import { bin } from '../../test/helpers/exec.ts';
 import { Figures, Rng, percentile } from '../reliability/common.ts';
 import {
-  StatusPoller, apacheCpu, cpuOf, machineCpu, readAccessLog, startApache, stopApache, type ApacheOptions, type LogEntry, type StatusSample,
+  StatusPoller,
+  apacheCpu,
+  cpuOf,
+  machineCpu,
+  readAccessLog,
+  startApache,
+  stopApache,
+  type ApacheOptions,
+  type LogEntry,
+  type StatusSample,
 } from './apache.ts';
 import { OBJECTS, contentFor, stormObjects, totalBytes, type StormNode } from './data.ts';
 import { DB_PASSWORD, DB_USER, loadData, startMariaDb, type MariaDb } from './mariadb.ts';
@@ -162,7 +171,16 @@ interface Running {
   exited: Promise<void>;
 }
 
-function startNode(procs: Procs, o: StormOptions, pattern: Pattern, node: StormNode, port: number, dirs: { roots: string; logs: string; sysroot: string }, t0: number, delayS: number): Running {
+function startNode(
+  procs: Procs,
+  o: StormOptions,
+  pattern: Pattern,
+  node: StormNode,
+  port: number,
+  dirs: { roots: string; logs: string; sysroot: string },
+  t0: number,
+  delayS: number,
+): Running {
   const root = join(dirs.roots, node.name);
   fs.mkdirSync(root, { recursive: true });
   const log = join(dirs.logs, `${node.name}.log`);
@@ -190,7 +208,16 @@ function startNode(procs: Procs, o: StormOptions, pattern: Pattern, node: StormN
     env.WWSTORM_SYSROOT = dirs.sysroot;
   }
   const fd = fs.openSync(log, 'w');
-  const r: Running = { node, root, log, startedAt: (performance.now() - t0) / 1000, code: null, signal: null, killedAtLimit: false, exited: Promise.resolve() };
+  const r: Running = {
+    node,
+    root,
+    log,
+    startedAt: (performance.now() - t0) / 1000,
+    code: null,
+    signal: null,
+    killedAtLimit: false,
+    exited: Promise.resolve(),
+  };
   try {
     const child = procs.spawn(node.name, cmd, args, { env, cwd: '/', stdio: ['ignore', fd, fd] });
     r.child = child;
@@ -235,7 +262,8 @@ export function verifyNode(root: string, node: StormNode, objects: FileObject[])
     if (st.uid !== o.uid || st.gid !== o.gid) wrong.push(`${o.path}: owner ${st.uid}:${st.gid}, not ${o.uid}:${o.gid}`);
     if (o.type === 'file') {
       const want = contentFor(o, node);
-      if (st.size !== want.length || !fs.readFileSync(p).equals(want)) wrong.push(`${o.path}: content differs (${st.size} bytes, want ${want.length})`);
+      if (st.size !== want.length || !fs.readFileSync(p).equals(want))
+        wrong.push(`${o.path}: content differs (${st.size} bytes, want ${want.length})`);
     }
   }
   return wrong;
@@ -244,12 +272,27 @@ export function verifyNode(root: string, node: StormNode, objects: FileObject[])
 // ---------------------------------------------------------------------------
 // One phase: one pattern, N nodes, a fresh Apache
 
-async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: string; db: MariaDb; nodes: StormNode[]; objects: FileObject[] }, pattern: Pattern, n: number, rng: Rng): Promise<PhaseResult> {
+async function phase(
+  procs: Procs,
+  o: StormOptions,
+  ctx: { base: string; shm: string; db: MariaDb; nodes: StormNode[]; objects: FileObject[] },
+  pattern: Pattern,
+  n: number,
+  rng: Rng,
+): Promise<PhaseResult> {
   const port = await freePort();
   const tag = `${pattern}-${n}-${Date.now() % 100000}`;
   const apacheOpts: ApacheOptions = {
-    port, workers: o.workers, backlog: o.backlog, dsn: ctx.db.dsn, dbUser: DB_USER, dbPassword: DB_PASSWORD,
-    firstCpuMs: o.firstCpuMs, requestCpuMs: o.requestCpuMs, requestWaitMs: o.requestWaitMs, busyFraction: o.busyFraction,
+    port,
+    workers: o.workers,
+    backlog: o.backlog,
+    dsn: ctx.db.dsn,
+    dbUser: DB_USER,
+    dbPassword: DB_PASSWORD,
+    firstCpuMs: o.firstCpuMs,
+    requestCpuMs: o.requestCpuMs,
+    requestWaitMs: o.requestWaitMs,
+    busyFraction: o.busyFraction,
   };
   const apache = await startApache(procs, join(ctx.base, `apache-${tag}`), apacheOpts);
   const dirs = { roots: join(ctx.shm, `roots-${tag}`), logs: join(ctx.base, `logs-${tag}`), sysroot: join(ctx.base, `sysroot-${o.mode}`) };
@@ -273,27 +316,34 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
       timers.push(setTimeout(() => fs.rmSync(busyFile, { force: true }), o.busyWindow[1] * 1000));
     }
     const running: Running[] = [];
-    const started = nodes.map((node, i) => new Promise<void>((resolve) => {
-      const go = () => {
-        try {
-          const r = startNode(procs, o, pattern, node, port, dirs, t0, delays[i]);
-          running.push(r);
-          r.exited.then(resolve);
-        } catch (err) {
-          o.log(`storm: node ${node.name} did not start: ${(err as Error).message}`);
-          resolve();
-        }
-      };
-      if (delays[i] > 0) timers.push(setTimeout(go, delays[i] * 1000));
-      else go();
-    }));
+    const started = nodes.map(
+      (node, i) =>
+        new Promise<void>((resolve) => {
+          const go = () => {
+            try {
+              const r = startNode(procs, o, pattern, node, port, dirs, t0, delays[i]);
+              running.push(r);
+              r.exited.then(resolve);
+            } catch (err) {
+              o.log(`storm: node ${node.name} did not start: ${(err as Error).message}`);
+              resolve();
+            }
+          };
+          if (delays[i] > 0) timers.push(setTimeout(go, delays[i] * 1000));
+          else go();
+        }),
+    );
     const spawnedIn = (performance.now() - t0) / 1000;
-    o.log(`  ${pattern}, ${n} nodes: started${o.mode === 'boot' ? ` together (spawned within ${spawnedIn.toFixed(2)} s)` : ''}; limit ${o.limitS} s`);
+    o.log(
+      `  ${pattern}, ${n} nodes: started${o.mode === 'boot' ? ` together (spawned within ${spawnedIn.toFixed(2)} s)` : ''}; limit ${o.limitS} s`,
+    );
     let limitHit = false;
     const progress = setInterval(() => {
       const done = running.filter((r) => r.doneAt !== undefined).length;
       const last = poller.samples[poller.samples.length - 1];
-      o.log(`    ${pattern} ${((performance.now() - t0) / 1000).toFixed(0)} s: ${done}/${n} nodes done; busy workers ${last ? `${last.busy}${last.unanswered ? '+' : ''}` : '?'}, children ${last?.processes ?? '?'}, listen queue ${last?.queued ?? '?'}`);
+      o.log(
+        `    ${pattern} ${((performance.now() - t0) / 1000).toFixed(0)} s: ${done}/${n} nodes done; busy workers ${last ? `${last.busy}${last.unanswered ? '+' : ''}` : '?'}, children ${last?.processes ?? '?'}, listen queue ${last?.queued ?? '?'}`,
+      );
     }, 15_000);
     let limitTimer: NodeJS.Timeout | undefined;
     const limit = new Promise<'limit'>((r) => (limitTimer = setTimeout(() => r('limit'), o.limitS * 1000)));
@@ -303,10 +353,14 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
       limitHit = true;
       for (const t of timers) clearTimeout(t);
       o.log(`  ${pattern}, ${n} nodes: limit of ${o.limitS} s reached; stopping the nodes still running`);
-      await Promise.all(running.filter((r) => r.doneAt === undefined).map(async (r) => {
-        r.killedAtLimit = true;
-        if (r.child) await procs.stop(r.child, 2000);
-      }));
+      await Promise.all(
+        running
+          .filter((r) => r.doneAt === undefined)
+          .map(async (r) => {
+            r.killedAtLimit = true;
+            if (r.child) await procs.stop(r.child, 2000);
+          }),
+      );
     }
     clearInterval(progress);
     for (const t of timers) clearTimeout(t);
@@ -319,19 +373,54 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
     const requests = readAccessLog(apache.accessLog).filter((e) => e.path !== '/server-status');
     const outcomes: NodeOutcome[] = nodes.map((node) => {
       const r = running.find((x) => x.node === node);
-      if (!r) return { node, startedAt: 0, code: null, signal: null, killedAtLimit: limitHit, gaveUp: false, correct: false, wrong: ['not started'], log: '' };
+      if (!r)
+        return {
+          node,
+          startedAt: 0,
+          code: null,
+          signal: null,
+          killedAtLimit: limitHit,
+          gaveUp: false,
+          correct: false,
+          wrong: ['not started'],
+          log: '',
+        };
       const log = fs.readFileSync(r.log, 'utf8');
       const wrong = verifyNode(r.root, node, ctx.objects);
       // Upstream's script exits 0 even when it gave up (the exit 2 is a pipeline subshell's): its ERROR line tells.
       const gaveUp = !r.killedAtLimit && (r.code !== 0 || /ERROR: Could not download/.test(log));
-      return { node, startedAt: r.startedAt, doneAt: r.killedAtLimit ? undefined : r.doneAt, code: r.code, signal: r.signal, killedAtLimit: r.killedAtLimit, gaveUp, correct: wrong.length === 0, wrong, log };
+      return {
+        node,
+        startedAt: r.startedAt,
+        doneAt: r.killedAtLimit ? undefined : r.doneAt,
+        code: r.code,
+        signal: r.signal,
+        killedAtLimit: r.killedAtLimit,
+        gaveUp,
+        correct: wrong.length === 0,
+        wrong,
+        log,
+      };
     });
     const result: PhaseResult = {
-      pattern, nodes: n, outcomes, requests, samples, wallS,
-      cpu: { apache: cpu1.apache - cpu0.apache, db: cpu1.db - cpu0.db, machineBusy: cpu1.machine.busy - cpu0.machine.busy, machineTotal: cpu1.machine.total - cpu0.machine.total },
+      pattern,
+      nodes: n,
+      outcomes,
+      requests,
+      samples,
+      wallS,
+      cpu: {
+        apache: cpu1.apache - cpu0.apache,
+        db: cpu1.db - cpu0.db,
+        machineBusy: cpu1.machine.busy - cpu0.machine.busy,
+        machineTotal: cpu1.machine.total - cpu0.machine.total,
+      },
       // MariaDB's Connection_errors_max_connections misses the connections it refuses after the
       // handshake, so the refusals are counted where the children report them: Apache's error log.
-      db: { maxUsedConnections: db1.Max_used_connections ?? 0, refusedTooMany: countLines(apache.errorLog, /DBI connect\(.*Too many connections/) },
+      db: {
+        maxUsedConnections: db1.Max_used_connections ?? 0,
+        refusedTooMany: countLines(apache.errorLog, /DBI connect\(.*Too many connections/),
+      },
       figures: new Figures(''),
       summary: undefined as unknown as Summary,
     };
@@ -347,7 +436,10 @@ async function phase(procs: Procs, o: StormOptions, ctx: { base: string; shm: st
 
 function countLines(path: string, re: RegExp): number {
   try {
-    return fs.readFileSync(path, 'utf8').split('\n').filter((l) => re.test(l)).length;
+    return fs
+      .readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => re.test(l)).length;
   } catch {
     return 0;
   }
@@ -368,7 +460,10 @@ function timeline(samples: StatusSample[], wallS: number): string {
 
 function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   const n = r.nodes;
-  const done = r.outcomes.filter((x) => x.doneAt !== undefined).map((x) => x.doneAt!).sort((a, b) => a - b);
+  const done = r.outcomes
+    .filter((x) => x.doneAt !== undefined)
+    .map((x) => x.doneAt!)
+    .sort((a, b) => a - b);
   const correct = r.outcomes.filter((x) => x.correct).length;
   const gaveUp = r.outcomes.filter((x) => x.gaveUp).length;
   const killed = r.outcomes.filter((x) => x.killedAtLimit).length;
@@ -384,22 +479,39 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   const queuePeak = Math.max(0, ...r.samples.map((s) => s.queued));
   const cpuMaster = r.cpu.apache + r.cpu.db;
   const summary: Summary = {
-    pattern: r.pattern, nodes: n, correct, gaveUp, killed,
-    doneMedianS: percentile(done, 50), doneMaxS: done[done.length - 1] ?? 0,
-    requests: req.length, connections: req.filter((e) => e.keepalive === 0).length,
-    http5xx: status((s) => s >= 500), http500: status((s) => s === 500), http503: status((s) => s === 503),
-    busyPeak, busyMean, childrenPeak, queuePeak,
-    cpuPerNode: correct ? cpuMaster / correct : NaN, dbRefused: r.db.refusedTooMany,
+    pattern: r.pattern,
+    nodes: n,
+    correct,
+    gaveUp,
+    killed,
+    doneMedianS: percentile(done, 50),
+    doneMaxS: done[done.length - 1] ?? 0,
+    requests: req.length,
+    connections: req.filter((e) => e.keepalive === 0).length,
+    http5xx: status((s) => s >= 500),
+    http500: status((s) => s === 500),
+    http503: status((s) => s === 503),
+    busyPeak,
+    busyMean,
+    childrenPeak,
+    queuePeak,
+    cpuPerNode: correct ? cpuMaster / correct : NaN,
+    dbRefused: r.db.refusedTooMany,
     timeline: timeline(r.samples, r.wallS),
   };
-  const f = new Figures(`storm: ${r.pattern === 'ours' ? 'this project (dist/linux-x64/wwgetfiles)' : 'upstream (sh + curl stand-in)'}, ${n} nodes, ${o.mode}`);
+  const f = new Figures(
+    `storm: ${r.pattern === 'ours' ? 'this project (dist/linux-x64/wwgetfiles)' : 'upstream (sh + curl stand-in)'}, ${n} nodes, ${o.mode}`,
+  );
   f.add('nodes complete and correct', `${correct}/${n}`);
   f.add('nodes that gave up', gaveUp);
   f.add('nodes still running at the limit (killed)', killed);
   if (wrongFinished.length) f.add('nodes that ended without giving up but are not correct', wrongFinished.length);
   const firstWrong = r.outcomes.find((x) => !x.correct);
   if (firstWrong) {
-    f.add('first node not correct', `${firstWrong.node.name} (exit ${firstWrong.code ?? firstWrong.signal}): ${firstWrong.wrong.length} objects wrong, e.g. ${firstWrong.wrong[0]}`);
+    f.add(
+      'first node not correct',
+      `${firstWrong.node.name} (exit ${firstWrong.code ?? firstWrong.signal}): ${firstWrong.wrong.length} objects wrong, e.g. ${firstWrong.wrong[0]}`,
+    );
     const tailLine = firstWrong.log.trim().split('\n').filter(Boolean).slice(-1)[0];
     if (tailLine) f.add('  its last log line', tailLine.slice(0, 300));
   }
@@ -418,11 +530,23 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
     if (r.pattern === 'upstream') retries += (x.log.match(/^\.+/gm) ?? []).join('').length;
   }
   f.add('retry rounds the nodes logged', retries);
-  if (reasons.size) f.add('  most common reasons', [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${v}x ${k}`).join(' | ').slice(0, 400));
+  if (reasons.size)
+    f.add(
+      '  most common reasons',
+      [...reasons]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 3)
+        .map(([k, v]) => `${v}x ${k}`)
+        .join(' | ')
+        .slice(0, 400),
+    );
   f.add('last node done, s after the start: median', summary.doneMedianS);
   f.add('last node done, s after the start: max', summary.doneMaxS);
   f.add('requests at the master (access log)', req.length);
-  f.add('  file lists / contents / other', `${lists} / ${req.filter((e) => e.path === '/WW/file').length - lists} / ${req.filter((e) => e.path !== '/WW/file').length}`);
+  f.add(
+    '  file lists / contents / other',
+    `${lists} / ${req.filter((e) => e.path === '/WW/file').length - lists} / ${req.filter((e) => e.path !== '/WW/file').length}`,
+  );
   f.add('  new connections (first request on a connection)', summary.connections);
   f.add('  per node synced', correct ? req.length / correct : 0);
   f.add('HTTP 5xx answers', summary.http5xx);
@@ -430,7 +554,7 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   const other = [...new Set(req.map((e) => e.status))].filter((s) => s !== 200 && s < 500).sort();
   if (other.length) f.add('other non-200 statuses', other.map((s) => `${s} x${status((x) => x === s)}`).join(', '));
   f.add('database connects refused: Too many connections (Apache error log)', r.db.refusedTooMany);
-  f.add('MariaDB Max_used_connections (the rig\'s own status query included)', r.db.maxUsedConnections);
+  f.add("MariaDB Max_used_connections (the rig's own status query included)", r.db.maxUsedConnections);
   f.add('busy workers: peak', busyPeak);
   f.add('busy workers: mean over the run', busyMean);
   f.add('busy workers: timeline', summary.timeline);
@@ -439,7 +563,10 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   f.add('listen queue: peak', queuePeak);
   f.add('master CPU s (Apache + MariaDB)', `${cpuMaster.toFixed(1)} (${r.cpu.apache.toFixed(1)} + ${r.cpu.db.toFixed(1)})`);
   f.add('master CPU s per node synced', correct ? cpuMaster / correct : 'n/a');
-  f.add('machine CPU busy during the run', `${((100 * r.cpu.machineBusy) / Math.max(1e-9, r.cpu.machineTotal)).toFixed(0)}% of ${(r.cpu.machineTotal / r.wallS).toFixed(1)} cores (everything: master, nodes, other work)`);
+  f.add(
+    'machine CPU busy during the run',
+    `${((100 * r.cpu.machineBusy) / Math.max(1e-9, r.cpu.machineTotal)).toFixed(0)}% of ${(r.cpu.machineTotal / r.wallS).toFixed(1)} cores (everything: master, nodes, other work)`,
+  );
   f.add('phase wall time, s', r.wallS);
   return [f, summary];
 }
@@ -451,7 +578,9 @@ export function summaryTable(rows: Summary[]): string {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const s of rows) {
-    lines.push(`| ${s.nodes} | ${s.pattern} | ${s.correct}/${s.nodes}${s.killed ? ` (${s.killed} killed at the limit)` : ''} | ${s.gaveUp} | ${fmt(s.doneMedianS)} / ${fmt(s.doneMaxS)} | ${s.requests} | ${s.connections} | ${s.http5xx} (${s.http500} / ${s.http503}) | ${s.busyPeak} / ${fmt(s.busyMean, 0)} | ${s.childrenPeak} | ${fmt(s.cpuPerNode, 2)} |`);
+    lines.push(
+      `| ${s.nodes} | ${s.pattern} | ${s.correct}/${s.nodes}${s.killed ? ` (${s.killed} killed at the limit)` : ''} | ${s.gaveUp} | ${fmt(s.doneMedianS)} / ${fmt(s.doneMaxS)} | ${s.requests} | ${s.connections} | ${s.http5xx} (${s.http500} / ${s.http503}) | ${s.busyPeak} / ${fmt(s.busyMean, 0)} | ${s.childrenPeak} | ${fmt(s.cpuPerNode, 2)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -463,41 +592,60 @@ export function summaryTable(rows: Summary[]): string {
 async function selfCheck(procs: Procs, o: StormOptions, base: string, db: MariaDb, node: StormNode): Promise<string[]> {
   const port = await freePort();
   const apache = await startApache(procs, join(base, 'apache-selfcheck'), {
-    port, workers: 8, backlog: 511, dsn: db.dsn, dbUser: DB_USER, dbPassword: DB_PASSWORD,
-    firstCpuMs: 0, requestCpuMs: 0, requestWaitMs: 0, busyFraction: 0,
+    port,
+    workers: 8,
+    backlog: 511,
+    dsn: db.dsn,
+    dbUser: DB_USER,
+    dbPassword: DB_PASSWORD,
+    firstCpuMs: 0,
+    requestCpuMs: 0,
+    requestWaitMs: 0,
+    busyFraction: 0,
   });
   const problems: string[] = [];
   try {
     const env = { PATH, WWMASTER: `127.0.0.1:${port}`, WWINIT_HWADDR: node.hwaddr };
-    const tool = (name: string, args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn(bin(name), ['--source-port', 'any', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-      let out = '';
-      let err = '';
-      c.stdout.on('data', (d) => (out += d));
-      c.stderr.on('data', (d) => (err += d));
-      c.on('close', (code) => resolve({ code, out, err }));
-    });
+    const tool = (name: string, args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const c = spawn(bin(name), ['--source-port', 'any', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (d) => (out += d));
+        c.stderr.on('data', (d) => (err += d));
+        c.on('close', (code) => resolve({ code, out, err }));
+      });
     const cfg = await tool('wwgetnodeconfig', []);
-    if (cfg.code !== 0 || !cfg.out.includes(`WWNAME="${node.name}"\nexport WWNAME\n`)) problems.push(`wwgetnodeconfig: exit ${cfg.code}: ${cfg.err.trim()} ${cfg.out.slice(0, 200)}`);
+    if (cfg.code !== 0 || !cfg.out.includes(`WWNAME="${node.name}"\nexport WWNAME\n`))
+      problems.push(`wwgetnodeconfig: exit ${cfg.code}: ${cfg.err.trim()} ${cfg.out.slice(0, 200)}`);
     const scr = await tool('wwgetscript', ['runtime']);
-    if (scr.code !== 0 || scr.out !== `#!/bin/sh\necho "storm runtime on ${node.name}"\n`) problems.push(`wwgetscript runtime: exit ${scr.code}: ${scr.err.trim()} ${JSON.stringify(scr.out.slice(0, 200))}`);
+    if (scr.code !== 0 || scr.out !== `#!/bin/sh\necho "storm runtime on ${node.name}"\n`)
+      problems.push(`wwgetscript runtime: exit ${scr.code}: ${scr.err.trim()} ${JSON.stringify(scr.out.slice(0, 200))}`);
     // Two requests for an unknown node on one keep-alive connection: the second is a warm child's embedded 404.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const get = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/WW/file?hwaddr=02:00:00:ff:ff:ff', agent }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      }).on('error', reject);
-    });
+    const get = () =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: '/WW/file?hwaddr=02:00:00:ff:ff:ff', agent }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          })
+          .on('error', reject);
+      });
     await get();
     const second = await get();
     agent.destroy();
-    if (second.status !== 200 || !/^Content-Type: [^\r\n]*\r\nStatus: 404\r\n/.test(second.body)) problems.push(`unknown node: a warm child answered ${second.status} ${JSON.stringify(second.body.slice(0, 80))}, not the embedded 404`);
+    if (second.status !== 200 || !/^Content-Type: [^\r\n]*\r\nStatus: 404\r\n/.test(second.body))
+      problems.push(
+        `unknown node: a warm child answered ${second.status} ${JSON.stringify(second.body.slice(0, 80))}, not the embedded 404`,
+      );
   } finally {
     await stopApache(procs, apache);
   }
-  o.log(`self-check of the master (wwgetnodeconfig, wwgetscript runtime, a warm child's embedded 404): ${problems.length ? `FAILED: ${problems.join('; ')}` : 'ok'}`);
+  o.log(
+    `self-check of the master (wwgetnodeconfig, wwgetscript runtime, a warm child's embedded 404): ${problems.length ? `FAILED: ${problems.join('; ')}` : 'ok'}`,
+  );
   return problems;
 }
 
@@ -509,11 +657,20 @@ export interface StormRun {
 
 export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun> {
   const o: StormOptions = { ...DEFAULTS, ...opts };
-  if (process.getuid?.() !== 0) throw new Error('storm: run as root (Apache switches to www-data, MariaDB runs as mysql, nodes chown their files)');
-  for (const p of ['/usr/sbin/apache2', '/usr/lib/apache2/modules/mod_perl.so', '/usr/sbin/mariadbd', '/usr/bin/mariadb-install-db', '/usr/bin/curl']) {
-    if (!fs.existsSync(p)) throw new Error(`storm: ${p} is missing: install the packages of test/prerequisites.txt (bash .ci/install-deps)`);
+  if (process.getuid?.() !== 0)
+    throw new Error('storm: run as root (Apache switches to www-data, MariaDB runs as mysql, nodes chown their files)');
+  for (const p of [
+    '/usr/sbin/apache2',
+    '/usr/lib/apache2/modules/mod_perl.so',
+    '/usr/sbin/mariadbd',
+    '/usr/bin/mariadb-install-db',
+    '/usr/bin/curl',
+  ]) {
+    if (!fs.existsSync(p))
+      throw new Error(`storm: ${p} is missing: install the packages of test/prerequisites.txt (bash .ci/install-deps)`);
   }
-  if (o.patterns.includes('ours') && !fs.existsSync(bin('wwgetfiles'))) throw new Error(`storm: ${bin('wwgetfiles')} is missing: build first (node build/build.mjs)`);
+  if (o.patterns.includes('ours') && !fs.existsSync(bin('wwgetfiles')))
+    throw new Error(`storm: ${bin('wwgetfiles')} is missing: build first (node build/build.mjs)`);
   const base = fs.mkdtempSync(join(tmpdir(), 'wwstorm-'));
   fs.chmodSync(base, 0o755);
   const procs = new Procs(base, o.keep);
@@ -525,10 +682,15 @@ export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun>
   try {
     const objects = stormObjects(o.seed);
     const maxN = Math.max(...o.nodes);
-    o.log(`storm: ${o.mode} mode, nodes ${o.nodes.join(', ')}, patterns ${o.patterns.join(', ')}; ${OBJECTS} objects per node (${(totalBytes(objects) / 1e6).toFixed(2)} MB); ` +
-      `prefork MaxRequestWorkers ${o.workers}, ListenBacklog ${o.backlog}, MariaDB max_connections ${o.maxConnections}; per request ${o.requestCpuMs} ms CPU + ${o.requestWaitMs} ms wait, a child's first request ${o.firstCpuMs} ms CPU` +
-      (o.busyFraction ? `; 503 for ${(o.busyFraction * 100).toFixed(0)}% of requests` : '') + (o.busyWindow ? `; 503 from ${o.busyWindow[0]} s to ${o.busyWindow[1]} s` : '') +
-      (o.mode === 'cron' ? `; start delay random 0..${o.interval - 1} s${o.compress !== 1 ? `, compressed x${o.compress} (0..${((o.interval - 1) / o.compress).toFixed(1)} s)` : ''}` : ''));
+    o.log(
+      `storm: ${o.mode} mode, nodes ${o.nodes.join(', ')}, patterns ${o.patterns.join(', ')}; ${OBJECTS} objects per node (${(totalBytes(objects) / 1e6).toFixed(2)} MB); ` +
+        `prefork MaxRequestWorkers ${o.workers}, ListenBacklog ${o.backlog}, MariaDB max_connections ${o.maxConnections}; per request ${o.requestCpuMs} ms CPU + ${o.requestWaitMs} ms wait, a child's first request ${o.firstCpuMs} ms CPU` +
+        (o.busyFraction ? `; 503 for ${(o.busyFraction * 100).toFixed(0)}% of requests` : '') +
+        (o.busyWindow ? `; 503 from ${o.busyWindow[0]} s to ${o.busyWindow[1]} s` : '') +
+        (o.mode === 'cron'
+          ? `; start delay random 0..${o.interval - 1} s${o.compress !== 1 ? `, compressed x${o.compress} (0..${((o.interval - 1) / o.compress).toFixed(1)} s)` : ''}`
+          : ''),
+    );
     const t = Date.now();
     const db = await startMariaDb(procs, join(base, 'mariadb'), await freePort(), o.maxConnections);
     const nodes = loadData(db, maxN, objects);
@@ -572,28 +734,73 @@ export function parseArgs(argv: string[]): Partial<StormOptions> {
       return x;
     };
     switch (a) {
-      case '--quick': break;
-      case '--nodes': o.nodes = v().split(',').map(Number); if (o.nodes.some((x) => !Number.isInteger(x) || x < 1)) throw new Error('storm: --nodes N[,N...]'); break;
-      case '--pattern': { const p = v(); o.patterns = p === 'both' ? ['upstream', 'ours'] : (p.split(',') as Pattern[]); if (o.patterns.some((x) => x !== 'upstream' && x !== 'ours')) throw new Error('storm: --pattern upstream|ours|both'); break; }
-      case '--mode': { const m = v(); if (m !== 'boot' && m !== 'cron') throw new Error('storm: --mode boot|cron'); o.mode = m; break; }
-      case '--workers': o.workers = num(); break;
-      case '--max-connections': o.maxConnections = num(); break;
-      case '--backlog': o.backlog = num(); break;
-      case '--first-cpu-ms': o.firstCpuMs = num(); break;
-      case '--request-cpu-ms': o.requestCpuMs = num(); break;
-      case '--request-wait-ms': o.requestWaitMs = num(); break;
-      case '--busy-fraction': o.busyFraction = num(); break;
-      case '--busy-window': { const [x, y] = v().split('-').map(Number); if (!(x >= 0 && y > x)) throw new Error('storm: --busy-window FROM-TO (seconds)'); o.busyWindow = [x, y]; break; }
-      case '--interval': o.interval = Math.max(1, num()); break;
-      case '--compress': o.compress = Math.max(1, num()); break;
-      case '--limit': o.limitS = num(); break;
-      case '--seed': o.seed = num(); break;
-      case '--keep': o.keep = true; break;
-      case '-h': case '--help':
+      case '--quick':
+        break;
+      case '--nodes':
+        o.nodes = v().split(',').map(Number);
+        if (o.nodes.some((x) => !Number.isInteger(x) || x < 1)) throw new Error('storm: --nodes N[,N...]');
+        break;
+      case '--pattern': {
+        const p = v();
+        o.patterns = p === 'both' ? ['upstream', 'ours'] : (p.split(',') as Pattern[]);
+        if (o.patterns.some((x) => x !== 'upstream' && x !== 'ours')) throw new Error('storm: --pattern upstream|ours|both');
+        break;
+      }
+      case '--mode': {
+        const m = v();
+        if (m !== 'boot' && m !== 'cron') throw new Error('storm: --mode boot|cron');
+        o.mode = m;
+        break;
+      }
+      case '--workers':
+        o.workers = num();
+        break;
+      case '--max-connections':
+        o.maxConnections = num();
+        break;
+      case '--backlog':
+        o.backlog = num();
+        break;
+      case '--first-cpu-ms':
+        o.firstCpuMs = num();
+        break;
+      case '--request-cpu-ms':
+        o.requestCpuMs = num();
+        break;
+      case '--request-wait-ms':
+        o.requestWaitMs = num();
+        break;
+      case '--busy-fraction':
+        o.busyFraction = num();
+        break;
+      case '--busy-window': {
+        const [x, y] = v().split('-').map(Number);
+        if (!(x >= 0 && y > x)) throw new Error('storm: --busy-window FROM-TO (seconds)');
+        o.busyWindow = [x, y];
+        break;
+      }
+      case '--interval':
+        o.interval = Math.max(1, num());
+        break;
+      case '--compress':
+        o.compress = Math.max(1, num());
+        break;
+      case '--limit':
+        o.limitS = num();
+        break;
+      case '--seed':
+        o.seed = num();
+        break;
+      case '--keep':
+        o.keep = true;
+        break;
+      case '-h':
+      case '--help':
         console.log(HELP);
         process.exit(0);
         break;
-      default: throw new Error(`storm: unknown option ${a} (see --help)`);
+      default:
+        throw new Error(`storm: unknown option ${a} (see --help)`);
     }
   }
   return o;

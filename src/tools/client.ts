@@ -10,8 +10,17 @@ import { debugSetting, resolveHwaddr, resolveScheme } from '../core/settings/nod
 import { shownValue } from '../core/settings/number.ts';
 import type { Settings } from '../core/settings/sources.ts';
 import {
-  ATTEMPTS, BUDGET, BYTES_PER_SEC, DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_TIME_S,
-  DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME_S, DURATION, numberOption, type CommonValues,
+  ATTEMPTS,
+  BUDGET,
+  BYTES_PER_SEC,
+  DEFAULT_CONNECT_TIMEOUT_S,
+  DEFAULT_IDLE_TIMEOUT_S,
+  DEFAULT_MAX_TIME_S,
+  DEFAULT_SPEED_LIMIT,
+  DEFAULT_SPEED_TIME_S,
+  DURATION,
+  numberOption,
+  type CommonValues,
 } from './options.ts';
 import { makeLogger, settingsFor, type ToolIO } from './tool.ts';
 
@@ -35,16 +44,14 @@ function chooseScheme(https: boolean, caFile: boolean, settings: Settings, log: 
   if (scheme === 'https' || !caFile) return scheme;
   const explicit = (settings.get('WWHTTP') ?? '').trim();
   if (explicit === '') return 'https';
-  log.warn(`WWHTTP=${shownValue(explicit)} (${settings.sourceOf('WWHTTP')}) with --ca-file: talking plain http; the CA file applies only to a redirect to https`);
+  log.warn(
+    `WWHTTP=${shownValue(explicit)} (${settings.sourceOf('WWHTTP')}) with --ca-file: talking plain http; the CA file applies only to a redirect to https`,
+  );
   return 'http';
 }
 
 /** Builds the master client from options and settings (options win); `started` is when the run began (--max-run). */
-export function masterContext(
-  io: ToolIO,
-  values: CommonValues,
-  o: { log: Logger; settings: Settings; started?: number },
-): MasterContext {
+export function masterContext(io: ToolIO, values: CommonValues, o: { log: Logger; settings: Settings; started?: number }): MasterContext {
   const { log, settings, started = Date.now() } = o;
   // Options first: a usage error comes before any setting is read, any file opened or any master asked.
   const mode = (values['source-port'] ?? 'auto') as SourcePortMode;

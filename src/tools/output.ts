@@ -59,7 +59,8 @@ export function writeAll(stream: Output, data: Buffer | string): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.write(data, (err) => {
       if (!err) return resolve();
-      if (isReaderGone(err)) return reject(new WwError('WW_OUTPUT_CLOSED', 'the reader of stdout went away before the output was written whole'));
+      if (isReaderGone(err))
+        return reject(new WwError('WW_OUTPUT_CLOSED', 'the reader of stdout went away before the output was written whole'));
       reject(new WwError('WW_IO', `cannot write output: ${describe(err)}`));
     });
   });

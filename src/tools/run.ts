@@ -92,9 +92,7 @@ export function runMulticall(tools: Tool[]): void {
     tool = tools.find((t) => t.name === first);
     if (!tool) {
       const help = first === undefined || first === '--help' || first === '-h';
-      (help ? stdout : stderr).write(
-        `${help ? '' : `${MULTICALL_NAME}: ERROR: unknown tool '${first}'\n`}${multicallHelp(tools)}`,
-      );
+      (help ? stdout : stderr).write(`${help ? '' : `${MULTICALL_NAME}: ERROR: unknown tool '${first}'\n`}${multicallHelp(tools)}`);
       return finish(help ? 0 : 2);
     }
     argv = rest;

@@ -61,9 +61,10 @@ export const wwgetfiles: Tool = {
     if (handleInfo(io, values, NAME, HELP)) return EXIT.OK;
     if (positionals.length > 0) throw new WwError('WW_USAGE', `unexpected argument '${positionals[0]}'`);
     const concurrency = numberOption(values.concurrency, 'concurrency', { min: 1, max: 64 }, 4);
-    const objectAttempts = values['object-attempts'] === undefined
-      ? undefined
-      : numberOption(values['object-attempts'], 'object-attempts', { min: 1, max: 10000 }, 0);
+    const objectAttempts =
+      values['object-attempts'] === undefined
+        ? undefined
+        : numberOption(values['object-attempts'], 'object-attempts', { min: 1, max: 10000 }, 0);
     const log = makeLogger(io, values, NAME);
     const settings = settingsFor(io, values);
     const root = values.root || settings.get('NEWROOT') || '/';
@@ -76,14 +77,15 @@ export const wwgetfiles: Tool = {
     try {
       // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
       const ctx = masterContext(io, values, { log, settings, started });
-      const delay = values['no-delay'] || values['dry-run']
-        ? 0
-        : startDelaySeconds({
-          // Both read (and a bad one reported) even when SLEEPTIME overrides the interval.
-          sleeptime: secondsSetting(settings, SLEEPTIME, (l) => log.warn(l)),
-          interval: secondsSetting(settings, WWGETFILES_INTERVAL, (l) => log.warn(l)),
-          inInitramfs,
-        });
+      const delay =
+        values['no-delay'] || values['dry-run']
+          ? 0
+          : startDelaySeconds({
+              // Both read (and a bad one reported) even when SLEEPTIME overrides the interval.
+              sleeptime: secondsSetting(settings, SLEEPTIME, (l) => log.warn(l)),
+              interval: secondsSetting(settings, WWGETFILES_INTERVAL, (l) => log.warn(l)),
+              inInitramfs,
+            });
       if (delay > 0) {
         log.debug(`sleeping ${delay} s before contacting the master`);
         await new Promise((r) => setTimeout(r, delay * 1000));

@@ -99,7 +99,8 @@ export const wwgetvnfs: Tool = {
           expected = cfg.vars.get('WWVNFS_CHECKSUM');
           md5Source = 'WWVNFS_CHECKSUM from the node configuration';
         }
-        if (!expected) throw new WwError('WW_CONFIG', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
+        if (!expected)
+          throw new WwError('WW_CONFIG', 'verification asked for, but WWVNFS_CHECKSUM is set nowhere (settings or node configuration)');
         if (!isHexMd5(expected)) throw new WwError('WW_CONFIG', `WWVNFS_CHECKSUM '${expected}' is not an MD5 checksum`);
         expected = expected.toLowerCase();
       }

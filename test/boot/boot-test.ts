@@ -48,19 +48,56 @@ echo "WWPRE ran"
 function fixture(image: Image, config: Record<string, string>): Fixture {
   const f = (o: Omit<FileObject, 'uid' | 'gid'>): FileObject => ({ uid: 0, gid: 0, ...o });
   return {
-    nodes: [{
-      hwaddr: HW, name: 'n0001', vnfs: image.name,
-      fileIds: [1, 2, 3, 4],
-      scripts: { runtime: [20], pre: [21], post: [22] },
-      config: { RUNTIME_SCHEDULE: '* * * * *', GETFILES_INTERVAL: '0', RUNTIME_ONCALENDAR: '*:0/1', ...config },
-    }],
+    nodes: [
+      {
+        hwaddr: HW,
+        name: 'n0001',
+        vnfs: image.name,
+        fileIds: [1, 2, 3, 4],
+        scripts: { runtime: [20], pre: [21], post: [22] },
+        config: { RUNTIME_SCHEDULE: '* * * * *', GETFILES_INTERVAL: '0', RUNTIME_ONCALENDAR: '*:0/1', ...config },
+      },
+    ],
     files: [
-      f({ id: 1, name: 'wwboottest', type: 'file', mode: 0o640, timestamp: 1700000100, path: '/etc/wwboot-test.conf', content: 'hello from the master' }),
+      f({
+        id: 1,
+        name: 'wwboottest',
+        type: 'file',
+        mode: 0o640,
+        timestamp: 1700000100,
+        path: '/etc/wwboot-test.conf',
+        content: 'hello from the master',
+      }),
       f({ id: 2, name: 'wwbootd', type: 'dir', mode: 0o750, timestamp: 1700000050, path: '/etc/wwboot.d' }),
-      f({ id: 3, name: 'wwbootlink', type: 'link', mode: 0o777, timestamp: 1700000150, path: '/etc/wwboot.d/current', content: '../wwboot-test.conf' }),
+      f({
+        id: 3,
+        name: 'wwbootlink',
+        type: 'link',
+        mode: 0o777,
+        timestamp: 1700000150,
+        path: '/etc/wwboot.d/current',
+        content: '../wwboot-test.conf',
+      }),
       // The master fails this one during the initramfs (see faults): one broken object at boot.
-      f({ id: 4, name: 'wwbootlate', type: 'file', mode: 0o644, timestamp: 1700000200, path: '/etc/wwboot-late.conf', content: 'arrived later' }),
-      f({ id: 20, name: 'runtime', type: 'file', mode: 0o644, timestamp: 1700000300, path: '/tmp/runtime', content: RUNTIME, format: 'shell' }),
+      f({
+        id: 4,
+        name: 'wwbootlate',
+        type: 'file',
+        mode: 0o644,
+        timestamp: 1700000200,
+        path: '/etc/wwboot-late.conf',
+        content: 'arrived later',
+      }),
+      f({
+        id: 20,
+        name: 'runtime',
+        type: 'file',
+        mode: 0o644,
+        timestamp: 1700000300,
+        path: '/tmp/runtime',
+        content: RUNTIME,
+        format: 'shell',
+      }),
       f({ id: 21, name: 'pre', type: 'file', mode: 0o644, timestamp: 1700000300, path: '/tmp/pre', content: PRE, format: 'shell' }),
       f({ id: 22, name: 'post', type: 'file', mode: 0o644, timestamp: 1700000300, path: '/tmp/post', content: POST, format: 'shell' }),
     ],
@@ -94,8 +131,14 @@ const WRONG_SUM = '0123456789abcdef0123456789abcdef';
 async function bootBad(s: Scenario, k: Kernel, initramfs: Map<string, string>): Promise<Outcome> {
   const log: (RequestInfo & { at: number })[] = [];
   let startedAt = 0;
-  const nodeconfig = [['WWNAME', 'n0001'], ['WWHOSTNAME', 'n0001'], ['WWVNFS_NAME', s.image.name], ['WWVNFS_CHECKSUM', WRONG_SUM]]
-    .map(([k2, v]) => `${k2}="${v}"\nexport ${k2}\n`).join('');
+  const nodeconfig = [
+    ['WWNAME', 'n0001'],
+    ['WWHOSTNAME', 'n0001'],
+    ['WWVNFS_NAME', s.image.name],
+    ['WWVNFS_CHECKSUM', WRONG_SUM],
+  ]
+    .map(([k2, v]) => `${k2}="${v}"\nexport ${k2}\n`)
+    .join('');
   const master = await startMaster(fixture(s.image, {}), {
     fault: (req) => {
       log.push(Object.assign(req, { at: Date.now() - startedAt }));
@@ -121,13 +164,22 @@ async function bootBad(s: Scenario, k: Kernel, initramfs: Map<string, string>): 
   check(text(/WWBOOT: switch_root/).length === 0, 'no switch_root: the root was never booted');
   if (s.bad === 'checksum') {
     check(text(/WWBOOT: step getvnfs rc=255/).length === 1, 'step getvnfs: status 255 (reboot)');
-    check(text(new RegExp(`wwgetvnfs: ERROR: .*${WRONG_SUM}`)).length >= 1, `a clear line naming the expected sum (${text(/wwgetvnfs: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`);
+    check(
+      text(new RegExp(`wwgetvnfs: ERROR: .*${WRONG_SUM}`)).length >= 1,
+      `a clear line naming the expected sum (${text(/wwgetvnfs: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`,
+    );
     check(text(/WWBOOT: step (config|runtimesupport|wwruntime|files) /).length === 0, 'no step after getvnfs ran');
   } else {
     check(text(/WWBOOT: nodeconfig failed/).length === 1, 'the node configuration failed, /init reboots');
-    check(log.some((r) => r.path === '/WW/nodeconfig' && r.status === 404), `the master answered 404 (${log.map((r) => `${r.path} ${r.status}`).join(', ')})`);
+    check(
+      log.some((r) => r.path === '/WW/nodeconfig' && r.status === 404),
+      `the master answered 404 (${log.map((r) => `${r.path} ${r.status}`).join(', ')})`,
+    );
     check(text(/WWBOOT: step /).length === 0, 'no provision step ran');
-    check(text(/wwgetnodeconfig: ERROR: .*404/).length >= 1, `a clear line (${text(/wwgetnodeconfig: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`);
+    check(
+      text(/wwgetnodeconfig: ERROR: .*404/).length >= 1,
+      `a clear line (${text(/wwgetnodeconfig: ERROR/)[0]?.text.slice(0, 160) ?? 'none'})`,
+    );
   }
   check(text(/WWBOOT: reboot/).length === 1, 'the reboot is announced on the console');
   return o;
@@ -213,8 +265,14 @@ function verify(o: Outcome): void {
     return m ? Number(m.split('rc=')[1]) : undefined;
   };
   const expectSteps: [string, number][] = [
-    ['adhoc-pre', 0], ['filesystems', 0], ['getvnfs', 0], ['config', 0], ['runtimesupport', 0],
-    ['wwruntime', s.config?.NORUNTIMESERVICES ? 1 : 0], ['files', 0], ['adhoc-post', 0],
+    ['adhoc-pre', 0],
+    ['filesystems', 0],
+    ['getvnfs', 0],
+    ['config', 0],
+    ['runtimesupport', 0],
+    ['wwruntime', s.config?.NORUNTIMESERVICES ? 1 : 0],
+    ['files', 0],
+    ['adhoc-post', 0],
   ];
   const ours = s.capability;
   for (const [n, rc] of expectSteps) {
@@ -231,7 +289,10 @@ function verify(o: Outcome): void {
     : text(/INIT: version|Starting periodic command scheduler|cron/).some((l) => l.at > (sw?.at ?? Infinity));
   check(initSeen, `the image's init ran after switch_root (${s.image.name.includes('systemd') ? 'systemd' : 'sysvinit'})`);
   const vnfsReq = log.filter((r) => r.path === '/WW/vnfs' || r.path.startsWith('/WW/vnfs_cache'));
-  check(vnfsReq.length >= 2, `the VNFS was fetched (${vnfsReq.map((r) => `${r.path.replace(/image\..*/, 'image.MD5')} ${r.status}`).join(', ')})`);
+  check(
+    vnfsReq.length >= 2,
+    `the VNFS was fetched (${vnfsReq.map((r) => `${r.path.replace(/image\..*/, 'image.MD5')} ${r.status}`).join(', ')})`,
+  );
   const ua = vnfsReq.map((r) => String(r.headers['user-agent'] ?? '')).join(' ');
   if (s.transport === 'wwruntime') check(!/Wget/i.test(ua), `VNFS fetched by our wwgetvnfs (user agent '${ua.slice(0, 60)}')`);
   else check(/Wget/i.test(ua), `VNFS fetched by the stand-in http transport (busybox wget: '${ua.slice(0, 40)}')`);
@@ -247,10 +308,16 @@ function verify(o: Outcome): void {
       const systemd = s.image.name.includes('systemd');
       if (systemd) {
         check(layout('crond').trim() === '', `systemd image: no wwupdatefiles/wwrunscript in /etc/cron.d ('${layout('crond').trim()}')`);
-        check(/wwrunscript\.timer/.test(layout('timers')) && /wwupdatefiles\.timer/.test(layout('timers')), `systemd image: both timers enabled (${layout('timers').trim()})`);
+        check(
+          /wwrunscript\.timer/.test(layout('timers')) && /wwupdatefiles\.timer/.test(layout('timers')),
+          `systemd image: both timers enabled (${layout('timers').trim()})`,
+        );
       } else {
         const cron = text(/^WWCRON /).map((l) => l.text);
-        check(cron.length === 2 && cron.every((c) => /^WWCRON ww\w+: \* \* \* \* \* root /.test(c)), `cron image: both cron files are ours, every minute (${cron.join(' | ')})`);
+        check(
+          cron.length === 2 && cron.every((c) => /^WWCRON ww\w+: \* \* \* \* \* root /.test(c)),
+          `cron image: both cron files are ours, every minute (${cron.join(' | ')})`,
+        );
       }
     }
   }
@@ -263,14 +330,22 @@ function verify(o: Outcome): void {
     const kib = Number(layout('kib'));
     o.figures['NEWROOT/warewulf KiB'] = kib;
     check(kib > 90 * 1024 && kib < 130 * 1024, `baked: one runtime in NEWROOT/warewulf (${(kib / 1024).toFixed(0)} MiB)`);
-    check(/\.\/transports\/http\/wwgetfiles/.test(layout('warewulf')), 'baked: the documented limit: an unused copy of the http transport in /warewulf/transports');
+    check(
+      /\.\/transports\/http\/wwgetfiles/.test(layout('warewulf')),
+      'baked: the documented limit: an unused copy of the http transport in /warewulf/transports',
+    );
     const cron = text(/^WWCRON /).map((l) => l.text);
-    check(cron.length === 2 && cron.every((c) => /: 0,5,10,15,20,25,30,35,40,45,50,55 \* \* \* \* root .*\/warewulf\/bin\/wwget/.test(c)),
-      `baked: the documented limit: upstream's cron lines (every 5 min) calling our tools (${cron.join(' | ')})`);
+    check(
+      cron.length === 2 && cron.every((c) => /: 0,5,10,15,20,25,30,35,40,45,50,55 \* \* \* \* root .*\/warewulf\/bin\/wwget/.test(c)),
+      `baked: the documented limit: upstream's cron lines (every 5 min) calling our tools (${cron.join(' | ')})`,
+    );
     o.figures['config lines'] = Number(layout('configlines'));
   }
   if (s.brokenAtBoot) {
-    check(text(/wwgetfiles: WARNING: 1 file object\(s\) failed/).length >= 1, 'the broken file object at boot: WARNING line on the console, step files status 0');
+    check(
+      text(/wwgetfiles: WARNING: 1 file object\(s\) failed/).length >= 1,
+      'the broken file object at boot: WARNING line on the console, step files status 0',
+    );
     check(/late=\[\]/.test(text(/^WWLAYOUT file=/)[0]?.text ?? ''), 'the broken object is absent at boot, the others in place');
   }
 
@@ -284,9 +359,15 @@ function verify(o: Outcome): void {
   } else if (s.periodic > 0) {
     check(lists.length >= s.periodic, `periodic wwgetfiles ran ${lists.length} times after switch_root (>= ${s.periodic})`);
     check(scripts.length >= s.periodic, `periodic runtime script fetched ${scripts.length} times (>= ${s.periodic})`);
-    check(ran.length >= s.periodic && ran.every((l) => /content=\[hello from the master\] mode=640 link=\.\.\/wwboot-test\.conf/.test(l.text)),
-      `the runtime script ran ${ran.length} times with the node's files in place`);
-    if (s.brokenAtBoot) check(ran.some((l) => /late=\[arrived later\]/.test(l.text)), 'the object broken at boot arrived with a periodic run');
+    check(
+      ran.length >= s.periodic && ran.every((l) => /content=\[hello from the master\] mode=640 link=\.\.\/wwboot-test\.conf/.test(l.text)),
+      `the runtime script ran ${ran.length} times with the node's files in place`,
+    );
+    if (s.brokenAtBoot)
+      check(
+        ran.some((l) => /late=\[arrived later\]/.test(l.text)),
+        'the object broken at boot arrived with a periodic run',
+      );
     o.figures['first periodic request s'] = after.length ? +(Math.min(...after.map((r) => r.at)) / 1000).toFixed(1) : 'none';
   } else {
     check(after.length === 0, `no requests at all after switch_root (${after.length}: ${after.map((r) => r.path).join(' ')})`);
@@ -305,7 +386,11 @@ function bakedImage(from: Image): Image {
   const dir = resolveWork('image-baked');
   const root = join(dir, 'root');
   execFileSync('/bin/sh', ['-c', `rm -rf '${dir}' && mkdir -p '${dir}' && cp -a '${from.root}' '${root}'`]);
-  execFileSync(join(ROOT, 'bootstrap/wwruntime-install'), ['--into', root, '--from', join(ROOT, 'dist'), '--schedule', '* * * * *', '--splay', '0'], { stdio: 'inherit' });
+  execFileSync(
+    join(ROOT, 'bootstrap/wwruntime-install'),
+    ['--into', root, '--from', join(ROOT, 'dist'), '--schedule', '* * * * *', '--splay', '0'],
+    { stdio: 'inherit' },
+  );
   const file = join(dir, 'image.cpio.gz');
   packImage(root, file);
   execFileSync('rm', ['-rf', root]);
@@ -321,7 +406,9 @@ async function main(): Promise<number> {
   const busybox = busyboxStatic();
   const cron = debianImage('debian-cron', ['cron', 'sysvinit-core']);
   const systemd = debianImage('debian-systemd', ['systemd-sysv']);
-  process.stdout.write(`# kernel ${k.version}; images ${cron.name} (${cron.cached ? 'cached' : `${cron.seconds.toFixed(0)} s`}), ${systemd.name} (${systemd.cached ? 'cached' : `${systemd.seconds.toFixed(0)} s`})\n`);
+  process.stdout.write(
+    `# kernel ${k.version}; images ${cron.name} (${cron.cached ? 'cached' : `${cron.seconds.toFixed(0)} s`}), ${systemd.name} (${systemd.cached ? 'cached' : `${systemd.seconds.toFixed(0)} s`})\n`,
+  );
   const capability = join(ROOT, 'dist/capability/provision-wwruntime.linux-x64.cpio');
   const initramfs = new Map<string, string>();
   initramfs.set('ours', assembleInitramfs({ work: resolveWork('initramfs-ours'), kernel: k, busybox, capability }));
@@ -336,12 +423,22 @@ async function main(): Promise<number> {
     { name: 'baked-upstream-http', image: baked, transport: 'http', capability: false, watch: 0, periodic: -1, baked: true },
     { name: 'bad-checksum', image: cron, transport: 'wwruntime', capability: true, watch: 0, periodic: -1, bad: 'checksum' },
     { name: 'bad-unknown-node', image: cron, transport: 'wwruntime', capability: true, watch: 0, periodic: -1, bad: 'unknown-node' },
-    { name: 'cron-noruntimeservices', image: cron, transport: 'wwruntime', capability: true, watch: 150, periodic: 0, config: { NORUNTIMESERVICES: '1' } },
+    {
+      name: 'cron-noruntimeservices',
+      image: cron,
+      transport: 'wwruntime',
+      capability: true,
+      watch: 150,
+      periodic: 0,
+      config: { NORUNTIMESERVICES: '1' },
+    },
   ];
   const outcomes: Outcome[] = [];
   for (const s of scenarios) {
     if (only && !only.includes(s.name)) continue;
-    process.stdout.write(`\n# boot ${s.name}: image ${s.image.name}, wwtransport=${s.transport}, ${s.capability ? 'with' : 'without'} our capability\n`);
+    process.stdout.write(
+      `\n# boot ${s.name}: image ${s.image.name}, wwtransport=${s.transport}, ${s.capability ? 'with' : 'without'} our capability\n`,
+    );
     let o: Outcome;
     if (s.bad) o = await bootBad(s, k, initramfs);
     else {
@@ -365,7 +462,9 @@ async function main(): Promise<number> {
   }
   for (const o of outcomes) process.stdout.write(`  ${o.s.name}: ${JSON.stringify(o.figures)}\n`);
   const failures = outcomes.flatMap((o) => o.failures);
-  process.stdout.write(`\n# boot test: ${outcomes.length} boots, ${failures.length} failed checks, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  process.stdout.write(
+    `\n# boot test: ${outcomes.length} boots, ${failures.length} failed checks, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+  );
   for (const f of failures) process.stdout.write(`FAIL ${f}\n`);
   // One count per boot, in the form .ci/run adds to the test suite's closing line.
   const bad = outcomes.filter((o) => o.failures.length > 0).length;
@@ -373,8 +472,11 @@ async function main(): Promise<number> {
   return failures.length || outcomes.length === 0 ? 1 : 0;
 }
 
-main().then((c) => process.exit(c), (err) => {
-  process.stderr.write(`boot test: ERROR: ${err?.stack ?? err}\n`);
-  process.stdout.write('boot-test: 0 passed, 1 failed\n');
-  process.exit(2);
-});
+main().then(
+  (c) => process.exit(c),
+  (err) => {
+    process.stderr.write(`boot test: ERROR: ${err?.stack ?? err}\n`);
+    process.stdout.write('boot-test: 0 passed, 1 failed\n');
+    process.exit(2);
+  },
+);

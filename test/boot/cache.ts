@@ -13,7 +13,12 @@ import { join } from 'node:path';
 export const CACHE = process.env.WW_BOOT_CACHE ?? '/var/cache/wwruntime-boot-test';
 
 function sh(cmd: string, opts: { cwd?: string } = {}): string {
-  return execFileSync('/bin/sh', ['-c', cmd], { cwd: opts.cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  return execFileSync('/bin/sh', ['-c', cmd], {
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
 }
 
 /** The first Debian mirror and suite of the host's apt configuration (deb822 or one-line format). */
@@ -101,7 +106,10 @@ export interface Image {
 /** A Debian minbase root with `include` packages, debootstrapped once and cached. */
 export function debianImage(name: string, include: string[]): Image {
   const { mirror, suite } = aptSource();
-  const key = createHash('sha256').update(JSON.stringify({ suite, mirror, variant: 'minbase', include, v: 1 })).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ suite, mirror, variant: 'minbase', include, v: 1 }))
+    .digest('hex')
+    .slice(0, 12);
   const dir = join(CACHE, 'images', `${name}-${key}`);
   const file = join(dir, 'image.cpio.gz');
   const root = join(dir, 'root');
@@ -111,10 +119,14 @@ export function debianImage(name: string, include: string[]): Image {
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, 'root.tmp');
   process.stdout.write(`# debootstrap ${suite} minbase +${include.join(',')} from ${mirror} (first run only)\n`);
-  const r = spawnSync('debootstrap', ['--variant=minbase', `--include=${include.join(',')}`, suite, tmp, mirror], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = spawnSync('debootstrap', ['--variant=minbase', `--include=${include.join(',')}`, suite, tmp, mirror], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (r.status !== 0) throw new Error(`boot test: debootstrap of ${name} failed (${r.status})`);
   // Smaller image, same system: documentation, manuals, locales and apt caches out.
-  sh(`rm -rf usr/share/doc/* usr/share/man/* usr/share/info/* usr/share/locale/* var/cache/apt/* var/lib/apt/lists/* var/log/*.log`, { cwd: tmp });
+  sh(`rm -rf usr/share/doc/* usr/share/man/* usr/share/info/* usr/share/locale/* var/cache/apt/* var/lib/apt/lists/* var/log/*.log`, {
+    cwd: tmp,
+  });
   renameSync(tmp, root);
   packImage(root, file);
   return { name, file, root, seconds: (Date.now() - t0) / 1000, cached: false };

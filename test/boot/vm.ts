@@ -17,9 +17,14 @@ function sh(cmd: string, cwd?: string): string {
 // virtio devices are not found by a PCI-id lookup in this initramfs: load them in dependency order
 // (each module's depends= comes before it).
 const MODULES = [
-  'drivers/virtio/virtio_ring.ko', 'drivers/virtio/virtio.ko', 'drivers/virtio/virtio_pci_legacy_dev.ko',
-  'drivers/virtio/virtio_pci_modern_dev.ko', 'drivers/virtio/virtio_pci.ko', 'net/core/failover.ko',
-  'drivers/net/net_failover.ko', 'drivers/net/virtio_net.ko',
+  'drivers/virtio/virtio_ring.ko',
+  'drivers/virtio/virtio.ko',
+  'drivers/virtio/virtio_pci_legacy_dev.ko',
+  'drivers/virtio/virtio_pci_modern_dev.ko',
+  'drivers/virtio/virtio_pci.ko',
+  'net/core/failover.ko',
+  'drivers/net/net_failover.ko',
+  'drivers/net/virtio_net.ko',
 ];
 
 export interface InitramfsOptions {
@@ -52,7 +57,9 @@ export function assembleInitramfs(o: InitramfsOptions): string {
   }
   copyFileSync(o.busybox, join(tree, 'bin/busybox'));
   chmodSync(join(tree, 'bin/busybox'), 0o755);
-  const applets = execFileSync(o.busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync(o.busybox, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   for (const a of applets) if (!existsSync(join(tree, 'bin', a))) symlinkSync('busybox', join(tree, 'bin', a));
   symlinkSync('../bin', join(tree, 'usr/bin'));
   symlinkSync('../sbin', join(tree, 'usr/sbin'));
@@ -101,10 +108,30 @@ export interface VmOptions {
 /** Boots under QEMU TCG; the only network is QEMU's user mode (the host is 10.0.2.2). */
 export function bootVm(o: VmOptions): Vm {
   const args = [
-    '-accel', 'tcg,thread=multi', '-m', String(o.memMiB ?? 2048), '-smp', '2',
-    '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio', '-monitor', 'none',
-    '-kernel', o.kernel.vmlinuz, '-initrd', o.initramfs, '-append', o.append,
-    '-netdev', 'user,id=n0', '-device', `virtio-net-pci,netdev=n0,mac=${o.mac}`,
+    '-accel',
+    'tcg,thread=multi',
+    '-m',
+    String(o.memMiB ?? 2048),
+    '-smp',
+    '2',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
+    '-kernel',
+    o.kernel.vmlinuz,
+    '-initrd',
+    o.initramfs,
+    '-append',
+    o.append,
+    '-netdev',
+    'user,id=n0',
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${o.mac}`,
   ];
   const startedAt = Date.now();
   const child: ChildProcess = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -131,10 +158,12 @@ export function bootVm(o: VmOptions): Vm {
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', (d: Buffer) => logChunks.push(`[qemu] ${d}`));
-  const exited = new Promise<number | null>((res) => child.on('close', (code) => {
-    if (o.log) writeFileSync(o.log, logChunks.join(''));
-    res(code);
-  }));
+  const exited = new Promise<number | null>((res) =>
+    child.on('close', (code) => {
+      if (o.log) writeFileSync(o.log, logChunks.join(''));
+      res(code);
+    }),
+  );
   return {
     lines,
     startedAt,
@@ -143,7 +172,13 @@ export function bootVm(o: VmOptions): Vm {
       const seen = lines.find((l) => re.test(l.text));
       if (seen) return Promise.resolve(seen);
       return new Promise((res, rej) => {
-        const w = { re, resolve: (l: SerialLine) => { clearTimeout(t); res(l); } };
+        const w = {
+          re,
+          resolve: (l: SerialLine) => {
+            clearTimeout(t);
+            res(l);
+          },
+        };
         const t = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
           rej(new Error(`timeout after ${timeoutMs / 1000} s waiting for ${re} on the serial console`));

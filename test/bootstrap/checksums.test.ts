@@ -2,7 +2,19 @@
 // against the source's SHA256SUMS before anything is placed: one line, exit 2, nothing installed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, closeSync, copyFileSync, cpSync, mkdirSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { treeLines as tree } from '../helpers/tree.ts';
 import { DIST, fakeRuntime, IMAGE_ENV, INSTALL, read, runStep, scratch, SHELLS } from './harness.ts';
@@ -37,8 +49,16 @@ test('bin/wwruntime cut to 40 MB: refused (exit 2, one line), nothing installed,
   const s = scratch();
   try {
     const src = realCopy(s.dir, 40_000_000);
-    oneLine(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: src }), /^wwruntime: ERROR: .*\/linux-x64\/bin\/wwruntime is not the executable of this build \(SHA256SUMS differs\): damaged or truncated, not installing$/, s.root);
-    oneLine(runStep(['dash'], s, IMAGE_ENV, INSTALL, ['--into', s.root, '--from', src]), /bin\/wwruntime is not the executable of this build/, s.root);
+    oneLine(
+      runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: src }),
+      /^wwruntime: ERROR: .*\/linux-x64\/bin\/wwruntime is not the executable of this build \(SHA256SUMS differs\): damaged or truncated, not installing$/,
+      s.root,
+    );
+    oneLine(
+      runStep(['dash'], s, IMAGE_ENV, INSTALL, ['--into', s.root, '--from', src]),
+      /bin\/wwruntime is not the executable of this build/,
+      s.root,
+    );
   } finally {
     s.cleanup();
   }
@@ -53,9 +73,25 @@ for (const shell of SHELLS) {
       const sums = read(join(a, 'SHA256SUMS'));
       const env = { WWRUNTIME_SOURCE: src };
       // not listed
-      writeFileSync(join(a, 'SHA256SUMS'), sums.split('\n').filter((l) => !l.endsWith('  bin/wwruntime')).join('\n'));
-      oneLine(runStep(shell, s, env), /^wwruntime: ERROR: .*\/bin\/wwruntime is not listed in .*\/SHA256SUMS: cannot check it, not installing$/, s.root);
-      writeFileSync(join(a, 'SHA256SUMS'), sums.split('\n').filter((l) => !l.endsWith('  NOTICE')).join('\n'));
+      writeFileSync(
+        join(a, 'SHA256SUMS'),
+        sums
+          .split('\n')
+          .filter((l) => !l.endsWith('  bin/wwruntime'))
+          .join('\n'),
+      );
+      oneLine(
+        runStep(shell, s, env),
+        /^wwruntime: ERROR: .*\/bin\/wwruntime is not listed in .*\/SHA256SUMS: cannot check it, not installing$/,
+        s.root,
+      );
+      writeFileSync(
+        join(a, 'SHA256SUMS'),
+        sums
+          .split('\n')
+          .filter((l) => !l.endsWith('  NOTICE'))
+          .join('\n'),
+      );
       oneLine(runStep(shell, s, env), /\/NOTICE is not listed in/, s.root);
       writeFileSync(join(a, 'SHA256SUMS'), sums);
       // changed
@@ -69,10 +105,20 @@ for (const shell of SHELLS) {
       const ok = runStep(shell, s, env);
       assert.is(ok.status, 0, ok.stderr);
       const good = tree(s.root);
-      oneLine(runStep(shell, s, { ...env, WWRUNTIME_STANDALONE: '1' }), /\/bin\/wwgetvnfs is not the executable of this build/, s.root, good);
+      oneLine(
+        runStep(shell, s, { ...env, WWRUNTIME_STANDALONE: '1' }),
+        /\/bin\/wwgetvnfs is not the executable of this build/,
+        s.root,
+        good,
+      );
       // a sum line in binary mode ("HASH *NAME") is read too
       writeFileSync(join(a, 'bin/wwgetvnfs'), readFileSync(join(a, 'bin/wwgetfiles')));
-      writeFileSync(join(a, 'SHA256SUMS'), sums.replace(/ {2}(bin\/wwgetvnfs)$/m, ' *$1').replace(/^\w+( \*bin\/wwgetvnfs)$/m, (_m, rest) => `${sums.match(/^(\w+) {2}bin\/wwgetfiles$/m)?.[1]}${rest}`));
+      writeFileSync(
+        join(a, 'SHA256SUMS'),
+        sums
+          .replace(/ {2}(bin\/wwgetvnfs)$/m, ' *$1')
+          .replace(/^\w+( \*bin\/wwgetvnfs)$/m, (_m, rest) => `${sums.match(/^(\w+) {2}bin\/wwgetfiles$/m)?.[1]}${rest}`),
+      );
       const st = runStep(shell, s, { ...env, WWRUNTIME_STANDALONE: '1' });
       assert.is(st.status, 0, st.stderr);
     } finally {
@@ -88,8 +134,13 @@ test('no sha256sum (nor busybox): refused with one line, nothing installed (READ
     // a PATH with everything the step uses but sha256sum and busybox itself
     const bin = join(s.dir, 'bin');
     mkdirSync(bin);
-    for (const c of ['cat', 'cp', 'ln', 'mv', 'rm', 'rmdir', 'mkdir', 'chmod', 'sort', 'uname', 'cmp', 'readlink', 'grep', 'tr', 'od']) symlinkSync('/bin/busybox', join(bin, c));
-    oneLine(runStep(['/bin/busybox', 'sh'], s, { WWRUNTIME_SOURCE: src, PATH: bin }), /^wwruntime: ERROR: no sha256sum here \(nor busybox with its sha256sum applet\): cannot check .* against its SHA256SUMS, not installing$/, s.root);
+    for (const c of ['cat', 'cp', 'ln', 'mv', 'rm', 'rmdir', 'mkdir', 'chmod', 'sort', 'uname', 'cmp', 'readlink', 'grep', 'tr', 'od'])
+      symlinkSync('/bin/busybox', join(bin, c));
+    oneLine(
+      runStep(['/bin/busybox', 'sh'], s, { WWRUNTIME_SOURCE: src, PATH: bin }),
+      /^wwruntime: ERROR: no sha256sum here \(nor busybox with its sha256sum applet\): cannot check .* against its SHA256SUMS, not installing$/,
+      s.root,
+    );
     // busybox alone is enough: its applet is used
     symlinkSync('/bin/busybox', join(bin, 'busybox'));
     const r = runStep(['/bin/busybox', 'sh'], s, { WWRUNTIME_SOURCE: src, PATH: bin });

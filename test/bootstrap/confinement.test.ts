@@ -14,7 +14,11 @@ const PLACES: { at: string; systemd?: boolean; expect: string[] }[] = [
   { at: 'warewulf', expect: ['bin/wwruntime', 'bin/wwgetfiles', 'lib/NOTICE', 'lib/libc.so.6', 'config', '.wwruntime-manifest'] },
   { at: 'etc/cron.d', expect: ['wwupdatefiles', 'wwrunscript'] },
   { at: 'var/log', expect: ['warewulf'] },
-  { at: 'etc/systemd/system', systemd: true, expect: ['wwupdatefiles.timer', 'wwrunscript.service', 'timers.target.wants/wwupdatefiles.timer'] },
+  {
+    at: 'etc/systemd/system',
+    systemd: true,
+    expect: ['wwupdatefiles.timer', 'wwrunscript.service', 'timers.target.wants/wwupdatefiles.timer'],
+  },
   { at: 'etc/systemd/system/timers.target.wants', systemd: true, expect: ['wwupdatefiles.timer', 'wwrunscript.timer'] },
 ];
 
@@ -26,12 +30,15 @@ const KINDS: Record<string, Kind> = {
   // just enough '..' to leave the root on the host (ROOT/../outside): the node's '..' stops at /
   climbing: (s, d, tag) => ({ link: `${'../'.repeat(d + 1)}outside/${tag}`, lands: join(s.root, 'outside', tag), outside: true }),
   // far more '..' than needed, then the host path of the outside folder
-  'deep climbing': (s, d, tag) => ({ link: `${'../'.repeat(d + 12)}${s.dir.slice(1)}/outside/${tag}`, lands: join(s.root, s.dir, 'outside', tag), outside: true }),
+  'deep climbing': (s, d, tag) => ({
+    link: `${'../'.repeat(d + 12)}${s.dir.slice(1)}/outside/${tag}`,
+    lands: join(s.root, s.dir, 'outside', tag),
+    outside: true,
+  }),
   // links that stay inside: these must simply work
   'inside, relative': (s, d, tag) => ({ link: `${'../'.repeat(d)}srv/${tag}`, lands: join(s.root, 'srv', tag), precreate: true }),
   'inside, absolute': (s, _d, tag) => ({ link: `/srv/${tag}`, lands: join(s.root, 'srv', tag) }),
 };
-
 
 function prepare(s: Scratch, place: (typeof PLACES)[number], kind: Kind) {
   const depth = place.at.split('/').length - 1;
@@ -76,7 +83,7 @@ for (const shell of SHELLS) {
           assert.is(b.status, 0, b.stderr);
           assert.equal(outsideRoot(s), host, 'the boot step wrote outside the root');
           for (const e of place.expect) assert.ok(exists(join(k.lands, e)), `${e} where the node sees ${place.at}: ${join(k.lands, e)}`);
-          assert.ok(lstatSync(join(s.root, place.at)).isSymbolicLink(), 'the image\'s link is kept');
+          assert.ok(lstatSync(join(s.root, place.at)).isSymbolicLink(), "the image's link is kept");
 
           const rm = install(['--remove']);
           assert.is(rm.status, 0, rm.stderr);
@@ -124,7 +131,16 @@ for (const shell of SHELLS) {
       const out = join(s.dir, 'outside');
       mkdirSync(join(out, 'dir'), { recursive: true });
       writeFileSync(join(out, 'file'), 'host\n');
-      const names = ['etc/cron.d/wwupdatefiles', 'etc/cron.d/wwrunscript', 'warewulf/config', 'warewulf/bin/wwruntime', 'warewulf/bin/wwgetfiles', 'warewulf/lib/NOTICE', 'warewulf/lib/libc.so.6', 'warewulf/.wwruntime-manifest'];
+      const names = [
+        'etc/cron.d/wwupdatefiles',
+        'etc/cron.d/wwrunscript',
+        'warewulf/config',
+        'warewulf/bin/wwruntime',
+        'warewulf/bin/wwgetfiles',
+        'warewulf/lib/NOTICE',
+        'warewulf/lib/libc.so.6',
+        'warewulf/.wwruntime-manifest',
+      ];
       names.forEach((n, i) => {
         mkdirSync(dirname(join(s.root, n)), { recursive: true });
         symlinkSync(i % 2 ? join(out, 'dir') : join(out, 'file'), join(s.root, n));

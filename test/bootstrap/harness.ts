@@ -14,7 +14,12 @@ export const DIST = join(ROOT, 'dist');
 /** The shells the step must run under: Debian's busybox ash and dash. */
 export const SHELLS: string[][] = [['/bin/busybox', 'sh'], ['dash']];
 
-export interface Scratch { dir: string; root: string; host: string; cleanup(): void }
+export interface Scratch {
+  dir: string;
+  root: string;
+  host: string;
+  cleanup(): void;
+}
 
 /** A scratch root (NEWROOT) plus a "host" (WWRUNTIME_HOSTROOT) whose kernel command line names a master. */
 export function scratch(base = tmpdir()): Scratch {
@@ -27,10 +32,26 @@ export function scratch(base = tmpdir()): Scratch {
   return { dir, root, host, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export interface Run { status: number | null; stdout: string; stderr: string }
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
-export function runStep(shell: string[], s: Scratch, env: Record<string, string | undefined> = {}, script = STEP, args: string[] = []): Run {
-  const full: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', NEWROOT: s.root, WWRUNTIME_HOSTROOT: s.host, WWRUNTIME_SOURCE: DIST, WWINIT_HWADDR: 'aa:bb:cc:dd:ee:ff' };
+export function runStep(
+  shell: string[],
+  s: Scratch,
+  env: Record<string, string | undefined> = {},
+  script = STEP,
+  args: string[] = [],
+): Run {
+  const full: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    NEWROOT: s.root,
+    WWRUNTIME_HOSTROOT: s.host,
+    WWRUNTIME_SOURCE: DIST,
+    WWINIT_HWADDR: 'aa:bb:cc:dd:ee:ff',
+  };
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete full[k];
     else full[k] = v;
@@ -40,7 +61,16 @@ export function runStep(shell: string[], s: Scratch, env: Record<string, string 
 }
 
 export const read = (p: string) => readFileSync(p, 'utf8');
-export const exists = (p: string) => existsSync(p) || (() => { try { lstatSync(p); return true; } catch { return false; } })();
+export const exists = (p: string) =>
+  existsSync(p) ||
+  (() => {
+    try {
+      lstatSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
 /**
  * Runs an executable of an installed tree the way the node runs it: inside a chroot of `root`
@@ -83,11 +113,22 @@ export function fakeRuntime(dir: string, arch = 'linux-x64'): string {
     return Buffer.concat([b, Buffer.from(`${what}\n`)]);
   };
   const { loader } = ARCHS[arch as keyof typeof ARCHS];
-  const files: Record<string, Buffer> = { 'bin/wwruntime': elf('wwruntime'), [`lib/${loader}`]: elf('loader'), 'lib/libc.so.6': elf('libc'), NOTICE: Buffer.from('notice\n') };
+  const files: Record<string, Buffer> = {
+    'bin/wwruntime': elf('wwruntime'),
+    [`lib/${loader}`]: elf('loader'),
+    'lib/libc.so.6': elf('libc'),
+    NOTICE: Buffer.from('notice\n'),
+  };
   for (const t of TOOLS) files[`bin/${t}`] = elf(t);
   for (const [rel, data] of Object.entries(files)) writeFileSync(join(a, rel), data);
   chmodSync(join(a, 'bin/wwruntime'), 0o755);
-  writeFileSync(join(a, 'SHA256SUMS'), Object.keys(files).sort().map((rel) => `${sha256(files[rel])}  ${rel}\n`).join(''));
+  writeFileSync(
+    join(a, 'SHA256SUMS'),
+    Object.keys(files)
+      .sort()
+      .map((rel) => `${sha256(files[rel])}  ${rel}\n`)
+      .join(''),
+  );
   return src;
 }
 

@@ -26,7 +26,10 @@ test('a relative link to the launcher: `sh NAME` and `./NAME` from its folder, u
     for (const shell of SHELLS) {
       version(spawnSync(shell[0], [...shell.slice(1), 'wwgetscript', '--version'], { cwd: links, env, encoding: 'utf8' }), 'wwgetscript');
       // the chain ends at the launcher; the tool is the name it was started by
-      version(spawnSync(shell[0], [...shell.slice(1), 'wwgetnodeconfig', '--version'], { cwd: links, env, encoding: 'utf8' }), 'wwgetnodeconfig');
+      version(
+        spawnSync(shell[0], [...shell.slice(1), 'wwgetnodeconfig', '--version'], { cwd: links, env, encoding: 'utf8' }),
+        'wwgetnodeconfig',
+      );
     }
     version(spawnSync('./wwgetscript', ['--version'], { cwd: links, env, encoding: 'utf8' }), 'wwgetscript');
     // from another folder, through a link that is itself reached by a relative path

@@ -45,10 +45,17 @@ for (const shell of SHELLS) {
       const pwned = (n: number) => join(s.dir, `pwned${n}`);
       mkdirSync(join(s.host, 'etc'));
       writeFileSync(join(s.host, 'proc/cmdline'), 'quiet\n');
-      writeFileSync(join(s.host, 'etc/network.conf'), [
-        `HOSTNAME=$(touch ${pwned(1)})`, `GATEWAY=\`touch ${pwned(2)}\``, `touch ${pwned(3)}`, `NETMASK=1; touch ${pwned(4)}`,
-        `  export DHCP_SERVER="10.7.7.8"  `, '',
-      ].join('\n'));
+      writeFileSync(
+        join(s.host, 'etc/network.conf'),
+        [
+          `HOSTNAME=$(touch ${pwned(1)})`,
+          `GATEWAY=\`touch ${pwned(2)}\``,
+          `touch ${pwned(3)}`,
+          `NETMASK=1; touch ${pwned(4)}`,
+          `  export DHCP_SERVER="10.7.7.8"  `,
+          '',
+        ].join('\n'),
+      );
       const r = runStep(shell, s, { WWRUNTIME_SOURCE: src });
       assert.is(r.status, 0, r.stderr);
       for (const n of [1, 2, 3, 4]) assert.not.ok(existsSync(pwned(n)), `network.conf line ${n} ran`);

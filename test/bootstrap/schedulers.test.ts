@@ -6,7 +6,13 @@ import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { read, runStep, scratch, SHELLS } from './harness.ts';
 
-const FIELDS: [string, number, number][] = [['minute', 0, 59], ['hour', 0, 23], ['day of month', 1, 31], ['month', 1, 12], ['day of week', 0, 7]];
+const FIELDS: [string, number, number][] = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['day of month', 1, 31],
+  ['month', 1, 12],
+  ['day of week', 0, 7],
+];
 
 /** One time field: lists of *, N, N-M, each with an optional /STEP; numbers in range. Throws on error. */
 function checkField(text: string, [name, lo, hi]: [string, number, number]) {
@@ -41,7 +47,11 @@ export function parseSystemCrontab(name: string, text: string, mode: number) {
     time.forEach((f, i) => checkField(f, FIELDS[i]));
     const user = parts[5];
     if (!/^[a-z_][a-z0-9_-]*$/.test(user)) throw new Error(`bad user '${user}'`);
-    const command = line.trim().split(/[ \t]+/).slice(6).join(' ');
+    const command = line
+      .trim()
+      .split(/[ \t]+/)
+      .slice(6)
+      .join(' ');
     if (command.includes('%')) throw new Error('% in a command is a newline to cron');
     jobs.push({ time, user, command });
   }
@@ -52,10 +62,19 @@ test('the strict crontab parser refuses what cron refuses', () => {
   const ok = 'SHELL=/bin/sh\n*/5 * * * * root true\n';
   assert.is(parseSystemCrontab('x', ok, 0o644).jobs.length, 1);
   for (const [n, t, m] of [
-    ['a.b', ok, 0o644], ['x', ok, 0o664], ['x', ok, 0o755], ['x', '*/5 * * * * root true', 0o644],
-    ['x', '60 * * * * root true\n', 0o644], ['x', '* 24 * * * root true\n', 0o644], ['x', '* * 0 * * root true\n', 0o644],
-    ['x', '* * * 13 * root true\n', 0o644], ['x', '* * * * 8 root true\n', 0o644], ['x', '*/0 * * * * root true\n', 0o644],
-    ['x', '5-1 * * * * root true\n', 0o644], ['x', '* * * * * true\n', 0o644], ['x', '* * * * * root date +%s\n', 0o644],
+    ['a.b', ok, 0o644],
+    ['x', ok, 0o664],
+    ['x', ok, 0o755],
+    ['x', '*/5 * * * * root true', 0o644],
+    ['x', '60 * * * * root true\n', 0o644],
+    ['x', '* 24 * * * root true\n', 0o644],
+    ['x', '* * 0 * * root true\n', 0o644],
+    ['x', '* * * 13 * root true\n', 0o644],
+    ['x', '* * * * 8 root true\n', 0o644],
+    ['x', '*/0 * * * * root true\n', 0o644],
+    ['x', '5-1 * * * * root true\n', 0o644],
+    ['x', '* * * * * true\n', 0o644],
+    ['x', '* * * * * root date +%s\n', 0o644],
     ['x', '*/5 * * * root true\n', 0o644],
   ] as [string, string, number][]) {
     assert.throws(() => parseSystemCrontab(n, t, m), undefined, `${n} ${JSON.stringify(t)} ${m.toString(8)}`);
@@ -131,10 +150,13 @@ for (const shell of SHELLS) {
       const units = ['wwupdatefiles.service', 'wwupdatefiles.timer', 'wwrunscript.service', 'wwrunscript.timer'].map((n) => join(u, n));
       assert.match(read(units[1]), /^OnCalendar=\*:0\/10$/m);
       assert.match(read(units[1]), /^RandomizedDelaySec=30$/m);
-      assert.match(read(units[0]), /wwgetfiles --max-run 250 /, 'the 280 s bound less the timer\'s 30 s delay');
+      assert.match(read(units[0]), /wwgetfiles --max-run 250 /, "the 280 s bound less the timer's 30 s delay");
       // Verified in place, without --root (which would also need sysinit.target etc. inside the
       // scratch root): ExecStart is /bin/sh, which exists on the host as on the node.
-      const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...units], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'notice' } });
+      const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...units], {
+        encoding: 'utf8',
+        env: { ...process.env, SYSTEMD_LOG_LEVEL: 'notice' },
+      });
       const ours = r.stderr.split('\n').filter((l) => /wwupdatefiles|wwrunscript|ignoring|Unknown/i.test(l));
       assert.is(r.status, 0, r.stderr);
       assert.equal(ours, [], r.stderr);

@@ -21,7 +21,7 @@ test('shellcheck --shell=sh the built launchers (build/launcher.sh filled in)', 
   assert.is(r.status, 0, r.stdout + r.stderr);
 });
 
-test('shellcheck --shell=sh the boot test\'s stand-in initramfs scripts', () => {
+test("shellcheck --shell=sh the boot test's stand-in initramfs scripts", () => {
   const base = join(ROOT, 'test/boot/initramfs');
   const files: string[] = [];
   const walk = (d: string) => {
@@ -41,7 +41,10 @@ test('shellcheck --shell=sh the boot test\'s stand-in initramfs scripts', () => 
 test('no bashisms the brief names: no == in tests, no local', () => {
   for (const n of readdirSync(join(ROOT, 'bootstrap'))) {
     const text = spawnSync('cat', [join(ROOT, 'bootstrap', n)], { encoding: 'utf8' }).stdout;
-    const code = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+    const code = text
+      .split('\n')
+      .filter((l) => !/^\s*#/.test(l))
+      .join('\n');
     assert.not.match(code, /\[[^\]]*==/, n);
     assert.not.match(code, /^\s*local\s/m, n);
   }

@@ -2,7 +2,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseShellVars } from '../../src/core/settings/shellvars.ts';
 import { TOOLS } from '../../build/targets.mjs';
@@ -33,9 +45,15 @@ for (const shell of SHELLS) {
       assert.is(mode(join(s.root, 'etc/cron.d/wwrunscript')), '644');
       assert.ok(lstatSync(join(s.root, 'var/log/warewulf')).isDirectory());
       const files = read(join(s.root, 'etc/cron.d/wwupdatefiles'));
-      assert.match(files, /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 \/warewulf\/bin\/wwgetfiles --max-run 280 >\/var\/log\/warewulf\/wwgetfiles\.log 2>&1\n$/m);
+      assert.match(
+        files,
+        /^\*\/5 \* \* \* \* root .*WWGETFILES_INTERVAL=180 \/warewulf\/bin\/wwgetfiles --max-run 280 >\/var\/log\/warewulf\/wwgetfiles\.log 2>&1\n$/m,
+      );
       const script = read(join(s.root, 'etc/cron.d/wwrunscript'));
-      assert.match(script, /root .*\. \/warewulf\/config; \/warewulf\/bin\/wwgetscript runtime --max-run 280 2>\/var\/log\/warewulf\/wwrunscript\.log \| \/bin\/sh\n$/m);
+      assert.match(
+        script,
+        /root .*\. \/warewulf\/config; \/warewulf\/bin\/wwgetscript runtime --max-run 280 2>\/var\/log\/warewulf\/wwrunscript\.log \| \/bin\/sh\n$/m,
+      );
       assert.not.match(script, /wwgetfiles\.log/); // upstream sent the runtime script's errors there
       const cfg = parseShellVars(read(join(s.root, 'warewulf/config')));
       assert.is(cfg.vars.get('WWMASTER'), '10.0.0.1'); // from wwmaster= on the kernel command line
@@ -171,7 +189,12 @@ for (const shell of SHELLS) {
       assert.is(runStep(shell, s).status, 0);
       assert.equal(tree(s.root), first);
       assert.is(runStep(shell, s, { WWNORUNTIMESERVICES: '1' }).status, 0);
-      assert.equal(tree(s.root), ['d 0755 usr', 'd 0755 usr/lib', 'd 0755 usr/lib/systemd', `f 0644 usr/lib/systemd/systemd e3b0c44298fc1c14`]);
+      assert.equal(tree(s.root), [
+        'd 0755 usr',
+        'd 0755 usr/lib',
+        'd 0755 usr/lib/systemd',
+        `f 0644 usr/lib/systemd/systemd e3b0c44298fc1c14`,
+      ]);
 
       // systemd plus a cron daemon (here a busybox-style symlink): cron
       mkdirSync(join(c.root, 'lib/systemd'), { recursive: true });
@@ -203,7 +226,12 @@ for (const shell of SHELLS) {
       const cfg = join(s.root, 'warewulf/config');
       for (const sh2 of SHELLS) {
         const out = sh(`. "$CFG"; env`, { shell: sh2, env: { CFG: cfg } });
-        const env = new Map(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+        const env = new Map(
+          out
+            .split('\n')
+            .filter((l) => l.includes('='))
+            .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+        );
         for (const [k, v] of Object.entries(values)) assert.is(env.get(k), v, `${sh2.join(' ')} ${k}`);
       }
       const parsed = parseShellVars(read(cfg)); // the tools' own reader agrees
@@ -218,7 +246,10 @@ test('config: an upstream-style config is rewritten without duplicates, other li
   const s = scratch();
   try {
     mkdirSync(join(s.root, 'warewulf'));
-    writeFileSync(join(s.root, 'warewulf/config'), 'WWMASTER=10.9.9.9\nexport WWMASTER\n# site\nSITE="x y"\nexport SITE\nWWNODENAME=old\nexport WWNODENAME');
+    writeFileSync(
+      join(s.root, 'warewulf/config'),
+      'WWMASTER=10.9.9.9\nexport WWMASTER\n# site\nSITE="x y"\nexport SITE\nWWNODENAME=old\nexport WWNODENAME',
+    );
     assert.is(runStep(SHELLS[0], s, { WWNODENAME: 'new' }).status, 0);
     const text = read(join(s.root, 'warewulf/config'));
     assert.ok(text.startsWith('# site\nSITE="x y"\nexport SITE\n# wwruntime-managed'), text);
@@ -298,7 +329,8 @@ test('wwruntime-install --arch linux-arm64: the real arm64 executable and runtim
     const r = runStep(['dash'], s, env, INSTALL, ['--into', s.root, '--from', DIST, '--arch', 'linux-arm64']);
     assert.is(r.status, 0, r.stderr);
     assert.ok(readFileSync(join(s.root, 'warewulf/bin/wwruntime')).equals(readFileSync(join(DIST, 'linux-arm64/bin/wwruntime'))));
-    for (const l of distLibs('linux-arm64')) assert.ok(readFileSync(join(s.root, 'warewulf/lib', l)).equals(readFileSync(join(DIST, 'linux-arm64/lib', l))), l);
+    for (const l of distLibs('linux-arm64'))
+      assert.ok(readFileSync(join(s.root, 'warewulf/lib', l)).equals(readFileSync(join(DIST, 'linux-arm64/lib', l))), l);
     const v = runIn(s.root, '/warewulf/bin/wwgetvnfs', ['--version'], {}, 'linux-arm64');
     assert.is(v.status, 0, v.stderr);
     assert.ok(v.stdout.startsWith('wwgetvnfs '), v.stdout);
@@ -328,12 +360,21 @@ test('bad runtime folders: missing or changed library, wrong architecture, no ru
     };
     let dir = runtimeCopy(join(s.dir, 'a'));
     rmSync(join(dir, 'lib/libm.so.6'));
-    oneLine(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: dirname(dir) }), /^wwruntime: ERROR: .*\/lib\/libm\.so\.6 is missing: the C runtime there is incomplete$/m);
+    oneLine(
+      runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: dirname(dir) }),
+      /^wwruntime: ERROR: .*\/lib\/libm\.so\.6 is missing: the C runtime there is incomplete$/m,
+    );
     dir = runtimeCopy(join(s.dir, 'b'));
     writeFileSync(join(dir, 'lib/libc.so.6'), Buffer.concat([readFileSync(join(dir, 'lib/libc.so.6')), Buffer.from('x')]));
-    oneLine(runStep(SHELLS[1], s, { WWRUNTIME_SOURCE: dirname(dir) }), /lib\/libc\.so\.6 is not the library the executables were built with/);
+    oneLine(
+      runStep(SHELLS[1], s, { WWRUNTIME_SOURCE: dirname(dir) }),
+      /lib\/libc\.so\.6 is not the library the executables were built with/,
+    );
     // an arm64 folder handed to an x86-64 node
-    oneLine(runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: join(DIST, 'linux-arm64') }), /is not a linux-x64 runtime folder: no lib\/ld-linux-x86-64\.so\.2 \(it has ld-linux-aarch64\.so\.1\)/);
+    oneLine(
+      runStep(SHELLS[0], s, { WWRUNTIME_SOURCE: join(DIST, 'linux-arm64') }),
+      /is not a linux-x64 runtime folder: no lib\/ld-linux-x86-64\.so\.2 \(it has ld-linux-aarch64\.so\.1\)/,
+    );
     oneLine(runStep(SHELLS[1], s, { WWRUNTIME_ARCH: 'linux-arm64' }), /linux-arm64 executables cannot run on this linux-x64 node/);
     // an x64 folder whose executable is the arm64 one
     dir = runtimeCopy(join(s.dir, 'c'));
@@ -396,7 +437,10 @@ test('image builder: wwruntime-install --into CHROOT, --standalone, --remove', (
     const one = tree(s.root);
     // the boot step on top of an image install: only the config is added
     assert.is(runStep(['dash'], s).status, 0);
-    assert.equal(tree(s.root).filter((l) => !/ warewulf\/(config|\.wwruntime-manifest) /.test(l)), one.filter((l) => !/ warewulf\/\.wwruntime-manifest /.test(l)));
+    assert.equal(
+      tree(s.root).filter((l) => !/ warewulf\/(config|\.wwruntime-manifest) /.test(l)),
+      one.filter((l) => !/ warewulf\/\.wwruntime-manifest /.test(l)),
+    );
     assert.is(runStep(['dash'], s, { ...env, WWMASTER: 'mm' }, INSTALL, ['--into', s.root, '--standalone']).status, 0);
     assert.ok(lstatSync(join(s.root, 'warewulf/bin/wwgetvnfs')).isFile());
     assert.is(runStep(['dash'], s, env, INSTALL, ['--into', s.root, '--remove']).status, 0);
@@ -413,8 +457,14 @@ test("after upstream's 60-runtimesupport: its symlinks, cron files and config li
     mkdirSync(join(s.root, 'warewulf/bin'), { recursive: true });
     mkdirSync(join(s.root, 'etc/cron.d'), { recursive: true });
     for (const t of TOOLS) symlinkSync(`../transports/http/${t}`, join(s.root, 'warewulf/bin', t));
-    writeFileSync(join(s.root, 'warewulf/config'), 'WWINIT_HWADDR=aa:bb:cc:dd:ee:ff\nexport WWINIT_HWADDR\nWWMASTER=10.0.0.1\nexport WWMASTER\n');
-    writeFileSync(join(s.root, 'etc/cron.d/wwrunscript'), '0,5,10,15,20,25,30,35,40,45,50,55 * * * * root . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>/var/log/warewulf/provision/wwgetfiles.log | /bin/sh\n');
+    writeFileSync(
+      join(s.root, 'warewulf/config'),
+      'WWINIT_HWADDR=aa:bb:cc:dd:ee:ff\nexport WWINIT_HWADDR\nWWMASTER=10.0.0.1\nexport WWMASTER\n',
+    );
+    writeFileSync(
+      join(s.root, 'etc/cron.d/wwrunscript'),
+      '0,5,10,15,20,25,30,35,40,45,50,55 * * * * root . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>/var/log/warewulf/provision/wwgetfiles.log | /bin/sh\n',
+    );
     assert.is(runStep(SHELLS[1], s).status, 0);
     for (const t of TOOLS) assert.is(readlinkSync(join(s.root, 'warewulf/bin', t)), 'wwruntime');
     assert.match(read(join(s.root, 'etc/cron.d/wwrunscript')), /wwruntime-managed[\s\S]*wwrunscript\.log/);

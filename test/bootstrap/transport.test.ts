@@ -26,11 +26,20 @@ test.before(async () => {
   const fx = sampleFixture();
   fx.vnfs = {
     ...fx.vnfs,
-    good: { image: makeVnfsImage([{ path: 'sbin', type: 'dir' }, { path: 'sbin/init', mode: 0o755, content: '#!/bin/sh\n' }, { path: 'etc', type: 'dir' }, { path: 'etc/os-release', content: 'x\n' }]) },
+    good: {
+      image: makeVnfsImage([
+        { path: 'sbin', type: 'dir' },
+        { path: 'sbin/init', mode: 0o755, content: '#!/bin/sh\n' },
+        { path: 'etc', type: 'dir' },
+        { path: 'etc/os-release', content: 'x\n' },
+      ]),
+    },
   };
   fx.nodes[0].vnfs = 'good';
   // The master cannot serve the file objects whose ids are in `broken` (its embedded 404, PROTOCOL 2.7).
-  m = await startMaster(fx, { fault: (r) => (r.query.fileid && broken.has(r.query.fileid) ? { kind: 'embedded', status: 404 } : undefined) });
+  m = await startMaster(fx, {
+    fault: (r) => (r.query.fileid && broken.has(r.query.fileid) ? { kind: 'embedded', status: 404 } : undefined),
+  });
 });
 test.after(() => m.stop());
 
@@ -55,8 +64,15 @@ async function step(s: S, file: string, env: Record<string, string> = {}, shArgs
   const r = await run('/bin/busybox', ['sh', ...shArgs, file.startsWith('/') ? file : join(STEPS, file), ...args], {
     cwd: s.dir,
     env: {
-      PATH: `${s.bin}:/usr/bin:/bin`, NEWROOT: s.newroot, WWRUNTIME_HOME: s.home, WWRUNTIME_HOSTROOT: s.host,
-      WWMASTER: m.address, WWINIT_HWADDR: HW, WWDEBUG: '0', TMPDIR: s.dir, ...env,
+      PATH: `${s.bin}:/usr/bin:/bin`,
+      NEWROOT: s.newroot,
+      WWRUNTIME_HOME: s.home,
+      WWRUNTIME_HOSTROOT: s.host,
+      WWMASTER: m.address,
+      WWINIT_HWADDR: HW,
+      WWDEBUG: '0',
+      TMPDIR: s.dir,
+      ...env,
     },
     timeoutMs: 120_000,
   });
@@ -75,7 +91,11 @@ test('80-files: one object the master cannot serve -> status 0 (no reboot loop),
     assert.match(r.stderr, /\d+ listed, \d+ installed, \d+ unchanged, 1 failed/);
     assert.ok(existsSync(join(s.newroot, 'etc/hosts')), 'the other objects are installed');
     assert.not.ok(existsSync(join(s.newroot, 'etc/shadow')), 'the broken one is not');
-    assert.equal(readdirSync(join(s.newroot, 'etc')).filter((n) => n.startsWith('.')), [], 'no temporaries');
+    assert.equal(
+      readdirSync(join(s.newroot, 'etc')).filter((n) => n.startsWith('.')),
+      [],
+      'no temporaries',
+    );
   } finally {
     broken = new Set();
     s.cleanup();
@@ -94,7 +114,7 @@ test('80-files: every object installed -> status 0, no WARNING', async () => {
   }
 });
 
-test('80-files: unknown node -> the tool\'s exit 2, the step exits 255 (reboot), a clear line, nothing installed', async () => {
+test("80-files: unknown node -> the tool's exit 2, the step exits 255 (reboot), a clear line, nothing installed", async () => {
   const s = setup();
   try {
     const r = await step(s, 'provision-files/warewulf/provision/80-files', { WWINIT_HWADDR: '00:00:00:00:00:99' });
@@ -157,9 +177,18 @@ function upstream60(root: string, host: string, transport: string) {
   mkdirSync(join(root, 'etc/cron.d'), { recursive: true });
   spawnSync('cp', ['-a', join(host, 'warewulf/transports', transport), join(root, 'warewulf/transports/')]);
   for (const t of TOOLS) symlinkSync(`../transports/${transport}/${t}`, join(root, 'warewulf/bin', t));
-  writeFileSync(join(root, 'warewulf/config'), `WWINIT_HWADDR=aa:bb:cc:dd:ee:ff\nexport WWINIT_HWADDR\nWWMASTER=10.0.0.1\nexport WWMASTER\nWWTRANSPORT=${transport}\nexport WWTRANSPORT\n`);
-  writeFileSync(join(root, 'etc/cron.d/wwupdatefiles'), '0,5,10,15,20,25,30,35,40,45,50,55 * * * * root WWGETFILES_INTERVAL=180 /warewulf/bin/wwgetfiles >/var/log/warewulf/provision/wwgetfiles.log 2>&1\n');
-  writeFileSync(join(root, 'etc/cron.d/wwrunscript'), '0,5,10,15,20,25,30,35,40,45,50,55 * * * * root . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>/var/log/warewulf/provision/wwgetfiles.log | /bin/sh\n');
+  writeFileSync(
+    join(root, 'warewulf/config'),
+    `WWINIT_HWADDR=aa:bb:cc:dd:ee:ff\nexport WWINIT_HWADDR\nWWMASTER=10.0.0.1\nexport WWMASTER\nWWTRANSPORT=${transport}\nexport WWTRANSPORT\n`,
+  );
+  writeFileSync(
+    join(root, 'etc/cron.d/wwupdatefiles'),
+    '0,5,10,15,20,25,30,35,40,45,50,55 * * * * root WWGETFILES_INTERVAL=180 /warewulf/bin/wwgetfiles >/var/log/warewulf/provision/wwgetfiles.log 2>&1\n',
+  );
+  writeFileSync(
+    join(root, 'etc/cron.d/wwrunscript'),
+    '0,5,10,15,20,25,30,35,40,45,50,55 * * * * root . /warewulf/config; /warewulf/bin/wwgetscript runtime 2>/var/log/warewulf/provision/wwgetfiles.log | /bin/sh\n',
+  );
 }
 
 for (const shell of SHELLS) {
@@ -195,7 +224,7 @@ for (const shell of SHELLS) {
   }
 }
 
-test('an admin\'s cron file of the same name and a transport file the VNFS brought are kept', () => {
+test("an admin's cron file of the same name and a transport file the VNFS brought are kept", () => {
   const a = scratch();
   try {
     mkdirSync(join(a.host, 'warewulf/transports/http'), { recursive: true });

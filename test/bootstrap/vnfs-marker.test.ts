@@ -25,9 +25,19 @@ for (const shell of SHELLS) {
       mkdirSync(join(s.root, 'etc'));
       writeFileSync(join(s.root, '.wwgetvnfs-incomplete'), '');
       const before = tree(s.root);
-      oneLine(runStep(shell, s, { WWRUNTIME_SOURCE: src }), /^wwruntime: ERROR: NEWROOT holds an unfinished VNFS unpack \(\.wwgetvnfs-incomplete\): not installing$/, s.root, before);
+      oneLine(
+        runStep(shell, s, { WWRUNTIME_SOURCE: src }),
+        /^wwruntime: ERROR: NEWROOT holds an unfinished VNFS unpack \(\.wwgetvnfs-incomplete\): not installing$/,
+        s.root,
+        before,
+      );
       oneLine(runStep(shell, s, { WWRUNTIME_SOURCE: src, WWNORUNTIMESERVICES: '1' }), /unfinished VNFS unpack/, s.root, before);
-      oneLine(runStep(shell, s, IMAGE_ENV, INSTALL, ['--into', s.root, '--from', src]), /holds an unfinished VNFS unpack \(\.wwgetvnfs-incomplete\): not installing$/, s.root, before);
+      oneLine(
+        runStep(shell, s, IMAGE_ENV, INSTALL, ['--into', s.root, '--from', src]),
+        /holds an unfinished VNFS unpack \(\.wwgetvnfs-incomplete\): not installing$/,
+        s.root,
+        before,
+      );
       rmSync(join(s.root, '.wwgetvnfs-incomplete'));
       assert.is(runStep(shell, s, { WWRUNTIME_SOURCE: src }).status, 0);
     } finally {
@@ -50,7 +60,8 @@ function transport(script: string, args: (dir: string) => string[]) {
   copyFileSync(TRANSPORT, join(bin, 'wwgetvnfs'));
   chmodSync(join(bin, 'wwgetvnfs'), 0o755);
   const r = spawnSync('/bin/busybox', ['sh', join(bin, 'wwgetvnfs'), ...args(s.dir)], {
-    encoding: 'utf8', env: { PATH: process.env.PATH ?? '/bin', NEWROOT: s.root, WWRUNTIME_HOME: home, WWRUNTIME_ARCH: 'x86_64' },
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/bin', NEWROOT: s.root, WWRUNTIME_HOME: home, WWRUNTIME_ARCH: 'x86_64' },
   });
   s.cleanup();
   return r;

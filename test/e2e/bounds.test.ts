@@ -19,19 +19,35 @@ const fixture = (): Fixture => ({
     { id: 1, name: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 100, path: '/etc/a', content: 'A\n' },
     { id: 2, name: 'b', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 200, path: '/etc/b', content: 'B'.repeat(4000) },
     { id: 3, name: 'c', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 300, path: '/etc/c', content: 'C'.repeat(4000) },
-    { id: 9, name: 'rt', type: 'file', mode: 0o755, uid: 0, gid: 0, timestamp: 900, path: '/tmp/rt', format: 'shell', content: 'echo ran\n' },
+    {
+      id: 9,
+      name: 'rt',
+      type: 'file',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      timestamp: 900,
+      path: '/tmp/rt',
+      format: 'shell',
+      content: 'echo ran\n',
+    },
   ],
 });
 const secs = (t0: number) => (Date.now() - t0) / 1000;
 
 test('cron-style wwgetfiles, every content download trickled: 3 rounds per object, exit 2, mark held, lock released; time = formula', async () => {
   // Contents of objects 2 and 3 trickle (never silent for --timeout); the list and object 1 answer normally.
-  const m = await startMaster(fixture(), { fault: (r) => (r.query.fileid === '2' || r.query.fileid === '3' ? { kind: 'trickle', everyMs: 200 } : undefined) });
+  const m = await startMaster(fixture(), {
+    fault: (r) => (r.query.fileid === '2' || r.query.fileid === '3' ? { kind: 'trickle', everyMs: 200 } : undefined),
+  });
   const root = mkdtempSync(join(tmpdir(), 'newroot-'));
   const env = { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root };
   try {
     const t0 = Date.now();
-    const r = await run(bin('wwgetfiles'), ['--sysroot', cronSysroot, '--no-delay', '--source-port', 'any', '--max-time', '1'], { env, timeoutMs: 40_000 });
+    const r = await run(bin('wwgetfiles'), ['--sysroot', cronSysroot, '--no-delay', '--source-port', 'any', '--max-time', '1'], {
+      env,
+      timeoutMs: 40_000,
+    });
     const took = secs(t0);
     // Formula: per object, object-attempts (3) x --max-time (1 s) + back-off 2 s + 4 s = 9 s; the two
     // objects run side by side (concurrency 4), so the run is 9 s plus start-up and the list.
@@ -44,7 +60,10 @@ test('cron-style wwgetfiles, every content download trickled: 3 rounds per objec
     assert.ok(existsSync(join(root, 'etc/a')) && !existsSync(join(root, 'etc/b')));
     // The lock went with the process: the next run starts (and fails the same way), not "already running".
     m.options.fault = undefined;
-    const again = await run(bin('wwgetfiles'), ['--sysroot', cronSysroot, '--no-delay', '--source-port', 'any'], { env, timeoutMs: 20_000 });
+    const again = await run(bin('wwgetfiles'), ['--sysroot', cronSysroot, '--no-delay', '--source-port', 'any'], {
+      env,
+      timeoutMs: 20_000,
+    });
     assert.is(again.code, 0, again.stderr);
     assert.is(readFileSync(join(root, 'etc/c'), 'utf8'), 'C'.repeat(4000));
   } finally {
@@ -59,7 +78,8 @@ test('--max-run ends the whole run, the start delay included', async () => {
     const t0 = Date.now();
     // A fixed 2 s start delay (SLEEPTIME), then a list that trickles: the run ends 4 s after it started.
     const r = await run(bin('wwgetfiles'), ['--sysroot', cronSysroot, '--source-port', 'any', '--max-run', '4'], {
-      env: { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root, SLEEPTIME: '2' }, timeoutMs: 30_000,
+      env: { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root, SLEEPTIME: '2' },
+      timeoutMs: 30_000,
     });
     const took = secs(t0);
     assert.is(r.code, 2, r.stderr);
@@ -75,7 +95,8 @@ test('wwgetscript against a trickling master: --max-time per request, then the n
   try {
     const t0 = Date.now();
     const r = await run(bin('wwgetscript'), ['runtime', '--source-port', 'any', '--max-time', '1', '--attempts', '2'], {
-      env: { WWMASTER: m.address, WWINIT_HWADDR: HW }, timeoutMs: 30_000,
+      env: { WWMASTER: m.address, WWINIT_HWADDR: HW },
+      timeoutMs: 30_000,
     });
     const took = secs(t0);
     // 2 rounds x 1 s + 2 s back-off = 4 s.
@@ -92,9 +113,27 @@ test('wwgetvnfs: the image is bounded by the speed limit (a slow one completes, 
   // The cache answer (the image itself) trickles; the /WW/vnfs redirect answers at once.
   let everyMs = 50;
   let bytes = 32; // 640 B/s: the sample image takes ~0.6 s
-  const m = await startMaster(sampleFixture(), { fault: (r) => (r.path.startsWith('/WW/vnfs_cache/') ? { kind: 'trickle', everyMs, bytes } : undefined) });
-  const vnfs = () => run(bin('wwgetvnfs'), ['--target', mkdtempSync(join(tmpdir(), 'vnfs-rate-')), '--source-port', 'any', '--no-owners',
-    '--speed-limit', '100', '--speed-time', '0.5', '--attempts', '1'], { env: { WWMASTER: m.address, WWINIT_HWADDR: '00:11:22:33:44:55' }, timeoutMs: 30_000 });
+  const m = await startMaster(sampleFixture(), {
+    fault: (r) => (r.path.startsWith('/WW/vnfs_cache/') ? { kind: 'trickle', everyMs, bytes } : undefined),
+  });
+  const vnfs = () =>
+    run(
+      bin('wwgetvnfs'),
+      [
+        '--target',
+        mkdtempSync(join(tmpdir(), 'vnfs-rate-')),
+        '--source-port',
+        'any',
+        '--no-owners',
+        '--speed-limit',
+        '100',
+        '--speed-time',
+        '0.5',
+        '--attempts',
+        '1',
+      ],
+      { env: { WWMASTER: m.address, WWINIT_HWADDR: '00:11:22:33:44:55' }, timeoutMs: 30_000 },
+    );
   try {
     const slow = await vnfs();
     assert.is(slow.code, 0, slow.stderr);
@@ -116,9 +155,14 @@ test('https master stalling the handshake: --connect-timeout covers it; a refuse
   const m = await startMaster(fixture(), { tls: leaf, handshakeStall: () => true });
   try {
     const t0 = Date.now();
-    const r = await run(bin('wwgetnodeconfig'), ['--https', '--ca-file', ca.certPath, '--source-port', 'any', '--connect-timeout', '1', '--attempts', '2'], {
-      env: { WWMASTER: m.address, WWINIT_HWADDR: HW }, timeoutMs: 30_000,
-    });
+    const r = await run(
+      bin('wwgetnodeconfig'),
+      ['--https', '--ca-file', ca.certPath, '--source-port', 'any', '--connect-timeout', '1', '--attempts', '2'],
+      {
+        env: { WWMASTER: m.address, WWINIT_HWADDR: HW },
+        timeoutMs: 30_000,
+      },
+    );
     const took = secs(t0);
     assert.is(r.code, 2);
     assert.match(r.stderr, /gave up after 2 attempt\(s\).*TLS handshake with 127\.0\.0\.1:\d+ timed out after 1 s/);
@@ -131,14 +175,16 @@ test('https master stalling the handshake: --connect-timeout covers it; a refuse
   try {
     const other = makeCa('another CA');
     const r = await run(bin('wwgetnodeconfig'), ['--https', '--ca-file', other.certPath, '--source-port', 'any'], {
-      env: { WWMASTER: good.address, WWINIT_HWADDR: HW }, timeoutMs: 30_000,
+      env: { WWMASTER: good.address, WWINIT_HWADDR: HW },
+      timeoutMs: 30_000,
     });
     rmSync(other.dir, { recursive: true, force: true });
     assert.is(r.code, 2);
     assert.match(r.stderr, /--ca-file/);
     assert.not.match(r.stderr, /use-system-ca/);
     const ok = await run(bin('wwgetnodeconfig'), ['--https', '--ca-file', ca.certPath, '--source-port', 'any'], {
-      env: { WWMASTER: good.address, WWINIT_HWADDR: HW }, timeoutMs: 30_000,
+      env: { WWMASTER: good.address, WWINIT_HWADDR: HW },
+      timeoutMs: 30_000,
     });
     assert.is(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /WWNAME="n1"/);

@@ -28,17 +28,24 @@ let seq = 0;
  * and returns the tool's own exit status (not the pipeline's) and what it wrote to ERRFILE.
  */
 async function piped(
-  tool: string, args: string[], envs: Record<string, string>, redirects: string, reader: string,
+  tool: string,
+  args: string[],
+  envs: Record<string, string>,
+  redirects: string,
+  reader: string,
 ): Promise<{ status: number; errfile: string }> {
   const n = ++seq;
   const status = join(scratch, `status.${n}`);
   const errfile = join(scratch, `stderr.${n}`);
-  const assigns = Object.entries(envs).map(([k, v]) => `${k}=${q(v)}`).join(' ');
+  const assigns = Object.entries(envs)
+    .map(([k, v]) => `${k}=${q(v)}`)
+    .join(' ');
   // 'closed': a reader that closes its end before the tool starts (it says so with a file, the tool waits for it).
   const gone = join(scratch, `gone.${n}`);
   const wait = reader === 'closed' ? `i=0; while [ ! -e ${q(gone)} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; ` : '';
   if (reader === 'closed') reader = `sh -c ${q(`exec 0<&-; : >${q(gone)}`)}`;
-  const cmd = `{ ${wait}/usr/bin/env -i ${assigns} ${q(bin(tool))} ${args.map(q).join(' ')} ${redirects.replace('ERRFILE', q(errfile))}; ` +
+  const cmd =
+    `{ ${wait}/usr/bin/env -i ${assigns} ${q(bin(tool))} ${args.map(q).join(' ')} ${redirects.replace('ERRFILE', q(errfile))}; ` +
     `echo $? >${q(status)}; } | ${reader}`;
   const r = await run('/bin/sh', ['-c', cmd], { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 60_000 });
   assert.ok(existsSync(status), `no status recorded: ${r.stderr}`);
@@ -79,7 +86,11 @@ test('the multi-call executable: wwruntime wwgetscript | head -c 10: exit 2, qui
 });
 
 test('--help and --version into a reader that already left: exit 2 (not 0, not 1), nothing on stderr', async () => {
-  for (const [tool, arg] of [['wwgetscript', '--help'], ['wwruntime', '--help'], ['wwruntime', '--version']]) {
+  for (const [tool, arg] of [
+    ['wwgetscript', '--help'],
+    ['wwruntime', '--help'],
+    ['wwruntime', '--version'],
+  ]) {
     // The reader has closed its end before the tool starts: its first write meets a closed pipe.
     const r = await piped(tool, [arg], {}, '2>ERRFILE', 'closed');
     assert.is(r.errfile, '', `${tool} ${arg}`);
@@ -91,8 +102,14 @@ test('stderr into head -1 while the master is down: the normal failure status 2,
   const dead = await deadAddress();
   // First line "retrying in 2 s" reaches head, which exits; 2 s later the final error line meets a closed pipe.
   for (const tool of ['wwgetscript', 'wwruntime']) {
-    const args = [...(tool === 'wwruntime' ? ['wwgetnodeconfig'] : []), '--sysroot', sysroot, '--attempts', '2',
-      ...(tool === 'wwgetscript' ? ['runtime'] : [])];
+    const args = [
+      ...(tool === 'wwruntime' ? ['wwgetnodeconfig'] : []),
+      '--sysroot',
+      sysroot,
+      '--attempts',
+      '2',
+      ...(tool === 'wwgetscript' ? ['runtime'] : []),
+    ];
     const r = await piped(tool, args, env({ WWMASTER: dead }), '2>&1 >/dev/null', 'head -1 >/dev/null');
     assert.is(r.status, 2, tool);
   }
@@ -103,14 +120,21 @@ test('wwgetfiles with its stderr closed early still installs everything and exit
   try {
     const root = mkdtempSync(join(tmpdir(), 'newroot-'));
     const r = await piped(
-      'wwgetfiles', ['--sysroot', sysroot, '--no-delay', '-v', '--concurrency', '1'], env({ NEWROOT: root }),
-      '2>&1 >/dev/null', 'head -1 >/dev/null',
+      'wwgetfiles',
+      ['--sysroot', sysroot, '--no-delay', '-v', '--concurrency', '1'],
+      env({ NEWROOT: root }),
+      '2>&1 >/dev/null',
+      'head -1 >/dev/null',
     );
     assert.is(r.status, 0);
     assert.is(readFileSync(join(root, 'etc/hosts'), 'utf8'), '127.0.0.1 localhost\n10.0.0.1 master\n10.0.1.0 n0000\n');
     assert.is(readlinkSync(join(root, 'etc/localtime')), '/usr/share/zoneinfo/UTC');
     assert.ok(existsSync(join(root, 'dev/wwblk')), 'the last object too');
-    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8'), '1700000900\n', 'the mark advanced past everything');
+    assert.is(
+      readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8'),
+      '1700000900\n',
+      'the mark advanced past everything',
+    );
   } finally {
     m.options.latencyMs = 0;
   }

@@ -63,7 +63,10 @@ test.before(async () => {
   // what a hostile NODE_OPTIONS=--require would run as root: it leaves a mark
   put('/hostile/mark.js', "require('fs').writeFileSync('/tmp/hostile-mark', 'ran as ' + process.getuid());\n");
   // an OpenSSL configuration naming a provider module: OpenSSL would load (run) it as root
-  put('/hostile/openssl.cnf', 'nodejs_conf = init\n[init]\nproviders = prov\n[prov]\nww = ww_sect\n[ww_sect]\nmodule = /hostile/provider.so\nactivate = 1\n');
+  put(
+    '/hostile/openssl.cnf',
+    'nodejs_conf = init\n[init]\nproviders = prov\n[prov]\nww = ww_sect\n[ww_sect]\nmodule = /hostile/provider.so\nactivate = 1\n',
+  );
   put('/hostile/by-name.cnf', 'nodejs_conf = init\n[init]\nproviders = prov\n[prov]\nwwprov = ww_sect\n[ww_sect]\nactivate = 1\n');
   put('/hostile/wwprov.so', 'not a shared object\n');
   put('/hostile/icu/icudt78l.dat', Buffer.alloc(4096, 0x5a));
@@ -92,18 +95,26 @@ interface Run {
   env: Record<string, string>;
 }
 
-const script = (master: () => RunningMaster, ...args: string[]): (() => Run) => () => ({
-  tool: 'wwgetscript', args: [...args, 'runtime'], env: { WWMASTER: master().address },
-});
+const script =
+  (master: () => RunningMaster, ...args: string[]): (() => Run) =>
+  () => ({
+    tool: 'wwgetscript',
+    args: [...args, 'runtime'],
+    env: { WWMASTER: master().address },
+  });
 const plain = script(() => m);
 /** https with --ca-file CA A against the master whose certificate CA B issued: must fail. */
 const wrongCa = script(() => tlsB, '--https', '--ca-file', '/ca/a.pem');
 /** https without --ca-file against CA B's master (a CA no system trusts): must fail. */
 const noCaFile = script(() => tlsB, '--https');
 const goodTls = script(() => tlsA, '--https', '--ca-file', '/ca/a.pem');
-const files = (master: () => RunningMaster = () => m): (() => Run) => () => ({
-  tool: 'wwgetfiles', args: ['--no-delay', '--root', `/node${++nodeDirs}`], env: { WWMASTER: master().address },
-});
+const files =
+  (master: () => RunningMaster = () => m): (() => Run) =>
+  () => ({
+    tool: 'wwgetfiles',
+    args: ['--no-delay', '--root', `/node${++nodeDirs}`],
+    env: { WWMASTER: master().address },
+  });
 
 function inChroot(r: Run, extra: Record<string, string>, onSpawn?: (pid: number) => void): Promise<RunResult> {
   if (r.args[0] === '--no-delay') mkdirSync(join(c.root, r.args[2]));
@@ -135,13 +146,17 @@ function markLeft(): string | undefined {
 function listening(pid: number): number[] {
   let inodes: Set<string>;
   try {
-    inodes = new Set(readdirSync(`/proc/${pid}/fd`).map((fd) => {
-      try {
-        return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '';
-      } catch {
-        return '';
-      }
-    }).filter(Boolean));
+    inodes = new Set(
+      readdirSync(`/proc/${pid}/fd`)
+        .map((fd) => {
+          try {
+            return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '';
+          } catch {
+            return '';
+          }
+        })
+        .filter(Boolean),
+    );
   } catch {
     return [];
   }
@@ -160,7 +175,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Runs wwgetscript against the stalling master (--timeout 3): does the process ever listen on a port? */
 async function portsWhileWaiting(env: Record<string, string>, signal?: NodeJS.Signals): Promise<{ ports: number[]; result: RunResult }> {
   let pid = 0;
-  const done = inChroot({ tool: 'wwgetscript', args: ['--timeout', '3', '--attempts', '1', 'runtime'], env: { WWMASTER: stall.address } }, env, (p) => (pid = p));
+  const done = inChroot(
+    { tool: 'wwgetscript', args: ['--timeout', '3', '--attempts', '1', 'runtime'], env: { WWMASTER: stall.address } },
+    env,
+    (p) => (pid = p),
+  );
   const ports = new Set<number>();
   for (let i = 0; i < 25; i++) {
     await sleep(100);
@@ -179,7 +198,9 @@ async function peakThreads(make: () => Run, env: Record<string, string>): Promis
   while (running) {
     try {
       if (pid) peak = Math.max(peak, readdirSync(`/proc/${pid}/task`).length);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
     await sleep(10);
   }
   return { peak, result: await done };
@@ -221,7 +242,10 @@ test('NODE_OPTIONS=--max-old-space-size=1 (Node died 133 with a V8 dump): ignore
 });
 
 test('--node-options=... on the command line is not a Node.js option either: a usage error', async () => {
-  const r = await inChroot({ tool: 'wwgetscript', args: ['--node-options=--require=/hostile/mark.js', 'runtime'], env: { WWMASTER: m.address } }, {});
+  const r = await inChroot(
+    { tool: 'wwgetscript', args: ['--node-options=--require=/hostile/mark.js', 'runtime'], env: { WWMASTER: m.address } },
+    {},
+  );
   assert.is(r.code, 2);
   assert.is(r.stdout, '');
   assert.match(r.stderr, /^wwgetscript: ERROR: Unknown option '--node-options'[^\n]* \(see 'wwgetscript --help'\)\n$/);
@@ -260,8 +284,9 @@ test('NODE_EXTRA_CA_CERTS=CA B without --ca-file: not added to the bundled roots
   oneErrorLine(await inChroot(noCaFile(), { NODE_EXTRA_CA_CERTS: '/ca/b.pem' }), TLS_REFUSED, 'NODE_EXTRA_CA_CERTS');
 });
 
-test('NODE_EXTRA_CA_CERTS naming a missing file: acts only as Node\'s one warning line when TLS loads; the run is the same', async () => {
-  const warning = 'Warning: Ignoring extra certs from `/hostile/none.pem`, load failed: error:80000002:system library::No such file or directory\n';
+test("NODE_EXTRA_CA_CERTS naming a missing file: acts only as Node's one warning line when TLS loads; the run is the same", async () => {
+  const warning =
+    'Warning: Ignoring extra certs from `/hostile/none.pem`, load failed: error:80000002:system library::No such file or directory\n';
   for (const make of [noCaFile, goodTls]) {
     const base = await inChroot(make(), {});
     const r = await inChroot(make(), { NODE_EXTRA_CA_CERTS: '/hostile/none.pem' });
@@ -274,7 +299,11 @@ test('NODE_EXTRA_CA_CERTS naming a missing file: acts only as Node\'s one warnin
 });
 
 test('NODE_USE_SYSTEM_CA=1 with SSL_CERT_FILE=CA B (the "system" store): not trusted', async () => {
-  oneErrorLine(await inChroot(noCaFile(), { NODE_USE_SYSTEM_CA: '1', SSL_CERT_FILE: '/ca/b.pem', SSL_CERT_DIR: '/ca' }), TLS_REFUSED, 'NODE_USE_SYSTEM_CA');
+  oneErrorLine(
+    await inChroot(noCaFile(), { NODE_USE_SYSTEM_CA: '1', SSL_CERT_FILE: '/ca/b.pem', SSL_CERT_DIR: '/ca' }),
+    TLS_REFUSED,
+    'NODE_USE_SYSTEM_CA',
+  );
 });
 
 test('SSL_CERT_FILE / SSL_CERT_DIR naming CA B: not trusted', async () => {
@@ -283,7 +312,11 @@ test('SSL_CERT_FILE / SSL_CERT_DIR naming CA B: not trusted', async () => {
 
 test('all of the TLS variables at once do not stop a good --ca-file run', async () => {
   const r = await sameAsWithout(goodTls, {
-    NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_EXTRA_CA_CERTS: '/ca/b.pem', NODE_USE_SYSTEM_CA: '1', SSL_CERT_FILE: '/ca/b.pem', SSL_CERT_DIR: '/ca',
+    NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    NODE_EXTRA_CA_CERTS: '/ca/b.pem',
+    NODE_USE_SYSTEM_CA: '1',
+    SSL_CERT_FILE: '/ca/b.pem',
+    SSL_CERT_DIR: '/ca',
   });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout, SCRIPT);
@@ -293,7 +326,11 @@ test('all of the TLS variables at once do not stop a good --ca-file run', async 
 });
 
 test('NODE_REDIRECT_WARNINGS=FILE: nothing is ever written there (a root tool appending to a named file)', async () => {
-  await sameAsWithout(noCaFile, { NODE_REDIRECT_WARNINGS: '/tmp/warnings.txt', NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_PENDING_DEPRECATION: '1' });
+  await sameAsWithout(noCaFile, {
+    NODE_REDIRECT_WARNINGS: '/tmp/warnings.txt',
+    NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    NODE_PENDING_DEPRECATION: '1',
+  });
   const file = join(c.root, 'tmp/warnings.txt');
   assert.not.ok(existsSync(file), existsSync(file) ? `written: ${readFileSync(file, 'utf8')}` : '');
 });
@@ -328,19 +365,23 @@ test('NODE_UNIQUE_ID (a cluster worker; wwgetfiles ended at once with exit 0, no
 });
 
 test('NODE_CHANNEL_FD from a Node.js parent with an IPC channel: the run is the same, and it ends', async () => {
-  const runIpc = (env: Record<string, string>) => new Promise<{ code: number | null; out: string; err: string }>((res, rej) => {
-    const child = spawn(CHROOT, [c.root, '/warewulf/bin/wwgetscript', 'runtime'], { env: { WWINIT_HWADDR: HW, WWMASTER: m.address, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (err += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', rej);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      setTimeout(() => res({ code, out, err }), 50);
+  const runIpc = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; out: string; err: string }>((res, rej) => {
+      const child = spawn(CHROOT, [c.root, '/warewulf/bin/wwgetscript', 'runtime'], {
+        env: { WWINIT_HWADDR: HW, WWMASTER: m.address, ...env },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (err += d));
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('error', rej);
+      child.on('exit', (code) => {
+        clearTimeout(t);
+        setTimeout(() => res({ code, out, err }), 50);
+      });
     });
-  });
   const r = await runIpc({});
   assert.is(r.code, 0, r.err);
   assert.is(r.out, SCRIPT);
@@ -373,7 +414,13 @@ test('NODE_REPL_EXTERNAL_MODULE: Node.js refuses to start (exit 9, one line), th
 });
 
 test('NODE_PENDING_DEPRECATION, NODE_NO_WARNINGS, NODE_SKIP_PLATFORM_CHECK, NODE_TEST_CONTEXT, NODE_PENDING_PIPE_INSTANCES: ignored', async () => {
-  const env = { NODE_PENDING_DEPRECATION: '1', NODE_NO_WARNINGS: '1', NODE_SKIP_PLATFORM_CHECK: '1', NODE_TEST_CONTEXT: 'child', NODE_PENDING_PIPE_INSTANCES: '1' };
+  const env = {
+    NODE_PENDING_DEPRECATION: '1',
+    NODE_NO_WARNINGS: '1',
+    NODE_SKIP_PLATFORM_CHECK: '1',
+    NODE_TEST_CONTEXT: 'child',
+    NODE_PENDING_PIPE_INSTANCES: '1',
+  };
   await sameAsWithout(plain, env);
   await sameAsWithout(files(), env, 'wwgetfiles');
 });
@@ -392,7 +439,12 @@ test('FORCE_COLOR, NO_COLOR, NODE_DISABLE_COLORS: no colour codes anywhere', asy
 });
 
 test('HOME, TMPDIR: never used (temporary files go beside their targets)', async () => {
-  const r = await sameAsWithout(files(), { HOME: '/hostile/none', TMPDIR: '/hostile/empty-tmp', TMP: '/hostile/empty-tmp', TEMP: '/hostile/empty-tmp' });
+  const r = await sameAsWithout(files(), {
+    HOME: '/hostile/none',
+    TMPDIR: '/hostile/empty-tmp',
+    TMP: '/hostile/empty-tmp',
+    TEMP: '/hostile/empty-tmp',
+  });
   assert.match(r.stderr, /7 installed/);
   assert.equal(readdirSync(join(c.root, 'hostile/empty-tmp')), []);
 });
@@ -404,22 +456,40 @@ test('LANG, LC_ALL (a Turkish locale: i/I case rules): ignored', async () => {
 
 test('http_proxy, HTTP_PROXY, HTTPS_PROXY, NO_PROXY with NODE_USE_ENV_PROXY=1: the master is asked directly, never a proxy', async () => {
   const p = `http://127.0.0.1:${proxy.port}`;
-  await sameAsWithout(plain, { NODE_USE_ENV_PROXY: '1', HTTP_PROXY: p, http_proxy: p, HTTPS_PROXY: p, https_proxy: p, NO_PROXY: 'none', no_proxy: 'none' });
+  await sameAsWithout(plain, {
+    NODE_USE_ENV_PROXY: '1',
+    HTTP_PROXY: p,
+    http_proxy: p,
+    HTTPS_PROXY: p,
+    https_proxy: p,
+    NO_PROXY: 'none',
+    no_proxy: 'none',
+  });
   await sameAsWithout(goodTls, { NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: p, https_proxy: p }, 'https');
   assert.equal(proxy.seen, []);
 });
 
 test('HOSTALIASES, LOCALDOMAIN, RES_OPTIONS (the C library resolver): ignored', async () => {
   put('/hostile/aliases', 'master 10.255.255.1\n');
-  await sameAsWithout(plain, { HOSTALIASES: '/hostile/aliases', LOCALDOMAIN: 'hostile.invalid', RES_OPTIONS: 'ndots:15 attempts:5 timeout:30' });
+  await sameAsWithout(plain, {
+    HOSTALIASES: '/hostile/aliases',
+    LOCALDOMAIN: 'hostile.invalid',
+    RES_OPTIONS: 'ndots:15 attempts:5 timeout:30',
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
 // libuv
 
 test('UV_THREADPOOL_SIZE=128: wwgetfiles keeps its 4 pool threads', async () => {
-  const base = await peakThreads(files(() => slow), {});
-  const big = await peakThreads(files(() => slow), { UV_THREADPOOL_SIZE: '128' });
+  const base = await peakThreads(
+    files(() => slow),
+    {},
+  );
+  const big = await peakThreads(
+    files(() => slow),
+    { UV_THREADPOOL_SIZE: '128' },
+  );
   assert.is(big.result.code, 0, big.result.stderr);
   assert.match(big.result.stderr, /7 installed/);
   assert.ok(base.peak > 4, `baseline peak ${base.peak} threads`);
@@ -433,7 +503,7 @@ test('UV_USE_IO_URING=1: acts (libuv submits file I/O through io_uring); the run
 // ---------------------------------------------------------------------------------------------
 // Still acting (README says why that is harmless): what they do is asserted here
 
-test('NODE_DEBUG: acts (diagnostic lines on stderr only); exit code, stdout and the tool\'s own lines are the same', async () => {
+test("NODE_DEBUG: acts (diagnostic lines on stderr only); exit code, stdout and the tool's own lines are the same", async () => {
   const base = await inChroot(plain(), {});
   const r = await inChroot(plain(), { NODE_DEBUG: 'http,net,tls,fs,child_process' });
   assert.is(r.code, base.code);
@@ -441,7 +511,13 @@ test('NODE_DEBUG: acts (diagnostic lines on stderr only); exit code, stdout and 
   assert.match(r.stderr, /^(HTTP|NET) \d+: /m);
   // Node warns (through the tool's log) that NODE_DEBUG=http can show secrets; the tool's own lines are unchanged
   assert.match(r.stderr, /^wwgetscript: warning: Setting the NODE_DEBUG environment variable to 'http' can expose sensitive data/m);
-  assert.is(r.stderr.split('\n').filter((l) => l.startsWith('wwgetscript:') && !l.startsWith('wwgetscript: warning:')).join('\n'), base.stderr.trim());
+  assert.is(
+    r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('wwgetscript:') && !l.startsWith('wwgetscript: warning:'))
+      .join('\n'),
+    base.stderr.trim(),
+  );
 });
 
 test('NODE_DEBUG_NATIVE: acts (diagnostic lines on stderr only); exit code and stdout are the same', async () => {
@@ -469,7 +545,7 @@ test('TZ, TZDIR: act only on the local time in the name of a file moved aside (a
   await sameAsWithout(files(), { TZ: 'Pacific/Kiritimati' }, 'wwgetfiles');
 });
 
-test('GLIBC_TUNABLES, MALLOC_ARENA_MAX (the C library\'s allocator): act only on memory use; the run is the same', async () => {
+test("GLIBC_TUNABLES, MALLOC_ARENA_MAX (the C library's allocator): act only on memory use; the run is the same", async () => {
   await sameAsWithout(files(), { GLIBC_TUNABLES: 'glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=4096', MALLOC_ARENA_MAX: '1' });
 });
 
@@ -500,7 +576,11 @@ test('every bundle removes those variables before any other module of it runs (e
     const code = readFileSync(join(ROOT, 'dist/work', `${n}.cjs`), 'utf8');
     const scrub = code.indexOf('\nscrubEnvironment(process.env);\n');
     assert.ok(scrub > 0, `${n}: no scrub`);
-    assert.is(code.slice(0, scrub).search(/\brequire\(|\bprocess\.env\b/), -1, `${n}: something reads the environment or loads a module before the scrub`);
+    assert.is(
+      code.slice(0, scrub).search(/\brequire\(|\bprocess\.env\b/),
+      -1,
+      `${n}: something reads the environment or loads a module before the scrub`,
+    );
   }
 });
 

@@ -6,7 +6,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -45,10 +56,11 @@ test.after(() => m.stop());
 test('each architecture folder: SHA256SUMS lists every file with its real checksum', () => {
   for (const arch of Object.keys(ARCHS)) {
     const dir = distArch(arch);
-    const sums = readFileSync(join(dir, 'SHA256SUMS'), 'utf8').trim().split('\n').map((l) => l.split(/\s+/));
-    const files = [
-      ...NAMES, 'NOTICE', ...NAMES.map((n) => `bin/${n}`), ...readdirSync(join(dir, 'lib')).map((l) => `lib/${l}`),
-    ].sort();
+    const sums = readFileSync(join(dir, 'SHA256SUMS'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/));
+    const files = [...NAMES, 'NOTICE', ...NAMES.map((n) => `bin/${n}`), ...readdirSync(join(dir, 'lib')).map((l) => `lib/${l}`)].sort();
     assert.equal(sums.map((s) => s[1]).sort(), files, arch);
     for (const [sum, name] of sums) assert.is(sha(join(dir, name)), sum, `${arch}/${name}`);
     for (const n of NAMES) {
@@ -82,8 +94,14 @@ test('own C runtime: interpreter and run path /warewulf/lib; lib/ is exactly wha
       assert.ok(inDeb, `${arch}: ${l} in the unpacked packages`);
       assert.is(sha(join(dir, 'lib', l)), sha(inDeb as string), `${arch}/lib/${l}`);
     }
-    const debs = readdirSync(join(process.env.WWRUNTIME_CACHE || join(process.env.XDG_CACHE_HOME || join(process.env.HOME ?? '/root', '.cache'), 'wwruntime'), 'debs'));
-    for (const p of pins.archs[arch].packages) assert.ok(debs.includes(`${p.package}_${p.version}_${pins.archs[arch].debArch}.deb`), `${p.package}=${p.version} cached`);
+    const debs = readdirSync(
+      join(
+        process.env.WWRUNTIME_CACHE || join(process.env.XDG_CACHE_HOME || join(process.env.HOME ?? '/root', '.cache'), 'wwruntime'),
+        'debs',
+      ),
+    );
+    for (const p of pins.archs[arch].packages)
+      assert.ok(debs.includes(`${p.package}_${p.version}_${pins.archs[arch].debArch}.deb`), `${p.package}=${p.version} cached`);
     for (const n of NAMES) {
       const exe = join(dir, 'bin', n);
       const info = elf(exe);
@@ -159,16 +177,25 @@ test('why the run path is absolute: with $ORIGIN the loader needs /proc to find 
 test("linux-x64 in a chroot whose only C library is musl (Debian's musl package)", async () => {
   const c = bundleChroot('linux-x64');
   try {
-    const musl = execFileSync('dpkg', ['-L', 'musl'], { encoding: 'utf8' }).split('\n').filter((p) => p.startsWith('/lib') || p.startsWith('/etc'));
+    const musl = execFileSync('dpkg', ['-L', 'musl'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((p) => p.startsWith('/lib') || p.startsWith('/etc'));
     for (const p of musl) {
       const to = join(c.root, p);
-      if (statSync(p).isDirectory()) mkdirSync(to, { recursive: true }); // /lib may be a usrmerge symlink here
+      if (statSync(p).isDirectory())
+        mkdirSync(to, { recursive: true }); // /lib may be a usrmerge symlink here
       else if (lstatSync(p).isSymbolicLink()) symlinkSync(readlinkSync(p), to);
       else cpSync(p, to);
     }
     const own = cLibraries(c.root).filter((p) => !p.startsWith('/warewulf/'));
-    assert.ok(own.some((p) => p.includes('musl')), own.join(' '));
-    assert.not.ok(own.some((p) => /ld-linux|libc\.so\.6/.test(p)), own.join(' '));
+    assert.ok(
+      own.some((p) => p.includes('musl')),
+      own.join(' '),
+    );
+    assert.not.ok(
+      own.some((p) => /ld-linux|libc\.so\.6/.test(p)),
+      own.join(' '),
+    );
     // the musl loader works in there: the root really has a (musl) C library
     const loader = musl.find((p) => /ld-musl-.*\.so\.1$/.test(p)) as string;
     const probe = spawnSync('/usr/sbin/chroot', [c.root, loader], { encoding: 'utf8', env: {} });

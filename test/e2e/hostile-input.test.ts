@@ -36,9 +36,10 @@ test('a bad number in a setting: one warning line, the documented default, the r
   // A bad SLEEPTIME: the random delay instead (here none: WWGETFILES_INTERVAL=0).
   const r2 = await run(bin('wwgetfiles'), base, { env: env({ NEWROOT: root, SLEEPTIME: '-1', WWGETFILES_INTERVAL: '000' }) });
   assert.is(r2.code, 0, r2.stderr);
-  assert.equal(lines(r2.stderr).filter((l) => /WARNING/.test(l)), [
-    "wwgetfiles: WARNING: SLEEPTIME='-1' is not a whole number of seconds in 0..86400, using the random start delay",
-  ]);
+  assert.equal(
+    lines(r2.stderr).filter((l) => /WARNING/.test(l)),
+    ["wwgetfiles: WARNING: SLEEPTIME='-1' is not a whole number of seconds in 0..86400, using the random start delay"],
+  );
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -59,7 +60,11 @@ test('a bad number in an option: a usage error, one line, exit 2, nothing contac
     ['wwgetfiles', ['--attempts', '1e1'], /--attempts takes a whole number/],
     ['wwgetfiles', ['--concurrency', '4.0'], /--concurrency takes a whole number in 1\.\.64, not '4\.0'/],
     ['wwgetfiles', ['--concurrency', '65'], /--concurrency takes a whole number in 1\.\.64/],
-    ['wwgetfiles', ['--object-attempts', '-3'], /--object-attempts needs a value \(one starting with '-' is written --object-attempts=VALUE\)/],
+    [
+      'wwgetfiles',
+      ['--object-attempts', '-3'],
+      /--object-attempts needs a value \(one starting with '-' is written --object-attempts=VALUE\)/,
+    ],
     ['wwgetfiles', ['--object-attempts=-3'], /--object-attempts takes a whole number in 1\.\.10000, not '-3'/],
     ['wwgetnodeconfig', ['--max-time', '0x1'], /--max-time takes a number of seconds in 0\.001\.\.2147483 \(decimals allowed\), not '0x1'/],
     ['wwgetnodeconfig', ['--max-time', '0'], /--max-time takes a number of seconds/],
@@ -74,7 +79,9 @@ test('a bad number in an option: a usage error, one line, exit 2, nothing contac
   // Never the real /: should an option be taken after all, wwgetfiles installs into a scratch root, at once.
   const scratch = mkdtempSync(join(tmpdir(), 'newroot-'));
   for (const [tool, args, want] of cases) {
-    const r = await run(bin(tool), [...base, ...(tool === 'wwgetfiles' ? ['--no-delay'] : []), ...args], { env: env({ NEWROOT: scratch }) });
+    const r = await run(bin(tool), [...base, ...(tool === 'wwgetfiles' ? ['--no-delay'] : []), ...args], {
+      env: env({ NEWROOT: scratch }),
+    });
     assert.is(r.code, 2, `${tool} ${args.join(' ')}: ${r.stderr}`);
     assert.is(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
     assert.match(r.stderr, want);
@@ -113,16 +120,21 @@ test('--ca-file without --https talks https (the CA file means TLS); WWHTTP=http
   const tls = await startMaster(sampleFixture(), { tls: ca.leaf('m', 'IP:127.0.0.1') });
   try {
     const r = await run(bin('wwgetnodeconfig'), [...base, '--ca-file', ca.certPath, '--attempts', '1'], {
-      env: env({ WWMASTER: tls.address }), timeoutMs: 30_000,
+      env: env({ WWMASTER: tls.address }),
+      timeoutMs: 30_000,
     });
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stdout, /WWNAME="n0000"/);
     // Explicit http: what was asked for, said once, and (against a TLS port) a failure, not a silent success.
     const h = await run(bin('wwgetnodeconfig'), [...base, '--ca-file', ca.certPath, '--attempts', '1', '--max-time', '2'], {
-      env: env({ WWMASTER: tls.address, WWHTTP: 'http' }), timeoutMs: 30_000,
+      env: env({ WWMASTER: tls.address, WWHTTP: 'http' }),
+      timeoutMs: 30_000,
     });
     assert.is(h.code, 2);
-    assert.match(lines(h.stderr)[0], /^wwgetnodeconfig: WARNING: WWHTTP=http \(environment\) with --ca-file: talking plain http; the CA file applies only to a redirect to https$/);
+    assert.match(
+      lines(h.stderr)[0],
+      /^wwgetnodeconfig: WARNING: WWHTTP=http \(environment\) with --ca-file: talking plain http; the CA file applies only to a redirect to https$/,
+    );
   } finally {
     await tls.stop();
     rmSync(ca.dir, { recursive: true, force: true });
@@ -131,7 +143,16 @@ test('--ca-file without --https talks https (the CA file means TLS); WWHTTP=http
 
 test('proxy variables are ignored: masters are always contacted directly', async () => {
   const dead = `http://${await deadAddress()}`;
-  const proxies = { http_proxy: dead, HTTP_PROXY: dead, https_proxy: dead, HTTPS_PROXY: dead, all_proxy: dead, ALL_PROXY: dead, no_proxy: 'none', NO_PROXY: 'none' };
+  const proxies = {
+    http_proxy: dead,
+    HTTP_PROXY: dead,
+    https_proxy: dead,
+    HTTPS_PROXY: dead,
+    all_proxy: dead,
+    ALL_PROXY: dead,
+    no_proxy: 'none',
+    NO_PROXY: 'none',
+  };
   const r = await run(bin('wwgetnodeconfig'), base, { env: env(proxies) });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /WWNAME="n0000"/);

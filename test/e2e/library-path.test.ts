@@ -55,7 +55,9 @@ function hostileSets(arch: string): Record<string, Record<string, Buffer>> {
       'libstdc++.so.6': readFileSync(join(lib, 'libstdc++.so.6')).subarray(0, 1000),
       'libc.so.6': readFileSync(join(lib, 'libc.so.6')).subarray(0, 1000),
     },
-    'every name of lib/ (the loader\'s too) taken by another library': Object.fromEntries(names.map((n) => [n, n === 'libgcc_s.so.1' ? other2 : other])),
+    "every name of lib/ (the loader's too) taken by another library": Object.fromEntries(
+      names.map((n) => [n, n === 'libgcc_s.so.1' ? other2 : other]),
+    ),
   };
 }
 
@@ -106,7 +108,8 @@ for (const arch of ['linux-x64', 'linux-arm64']) {
   test(`${arch}: the executables carry DT_RPATH /warewulf/lib and no DT_RUNPATH; lib/ carries neither`, () => {
     const dir = distArch(arch);
     for (const n of NAMES) assert.equal(dynamic(join(dir, 'bin', n)), { rpath: '/warewulf/lib', runpath: undefined }, `${arch}/bin/${n}`);
-    for (const l of readdirSync(join(dir, 'lib'))) assert.equal(dynamic(join(dir, 'lib', l)), { rpath: undefined, runpath: undefined }, `${arch}/lib/${l}`);
+    for (const l of readdirSync(join(dir, 'lib')))
+      assert.equal(dynamic(join(dir, 'lib', l)), { rpath: undefined, runpath: undefined }, `${arch}/lib/${l}`);
   });
 }
 
@@ -134,7 +137,8 @@ test('LD_PRELOAD still acts: ld.so loads it before any code of ours (a missing o
   const c = bundleChroot('linux-x64');
   // /usr/sbin/chroot, a program of this machine, sees LD_PRELOAD too and warns about a file it
   // cannot find: every line here is that warning, one from chroot, one from the tool (when missing there)
-  const warning = (f: string) => `ERROR: ld.so: object '${f}' from LD_PRELOAD cannot be preloaded (cannot open shared object file): ignored.`;
+  const warning = (f: string) =>
+    `ERROR: ld.so: object '${f}' from LD_PRELOAD cannot be preloaded (cannot open shared object file): ignored.`;
   try {
     const r = await c.run('/warewulf/bin/wwgetscript', ['--version'], { env: { LD_PRELOAD: '/nonexistent-preload.so' } });
     assert.is(r.code, 0, r.stderr);
@@ -144,7 +148,11 @@ test('LD_PRELOAD still acts: ld.so loads it before any code of ours (a missing o
     copyFileSync(join(distArch('linux-x64'), 'lib/libdl.so.2'), join(c.root, 'ww-preload-only-in-chroot.so'));
     const p = await c.run('/warewulf/bin/wwgetscript', ['--version'], { env: { LD_PRELOAD: '/ww-preload-only-in-chroot.so' } });
     assert.is(p.code, 0, p.stderr);
-    assert.equal(p.stderr.split('\n').filter(Boolean), [warning('/ww-preload-only-in-chroot.so')], 'only chroot\'s warning: the tool loaded it');
+    assert.equal(
+      p.stderr.split('\n').filter(Boolean),
+      [warning('/ww-preload-only-in-chroot.so')],
+      "only chroot's warning: the tool loaded it",
+    );
   } finally {
     c.cleanup();
   }

@@ -31,7 +31,17 @@ test.before(async () => {
     { id: 30, name: 'motd', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700002000, path: '/etc/motd', content: 'hello\n' },
     { id: 31, name: 'optdir', type: 'dir', mode: 0o755, uid: 0, gid: 0, timestamp: 1700002001, path: '/opt/ww' },
     // As an admin's editor leaves it: the target with a newline after it.
-    { id: 32, name: 'nl-link', type: 'link', mode: 0o777, uid: 0, gid: 0, timestamp: 1700002002, path: '/opt/ww/current', content: 'release-1.2\n' },
+    {
+      id: 32,
+      name: 'nl-link',
+      type: 'link',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      timestamp: 1700002002,
+      path: '/opt/ww/current',
+      content: 'release-1.2\n',
+    },
     { id: 33, name: 'conf', type: 'file', mode: 0o600, uid: 0, gid: 0, timestamp: 1700002003, path: '/opt/ww/conf', content: 'x=1\n' },
   );
   fx.nodes.push({ hwaddr: HW_PLAIN, name: 'n0001', fileIds: [30, 31, 32, 33] });
@@ -41,7 +51,17 @@ test.after(() => m.stop());
 
 test('a file-object id 0 (the master answers fileid=0 with the list) makes the list malformed: nothing installed', async () => {
   const fx = m.fixture;
-  fx.files.push({ id: 0, name: 'zero', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700000150, path: '/etc/zero', content: 'never' });
+  fx.files.push({
+    id: 0,
+    name: 'zero',
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    timestamp: 1700000150,
+    path: '/etc/zero',
+    content: 'never',
+  });
   fx.nodes[0].fileIds!.push(0);
   try {
     const root = newRoot();
@@ -57,7 +77,11 @@ test('a file-object id 0 (the master answers fileid=0 with the list) makes the l
 });
 
 test('wwgetnodeconfig prints the bytes as sent, not U+FFFD for non-UTF-8', async () => {
-  const body = Buffer.concat([Buffer.from('WWNAME="n0000"\nexport WWNAME\nWWDESC="caf'), Buffer.from([0xe9, 0xff]), Buffer.from('"\nexport WWDESC\n')]);
+  const body = Buffer.concat([
+    Buffer.from('WWNAME="n0000"\nexport WWNAME\nWWDESC="caf'),
+    Buffer.from([0xe9, 0xff]),
+    Buffer.from('"\nexport WWDESC\n'),
+  ]);
   m.options.fault = (req) => (req.path === '/WW/nodeconfig' ? { kind: 'body', body } : undefined);
   try {
     const r = await run(bin('wwgetnodeconfig'), base, { env: env() });

@@ -5,7 +5,17 @@ import * as assert from 'uvu/assert';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -29,7 +39,10 @@ const base = mkdtempSync(join(tmpdir(), 'local-'));
 chmodSync(base, 0o755);
 const newRoot = () => mkdtempSync(join(base, 'root-'));
 const wwgetfiles = (root: string, args: string[] = [], sys = sysroot, opts: { onSpawn?: (pid: number) => void } = {}) =>
-  run(bin('wwgetfiles'), ['--sysroot', sys, '--no-delay', ...args], { env: { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root }, ...opts });
+  run(bin('wwgetfiles'), ['--sysroot', sys, '--no-delay', ...args], {
+    env: { WWMASTER: m.address, WWINIT_HWADDR: HW, NEWROOT: root },
+    ...opts,
+  });
 const listRequests = () => m.requests.filter((q) => q.path === '/WW/file' && !q.query.fileid);
 const lastListSince = () => listRequests().at(-1)!.query.timestamp;
 

@@ -27,8 +27,12 @@ function publish(files: FileObject[]): void {
 
 /** Every entry under dir (type, mode, content or target), for comparing whole trees. */
 function tree(dir: string): Record<string, string> {
-  return Object.fromEntries(walkTree(dir).map(({ rel, path, type, mode, link }) =>
-    [`/${rel}`, type === 'link' ? `l>${link}` : type === 'dir' ? `d${mode.toString(8)}` : `f${mode.toString(8)}:${readFileSync(path, 'utf8')}`]));
+  return Object.fromEntries(
+    walkTree(dir).map(({ rel, path, type, mode, link }) => [
+      `/${rel}`,
+      type === 'link' ? `l>${link}` : type === 'dir' ? `d${mode.toString(8)}` : `f${mode.toString(8)}:${readFileSync(path, 'utf8')}`,
+    ]),
+  );
 }
 
 const LIB: FileObject[] = [
@@ -76,7 +80,9 @@ test('the same tree whatever the concurrency, and downloads still overlap', asyn
     obj({ id: 9, type: 'file', mode: 0o644, timestamp: 107, path: '/opt/c', content: 'was a file' }),
     obj({ id: 10, type: 'link', mode: 0o777, timestamp: 108, path: '/opt/c', content: 'a/sub' }),
     obj({ id: 11, type: 'file', mode: 0o600, timestamp: 109, path: '/opt/c/y', content: 'Y' }),
-    ...Array.from({ length: 8 }, (_, i) => obj({ id: 20 + i, type: 'file', mode: 0o644, timestamp: 110 + i, path: `/opt/a/f${i}`, content: `f${i}` })),
+    ...Array.from({ length: 8 }, (_, i) =>
+      obj({ id: 20 + i, type: 'file', mode: 0o644, timestamp: 110 + i, path: `/opt/a/f${i}`, content: `f${i}` }),
+    ),
   ];
   publish(files);
   const trees: Record<string, string>[] = [];
@@ -149,7 +155,9 @@ test('a directory listed after a file inside it is made with its own mode, never
   const poll = setInterval(() => {
     try {
       seen.add((lstatSync(join(root, 'p/q')).mode & 0o777).toString(8));
-    } catch { /* not there yet */ }
+    } catch {
+      /* not there yet */
+    }
   }, 5);
   try {
     const r = await wwgetfiles(root);
@@ -165,7 +173,9 @@ test('a directory listed after a file inside it is made with its own mode, never
 test('a slow first object does not stall or reorder a long list (no deadlock at any concurrency)', async () => {
   const files: FileObject[] = [
     obj({ id: 1, type: 'file', mode: 0o644, timestamp: 300, path: '/big/first', content: 'first' }),
-    ...Array.from({ length: 60 }, (_, i) => obj({ id: 10 + i, type: 'file', mode: 0o644, timestamp: 301 + i, path: `/big/d${i % 3}/f${i}`, content: `${i}` })),
+    ...Array.from({ length: 60 }, (_, i) =>
+      obj({ id: 10 + i, type: 'file', mode: 0o644, timestamp: 301 + i, path: `/big/d${i % 3}/f${i}`, content: `${i}` }),
+    ),
     obj({ id: 2, type: 'link', mode: 0o777, timestamp: 400, path: '/big/last', content: 'first' }),
   ];
   publish(files);
@@ -177,7 +187,11 @@ test('a slow first object does not stall or reorder a long list (no deadlock at 
       assert.is(r.code, 0, r.stderr);
       assert.match(r.stderr, /62 listed, 62 installed/);
       assert.is(readFileSync(join(root, 'big/d2/f59'), 'utf8'), '59');
-      assert.equal(readdirSync(join(root, 'big/d0')).filter((n) => n.includes('.ww')), [], 'no temporaries left');
+      assert.equal(
+        readdirSync(join(root, 'big/d0')).filter((n) => n.includes('.ww')),
+        [],
+        'no temporaries left',
+      );
     }
   } finally {
     m.options.fault = undefined;

@@ -3,7 +3,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { watch } from 'node:fs';
 import {
-  existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +31,19 @@ const wwgetfiles = (root: string, args: string[] = [], extra: Record<string, str
 
 /** Every entry under dir: type, mode, owner, size, content / link target, inode, mtime and ctime. */
 function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(walkTree(dir).map(({ rel, path, st, type, mode, link }) => {
-    const what = type === 'link' ? `l>${link}` : type === 'file' ? `f:${readFileSync(path).toString('base64')}` : type === 'dir' ? 'd' : `x${st.rdev}`;
-    return [`/${rel}`, `${what} ${mode.toString(8)} ${st.uid}:${st.gid} ino${st.ino} m${st.mtimeMs} c${st.ctimeMs}`];
-  }));
+  return Object.fromEntries(
+    walkTree(dir).map(({ rel, path, st, type, mode, link }) => {
+      const what =
+        type === 'link'
+          ? `l>${link}`
+          : type === 'file'
+            ? `f:${readFileSync(path).toString('base64')}`
+            : type === 'dir'
+              ? 'd'
+              : `x${st.rdev}`;
+      return [`/${rel}`, `${what} ${mode.toString(8)} ${st.uid}:${st.gid} ino${st.ino} m${st.mtimeMs} c${st.ctimeMs}`];
+    }),
+  );
 }
 
 test.before(async () => {
@@ -158,8 +175,15 @@ test('a truncated download: target untouched, others installed, exit 2, mark hel
     assert.is(readFileSync(join(root, 'etc/shadow'), 'utf8'), 'ORIGINAL');
     assert.ok(existsSync(join(root, 'etc/hosts')), 'other files still installed');
     assert.ok(existsSync(join(root, 'home/user/.profile')));
-    assert.is(readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8').trim(), '1700000199', 'mark stays below the failed object');
-    assert.equal(readdirSync(join(root, 'etc')).filter((n) => n.includes('.ww')), []);
+    assert.is(
+      readFileSync(join(root, 'var/lib/wwruntime/wwgetfiles_timestamp'), 'utf8').trim(),
+      '1700000199',
+      'mark stays below the failed object',
+    );
+    assert.equal(
+      readdirSync(join(root, 'etc')).filter((n) => n.includes('.ww')),
+      [],
+    );
   } finally {
     m.options.fault = undefined;
   }
@@ -177,7 +201,17 @@ test('hostile paths: .., relative, and a symlink out of the root are refused; no
   symlinkSync(outside, join(root, 'etc/escape'));
   const extra: FileObject[] = [
     { id: 90, name: 'up', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700000010, path: '/../outside/pwned', content: 'x' },
-    { id: 91, name: 'up2', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700000011, path: '/etc/../../outside/pwned2', content: 'x' },
+    {
+      id: 91,
+      name: 'up2',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      timestamp: 1700000011,
+      path: '/etc/../../outside/pwned2',
+      content: 'x',
+    },
     { id: 92, name: 'rel', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700000012, path: 'etc/relative', content: 'x' },
     { id: 93, name: 'esc', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700000013, path: '/etc/escape/pwned3', content: 'x' },
     { id: 94, name: 'escdir', type: 'dir', mode: 0o755, uid: 0, gid: 0, timestamp: 1700000014, path: '/etc/escape/newdir' },
@@ -190,7 +224,14 @@ test('hostile paths: .., relative, and a symlink out of the root are refused; no
   try {
     const r = await wwgetfiles(root);
     assert.is(r.code, 2);
-    for (const p of ['/../outside/pwned', '/etc/../../outside/pwned2', 'etc/relative', '/etc/escape/pwned3', '/etc/escape/newdir', '/etc/escape/l']) {
+    for (const p of [
+      '/../outside/pwned',
+      '/etc/../../outside/pwned2',
+      'etc/relative',
+      '/etc/escape/pwned3',
+      '/etc/escape/newdir',
+      '/etc/escape/l',
+    ]) {
       assert.ok(r.stderr.includes(`${p}: refusing`), `refused ${p}: ${r.stderr}`);
     }
     assert.match(r.stderr, /6 failed/);
@@ -211,7 +252,14 @@ test('pre-planted symlinks at every name the tool writes are replaced, never fol
   mkdirSync(join(root, 'tmp'));
   mkdirSync(join(root, 'var/lib/wwruntime'), { recursive: true });
   mkdirSync(join(root, 'usr/local/bin'), { recursive: true });
-  for (const p of ['etc/hosts', 'etc/shadow', 'etc/localtime', 'usr/local/bin/wwsuid', 'var/lib/wwruntime/wwgetfiles_timestamp', 'tmp/.wwgetfiles_timestamp']) {
+  for (const p of [
+    'etc/hosts',
+    'etc/shadow',
+    'etc/localtime',
+    'usr/local/bin/wwsuid',
+    'var/lib/wwruntime/wwgetfiles_timestamp',
+    'tmp/.wwgetfiles_timestamp',
+  ]) {
     symlinkSync(victim, join(root, p));
   }
   // the name a directory object would move a non-directory aside to (dangling symlink)
@@ -252,7 +300,9 @@ test('a secret is never readable by others while it is written (watched during t
         const st = lstatSync(join(root, 'etc', n));
         checks++;
         if (st.mode & 0o077) seen.push(`${n} ${(st.mode & 0o777).toString(8)}`);
-      } catch { /* renamed away meanwhile */ }
+      } catch {
+        /* renamed away meanwhile */
+      }
     }
   };
   const w = watch(join(root, 'etc'), look);
@@ -331,7 +381,11 @@ test('a full disk: the object fails with a clear error, its target is untouched,
     assert.is(r.code, 2);
     assert.match(r.stderr, /\/etc\/shadow: .*(no space left|ENOSPC)/i);
     assert.is(readFileSync(join(root, 'etc/shadow'), 'utf8'), 'ORIGINAL');
-    assert.equal(readdirSync(join(root, 'etc')).filter((n) => n.includes('.ww')), [], 'no temp left behind');
+    assert.equal(
+      readdirSync(join(root, 'etc')).filter((n) => n.includes('.ww')),
+      [],
+      'no temp left behind',
+    );
     assert.ok(existsSync(join(root, 'etc/hosts')));
   } finally {
     shadow.content = old;

@@ -37,7 +37,11 @@ function addImage(name: string, raw: Buffer): string {
   return file;
 }
 const MAKERS: [Maker, string][] = [
-  ['cpio-newc', src], ['cpio-crc', src], ['bsdtar-newc', src], ['bsdtar-pax', src], ['bsdtar-ustar', srcShort],
+  ['cpio-newc', src],
+  ['cpio-crc', src],
+  ['bsdtar-newc', src],
+  ['bsdtar-pax', src],
+  ['bsdtar-ustar', srcShort],
   ['gnutar-gnu', src],
 ];
 for (const [maker, dir] of MAKERS) addImage(maker, makeArchive(dir, maker));
@@ -57,25 +61,46 @@ const INIT = newc('sbin/init', { data: '#!/bin/sh\n', mode: 0o100755 });
 addImage('hostile-absolute', cpio(INIT, newc(evilAbs, { data: 'pwned' })));
 addImage('hostile-dotdot', cpio(INIT, newc('etc/../../outside/secret', { data: 'pwned' })));
 addImage('hostile-symlink', cpio(INIT, newc('esc', { mode: 0o120777, data: '../outside' }), newc('esc/secret', { data: 'pwned' })));
-addImage('no-init', makeCpio([{ path: 'etc', type: 'dir' }, { path: 'etc/motd', content: 'hi\n' }]));
+addImage(
+  'no-init',
+  makeCpio([
+    { path: 'etc', type: 'dir' },
+    { path: 'etc/motd', content: 'hi\n' },
+  ]),
+);
 // Issue 13: memory must not grow with the image. 128 MiB of hex text in 256 files (about 2:1 at gzip -1):
 // enough that garbage left to V8's own schedule (it frees buffers held outside its heap every ~64 MiB) shows.
 const LARGE_FILES = 256;
 {
-  const entries: CpioEntry[] = [{ path: 'sbin', type: 'dir' }, { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 }, { path: 'big', type: 'dir' }];
+  const entries: CpioEntry[] = [
+    { path: 'sbin', type: 'dir' },
+    { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
+    { path: 'big', type: 'dir' },
+  ];
   for (let i = 0; i < LARGE_FILES; i++) entries.push({ path: `big/f${i}`, content: randomBytes(256 * 1024).toString('hex') });
   addImage('large', makeCpio(entries));
 }
 // Issue 16.2: an image whose first large file is incompressible (it fills a small disk early), and one
 // that carries the name wwgetvnfs reserves for its marker.
-addImage('fills-disk', makeCpio([
-  { path: 'sbin', type: 'dir' }, { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
-  { path: 'data', type: 'dir' }, { path: 'data/big', content: randomBytes(4 << 20) }, { path: 'etc', type: 'dir' }, { path: 'etc/after', content: 'x\n' },
-]));
-addImage('has-marker', makeCpio([
-  { path: '.wwgetvnfs-incomplete', content: 'left in the chroot the image was made from\n' },
-  { path: 'sbin', type: 'dir' }, { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
-]));
+addImage(
+  'fills-disk',
+  makeCpio([
+    { path: 'sbin', type: 'dir' },
+    { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
+    { path: 'data', type: 'dir' },
+    { path: 'data/big', content: randomBytes(4 << 20) },
+    { path: 'etc', type: 'dir' },
+    { path: 'etc/after', content: 'x\n' },
+  ]),
+);
+addImage(
+  'has-marker',
+  makeCpio([
+    { path: '.wwgetvnfs-incomplete', content: 'left in the chroot the image was made from\n' },
+    { path: 'sbin', type: 'dir' },
+    { path: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 },
+  ]),
+);
 images['not-gzip'] = join(work, 'not-gzip.img');
 fs.writeFileSync(images['not-gzip'], makeCpio([{ path: 'sbin/init', content: 'x' }]));
 
@@ -97,7 +122,12 @@ test.after(async () => {
 });
 
 let k = 0;
-const env = (image: string, extra: Record<string, string> = {}) => ({ WWMASTER: m.address, WWINIT_HWADDR: hw(image), WWDEBUG: '1', ...extra });
+const env = (image: string, extra: Record<string, string> = {}) => ({
+  WWMASTER: m.address,
+  WWINIT_HWADDR: hw(image),
+  WWDEBUG: '1',
+  ...extra,
+});
 function vnfs(image: string, args: string[] = [], extra: Record<string, string> = {}) {
   return run(bin('wwgetvnfs'), ['--sysroot', sysroot, ...args], { env: env(image, extra), timeoutMs: 120_000 });
 }
@@ -131,7 +161,10 @@ for (const [maker] of MAKERS) {
     assert.equal(d, [], d.join('\n'));
     const paths = m.requests.slice(before).map((q) => `${q.path} ${q.status}`);
     assert.equal(paths.slice(0, 2), ['/WW/vnfs 302', `/WW/vnfs_cache/${maker}/image.${await m.vnfsChecksum(maker)} 200`]);
-    assert.ok(m.requests.slice(before).every((q) => q.remotePort < 1024), 'privileged source ports');
+    assert.ok(
+      m.requests.slice(before).every((q) => q.remotePort < 1024),
+      'privileged source ports',
+    );
   });
 }
 
@@ -164,7 +197,10 @@ test('direct stream (no redirect) and 503 while the master builds its cache', as
     const before = m.requests.length;
     const r = await vnfs('cpio-newc', ['--target', target]);
     assert.is(r.code, 0, r.stderr);
-    assert.equal(m.requests.slice(before).map((q) => `${q.path} ${q.status}`), ['/WW/vnfs 503', '/WW/vnfs 503', '/WW/vnfs 200']);
+    assert.equal(
+      m.requests.slice(before).map((q) => `${q.path} ${q.status}`),
+      ['/WW/vnfs 503', '/WW/vnfs 503', '/WW/vnfs 200'],
+    );
     assert.match(r.stderr, /503/);
     assert.equal(diffSnapshots(reference('cpio-newc'), snapshot(target), { rootMtime: false }), []);
   } finally {
@@ -176,7 +212,8 @@ test('direct stream (no redirect) and 503 while the master builds its cache', as
 test('a connection cut mid-image: retried, and when it keeps happening, exit 2', async () => {
   const size = fs.statSync(images['cpio-newc']).size;
   let cuts = 1;
-  m.options.fault = (q) => (q.path.startsWith('/WW/vnfs_cache') && cuts-- > 0 ? { kind: 'cut', afterBytes: Math.floor(size / 2) } : undefined);
+  m.options.fault = (q) =>
+    q.path.startsWith('/WW/vnfs_cache') && cuts-- > 0 ? { kind: 'cut', afterBytes: Math.floor(size / 2) } : undefined;
   try {
     const { target } = fresh();
     const r = await vnfs('cpio-newc', ['--target', target]);
@@ -273,10 +310,10 @@ test('the marker: gone after a complete unpack; kept when sbin/init is missing o
   const again = await vnfs('fills-disk', ['--target', noInit]);
   assert.is(again.code, 0, again.stderr);
   assert.not.ok(fs.existsSync(join(noInit, MARKER)));
-  assert.equal(fs.readdirSync(join(noInit, 'data')), ['big'], 'the killed run\'s temporary was removed');
+  assert.equal(fs.readdirSync(join(noInit, 'data')), ['big'], "the killed run's temporary was removed");
 });
 
-test('an image carrying the marker\'s name: that entry is skipped with a warning, the unpack completes', async () => {
+test("an image carrying the marker's name: that entry is skipped with a warning, the unpack completes", async () => {
   const { target } = fresh();
   const r = await vnfs('has-marker', ['--target', target]);
   assert.is(r.code, 0, r.stderr);
@@ -297,7 +334,11 @@ test('a full disk: ENOSPC is reported (not the connection), nothing partial at a
       assert.is(r.code, 2, r.stderr);
       const errors = r.stderr.split('\n').filter((l) => l.includes('ERROR'));
       assert.equal(errors.length, 1, r.stderr);
-      assert.match(errors[0], new RegExp(`^wwgetvnfs: ERROR: no space left on device writing ${target}/data/big$`), `room ${(2 << 20) - filler}: ${errors[0]}`);
+      assert.match(
+        errors[0],
+        new RegExp(`^wwgetvnfs: ERROR: no space left on device writing ${target}/data/big$`),
+        `room ${(2 << 20) - filler}: ${errors[0]}`,
+      );
       assert.not.match(r.stderr, /connection lost|truncated/);
       assert.equal(fs.readdirSync(join(target, 'data')), [], 'neither data/big nor its temporary');
       assert.ok(isMarked(target), 'marked incomplete');
@@ -330,7 +371,18 @@ test('a 128 MiB image unpacks and verifies within 80 MiB peak RSS (issue 13)', a
 test('--help lists options, settings and exit codes', async () => {
   const r = await run(bin('wwgetvnfs'), ['--help']);
   assert.is(r.code, 0);
-  for (const w of ['--target', '--force', '--verify', '--no-init-check', 'NEWROOT', 'WWVALIDATE_VNFS', 'WWVNFS_CHECKSUM', 'WWMASTER', 'Exit codes', 'TARGET/.wwgetvnfs-incomplete']) {
+  for (const w of [
+    '--target',
+    '--force',
+    '--verify',
+    '--no-init-check',
+    'NEWROOT',
+    'WWVALIDATE_VNFS',
+    'WWVNFS_CHECKSUM',
+    'WWMASTER',
+    'Exit codes',
+    'TARGET/.wwgetvnfs-incomplete',
+  ]) {
     assert.ok(r.stdout.includes(w), w);
   }
 });

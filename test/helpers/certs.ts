@@ -22,9 +22,23 @@ export function makeCa(label = 'wwruntime test CA'): TestCa {
   const caKey = join(dir, 'ca.key');
   const certPath = join(dir, 'ca.pem');
   openssl([
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${label}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', caKey, '-out', certPath,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${label}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout',
+    caKey,
+    '-out',
+    certPath,
   ]);
   return {
     dir,
@@ -37,7 +51,23 @@ export function makeCa(label = 'wwruntime test CA'): TestCa {
       const ext = join(dir, `${name}.ext`);
       writeFileSync(ext, `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n${san ? `subjectAltName=${san}\n` : ''}`);
       openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', key, '-out', csr]);
-      openssl(['x509', '-req', '-in', csr, '-CA', certPath, '-CAkey', caKey, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', crt]);
+      openssl([
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        certPath,
+        '-CAkey',
+        caKey,
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-extfile',
+        ext,
+        '-out',
+        crt,
+      ]);
       return { key: readFileSync(key), cert: readFileSync(crt) };
     },
   };

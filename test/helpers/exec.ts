@@ -30,7 +30,14 @@ export interface RunOptions {
 export function run(exe: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((res, rej) => {
     // `env -i` semantics: an empty environment plus exactly what the test sets.
-    const child = spawn(exe, args, { env: opts.env ?? {}, argv0: opts.argv0, cwd: opts.cwd ?? '/', uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(exe, args, {
+      env: opts.env ?? {},
+      argv0: opts.argv0,
+      cwd: opts.cwd ?? '/',
+      uid: opts.uid,
+      gid: opts.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     if (child.pid && opts.onSpawn) opts.onSpawn(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -51,11 +58,17 @@ export function run(exe: string, args: string[], opts: RunOptions = {}): Promise
  * fails. env: exactly these variables plus PATH (default: this process's environment); stderr
  * 'inherit' shows the script's errors as they come (default: kept for the error).
  */
-export function sh(script: string, o: { shell?: string[]; cwd?: string; env?: Record<string, string>; stderr?: 'pipe' | 'inherit' } = {}): string {
+export function sh(
+  script: string,
+  o: { shell?: string[]; cwd?: string; env?: Record<string, string>; stderr?: 'pipe' | 'inherit' } = {},
+): string {
   const shell = o.shell ?? ['/bin/sh'];
   const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], {
-    cwd: o.cwd, env: o.env && { PATH: process.env.PATH ?? '/bin', ...o.env }, encoding: 'utf8',
-    stdio: ['ignore', 'pipe', o.stderr ?? 'pipe'], maxBuffer: 64 << 20,
+    cwd: o.cwd,
+    env: o.env && { PATH: process.env.PATH ?? '/bin', ...o.env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', o.stderr ?? 'pipe'],
+    maxBuffer: 64 << 20,
   });
   if (r.status !== 0) throw new Error(`${shell.join(' ')} -c failed: ${r.error ?? r.stderr ?? ''}`);
   return r.stdout;

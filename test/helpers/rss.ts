@@ -25,8 +25,11 @@ print(json.dumps({"ms": ms, "rssKiB": ru.ru_maxrss, "code": os.waitstatus_to_exi
 /** Runs argv under env -i semantics (only `env`), without blocking the event loop. */
 export function measureOnce(argv: string[], o: { env?: Record<string, string>; cwd?: string } = {}): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    execFile('python3', ['-c', PY_ONE, JSON.stringify({ argv, env: o.env ?? {}, cwd: o.cwd ?? '/' })], { encoding: 'utf8', maxBuffer: 1 << 26 }, (err, out) =>
-      err ? reject(err) : resolve(JSON.parse(out) as Measured),
+    execFile(
+      'python3',
+      ['-c', PY_ONE, JSON.stringify({ argv, env: o.env ?? {}, cwd: o.cwd ?? '/' })],
+      { encoding: 'utf8', maxBuffer: 1 << 26 },
+      (err, out) => (err ? reject(err) : resolve(JSON.parse(out) as Measured)),
     );
   });
 }

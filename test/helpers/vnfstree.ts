@@ -41,7 +41,15 @@ export function makeTree(dir: string, o: TreeOptions = {}): void {
   file('home/user/notes.txt', 'user file\n', 0o600, 1000, 1000);
   file('etc/empty.conf', '', 0o640);
   file('etc/ünïcødé name.txt', 'unicode name\n');
-  file('usr/lib/big.bin', createHash('sha512').update('seed').digest().toString('hex').repeat(Math.ceil((o.bigBytes ?? 1 << 20) / 128)).slice(0, o.bigBytes ?? 1 << 20));
+  file(
+    'usr/lib/big.bin',
+    createHash('sha512')
+      .update('seed')
+      .digest()
+      .toString('hex')
+      .repeat(Math.ceil((o.bigBytes ?? 1 << 20) / 128))
+      .slice(0, o.bigBytes ?? 1 << 20),
+  );
   // Hard links: a pair and a triple.
   file('usr/bin/pair-a', 'hard linked pair\n', 0o755);
   fs.linkSync(p('usr/bin/pair-a'), p('usr/bin/pair-b'));
@@ -69,7 +77,10 @@ export function makeTree(dir: string, o: TreeOptions = {}): void {
   file('ro/inside', 'in a read-only directory\n', 0o444);
   fs.chmodSync(p('ro'), 0o555);
   if (long) {
-    const deep = p('usr/share/a-rather-long-directory-name-to-pass-one-hundred-characters', 'and-another-long-component-here-too-for-good-measure-x');
+    const deep = p(
+      'usr/share/a-rather-long-directory-name-to-pass-one-hundred-characters',
+      'and-another-long-component-here-too-for-good-measure-x',
+    );
     fs.mkdirSync(deep, { recursive: true });
     const longName = `${'n'.repeat(150)}.txt`;
     fs.writeFileSync(join(deep, longName), 'long path\n');
@@ -105,7 +116,15 @@ export interface Snap {
 }
 
 /** snapshot()'s names of the entry types (the diff lines name them so). */
-const TYPE_NAMES: Record<EntryType, string> = { file: 'file', dir: 'directory', link: 'symlink', char: 'char', block: 'block', fifo: 'fifo', socket: 'socket' };
+const TYPE_NAMES: Record<EntryType, string> = {
+  file: 'file',
+  dir: 'directory',
+  link: 'symlink',
+  char: 'char',
+  block: 'block',
+  fifo: 'fifo',
+  socket: 'socket',
+};
 
 /** Every entry under dir (the root itself as '.'), keyed by relative path. */
 export function snapshot(dir: string, o: { mtimeDirs?: boolean } = {}): Map<string, Snap> {
@@ -137,7 +156,11 @@ export function snapshot(dir: string, o: { mtimeDirs?: boolean } = {}): Map<stri
 }
 
 /** The differences between two snapshots, one line each (empty: identical). */
-export function diffSnapshots(want: Map<string, Snap>, got: Map<string, Snap>, o: { skipRoot?: boolean; rootMtime?: boolean } = {}): string[] {
+export function diffSnapshots(
+  want: Map<string, Snap>,
+  got: Map<string, Snap>,
+  o: { skipRoot?: boolean; rootMtime?: boolean } = {},
+): string[] {
   const lines: string[] = [];
   for (const [k, w0] of want) {
     if (o.skipRoot && k === '.') continue;

@@ -26,7 +26,10 @@ const refused = (s: ReturnType<typeof scratch>, re: RegExp) => {
   assert.throws(() => packageRelease({ root: ROOT, dist: s.dist, out: s.out, epoch: 1 }), re);
   assert.is(readFileSync(join(s.out, 'SHA256SUMS'), 'utf8'), 'the previous release\n');
   // no work or temporary folder of this run left beside it
-  assert.equal(readdirSync(s.dir).filter((n) => /^release\.(work|tmp)\d+$/.test(n) && n !== `release.work${process.pid}`), []);
+  assert.equal(
+    readdirSync(s.dir).filter((n) => /^release\.(work|tmp)\d+$/.test(n) && n !== `release.work${process.pid}`),
+    [],
+  );
 };
 
 test('no build: asks for npm run build, keeps the previous release', () => {
@@ -50,7 +53,10 @@ test('a runtime folder that does not match its SHA256SUMS, or an unknown archite
     writeFileSync(join(s.dist, 'linux-x64/wwruntime'), 'launcher');
     writeFileSync(join(s.dist, 'linux-x64/lib/libc.so.6'), 'changed after the build');
     const sum = spawnSync('sha256sum', ['lib/libc.so.6'], { cwd: join(s.dist, 'linux-x64'), encoding: 'utf8' }).stdout;
-    writeFileSync(join(s.dist, 'linux-x64/SHA256SUMS'), sum.replace(/^[0-9a-f]/, (c) => (c === '0' ? '1' : '0')));
+    writeFileSync(
+      join(s.dist, 'linux-x64/SHA256SUMS'),
+      sum.replace(/^[0-9a-f]/, (c) => (c === '0' ? '1' : '0')),
+    );
     refused(s, /lib\/libc\.so\.6 does not match .*SHA256SUMS: rebuild/);
     writeFileSync(join(s.dist, 'linux-x64/SHA256SUMS'), sum);
     mkdirSync(join(s.dist, 'linux-riscv64'));

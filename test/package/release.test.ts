@@ -5,7 +5,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/exec.ts';
 import { ARCHS as TARGETS, MULTICALL, TOOLS } from '../../build/targets.mjs';
@@ -18,7 +29,9 @@ const ISA: Record<string, string> = Object.fromEntries(Object.values(TARGETS).ma
 const HOST = spawnSync('uname', ['-m'], { encoding: 'utf8' }).stdout.trim();
 const VERSION: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
-const ARCHS = readdirSync(DIST).filter((a) => MACHINE[a] && existsSync(join(DIST, a, 'wwruntime'))).sort();
+const ARCHS = readdirSync(DIST)
+  .filter((a) => MACHINE[a] && existsSync(join(DIST, a, 'wwruntime')))
+  .sort();
 const TMP = mkdtempSync('/tmp/wwpkg-test-');
 const A = join(TMP, 'release-a');
 const B = join(TMP, 'release-b');
@@ -27,8 +40,19 @@ const rpmName = (arch: string) => `warewulf-wwruntime-${VERSION}-1.${MACHINE[arc
 const capDir = (arch: string) => `/var/lib/warewulf/initramfs/${MACHINE[arch]}/capabilities`;
 
 const sha = fileSha256;
-function sh(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: Buffer } = {}): SpawnSyncReturns<string> {
-  return spawnSync(cmd, args, { env: opts.env ?? { PATH }, cwd: opts.cwd, input: opts.input, encoding: 'utf8', maxBuffer: 256 << 20, timeout: 300_000 });
+function sh(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; input?: Buffer } = {},
+): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, {
+    env: opts.env ?? { PATH },
+    cwd: opts.cwd,
+    input: opts.input,
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+    timeout: 300_000,
+  });
 }
 const ok = (r: SpawnSyncReturns<string>, what: string) => {
   assert.is(r.status, 0, `${what}: ${r.stderr}${r.error ?? ''}`);
@@ -39,7 +63,9 @@ const rpmq = (pkg: string, ...args: string[]) => ok(sh('rpm', ['-qp', ...args, p
 /** `npm run package`'s second half, into its own folder. */
 function packageInto(out: string): Promise<void> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(ROOT, 'build/package.mjs'), '--quiet', '--out', out], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [join(ROOT, 'build/package.mjs'), '--quiet', '--out', out], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 1_500_000);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -48,7 +74,9 @@ function packageInto(out: string): Promise<void> {
     });
   });
 }
-interface Package { sourceDateEpoch(root: string): number }
+interface Package {
+  sourceDateEpoch(root: string): number;
+}
 const modPath: string = '../../build/package.mjs';
 const { sourceDateEpoch } = (await import(modPath)) as Package;
 const epoch = sourceDateEpoch(ROOT);
@@ -82,7 +110,8 @@ const perms = (type: string, mode: number) => {
 function rpmRoot(name: string): { root: string; rpm: (...a: string[]) => SpawnSyncReturns<string>; snapshot: () => string[] } {
   const root = join(TMP, name);
   // the folders every EL system has (its filesystem package owns them)
-  for (const d of ['usr/sbin', 'usr/libexec', 'usr/share/doc', 'usr/share/licenses', 'var/lib']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['usr/sbin', 'usr/libexec', 'usr/share/doc', 'usr/share/licenses', 'var/lib'])
+    mkdirSync(join(root, d), { recursive: true });
   const rpm = (...a: string[]) => sh('rpm', ['--root', root, '--dbpath', '/var/lib/rpm', ...a]);
   ok(rpm('--initdb'), 'rpm --initdb');
   // the database changes with every transaction; everything else must come back as it was
@@ -115,7 +144,10 @@ function emptyChroot(name: string, arch: string): { root: string; run: (path: st
   };
 }
 /** No C library outside the runtime's own lib/ folder. */
-const systemLibc = (root: string) => tree(root).map((l) => l.split(' ')[2]).filter((p) => /(^|\/)(libc\.so|libc-|ld-linux|ld-musl)/.test(p) && !p.startsWith('warewulf/lib/'));
+const systemLibc = (root: string) =>
+  tree(root)
+    .map((l) => l.split(' ')[2])
+    .filter((p) => /(^|\/)(libc\.so|libc-|ld-linux|ld-musl)/.test(p) && !p.startsWith('warewulf/lib/'));
 
 test.after(() => rmSync(TMP, { recursive: true, force: true }));
 
@@ -126,11 +158,21 @@ test('both architectures are built and packaged', () => {
 test('dist/release: a tarball and an RPM per built architecture, and SHA256SUMS over them', () => {
   const expect = ['SHA256SUMS', ...ARCHS.flatMap((a) => [`${tarName(a)}.tar.gz`, rpmName(a)])].sort();
   assert.equal(readdirSync(A).sort(), expect);
-  const sums = readFileSync(join(A, 'SHA256SUMS'), 'utf8').trim().split('\n').map((l) => l.split('  ')[1]).sort();
-  assert.equal(sums, expect.filter((f) => f !== 'SHA256SUMS'));
+  const sums = readFileSync(join(A, 'SHA256SUMS'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('  ')[1])
+    .sort();
+  assert.equal(
+    sums,
+    expect.filter((f) => f !== 'SHA256SUMS'),
+  );
   ok(sh('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: A }), 'sha256sum -c');
   // nothing left beside the output
-  assert.equal(readdirSync(TMP).filter((n) => n.startsWith('release-a')), ['release-a']);
+  assert.equal(
+    readdirSync(TMP).filter((n) => n.startsWith('release-a')),
+    ['release-a'],
+  );
 });
 
 for (const arch of ARCHS) {
@@ -144,31 +186,48 @@ for (const arch of ARCHS) {
   test(`${arch} tarball: exactly the intended members, sorted, 0:0, dated SOURCE_DATE_EPOCH; the runtime folder byte for byte`, () => {
     const top = tarName(arch);
     const want: [string, string, number][] = [
-      [top, 'd', 0o755], [`${top}/LICENSE`, '-', 0o644], [`${top}/README.md`, '-', 0o644],
-      [`${top}/bootstrap`, 'd', 0o755], [`${top}/bootstrap/wwruntime-install`, '-', 0o755],
-      [`${top}/bootstrap/wwruntime-lib.sh`, '-', 0o644], [`${top}/bootstrap/wwruntime-step`, '-', 0o755],
-      [`${top}/dist`, 'd', 0o755], [`${top}/dist/capability`, 'd', 0o755],
+      [top, 'd', 0o755],
+      [`${top}/LICENSE`, '-', 0o644],
+      [`${top}/README.md`, '-', 0o644],
+      [`${top}/bootstrap`, 'd', 0o755],
+      [`${top}/bootstrap/wwruntime-install`, '-', 0o755],
+      [`${top}/bootstrap/wwruntime-lib.sh`, '-', 0o644],
+      [`${top}/bootstrap/wwruntime-step`, '-', 0o755],
+      [`${top}/dist`, 'd', 0o755],
+      [`${top}/dist/capability`, 'd', 0o755],
       [`${top}/dist/capability/provision-wwruntime.${arch}.cpio`, '-', 0o644],
       [`${top}/dist/${arch}`, 'd', 0o755],
       ...entries(join(DIST, arch)).map(([p, t, m]): [string, string, number] => [`${top}/dist/${arch}/${p}`, t, m]),
     ];
-    const listing = ok(sh('tar', ['--numeric-owner', '--full-time', '-tvzf', tgz()], { env: { PATH, TZ: 'UTC' } }), 'tar -t').trim().split('\n');
+    const listing = ok(sh('tar', ['--numeric-owner', '--full-time', '-tvzf', tgz()], { env: { PATH, TZ: 'UTC' } }), 'tar -t')
+      .trim()
+      .split('\n');
     const date = new Date(epoch * 1000).toISOString().replace('T', ' ').slice(0, 19);
     const got = listing.map((l) => {
       const [mode, owner, , day, time, ...name] = l.split(/\s+/);
       assert.is(owner, '0/0', l);
       assert.is(`${day} ${time}`, date, l);
-      return `${mode} ${name.join(' ').replace(/\/$/, '').replace(/ -> .*$/, '')}`;
+      return `${mode} ${name
+        .join(' ')
+        .replace(/\/$/, '')
+        .replace(/ -> .*$/, '')}`;
     });
     // tar --sort=name: each folder's entries by name, depth first, as entries() walks
-    assert.equal(got, want.map(([p, t, m]) => `${perms(t, m)} ${p}`));
+    assert.equal(
+      got,
+      want.map(([p, t, m]) => `${perms(t, m)} ${p}`),
+    );
 
     const dir = unpack(join(TMP, `bytes-${arch}`));
     for (const [p, t] of entries(join(DIST, arch))) {
       if (t === '-') assert.is(sha(join(dir, 'dist', arch, p)), sha(join(DIST, arch, p)), p);
     }
-    assert.is(sha(join(dir, `dist/capability/provision-wwruntime.${arch}.cpio`)), sha(join(DIST, `capability/provision-wwruntime.${arch}.cpio`)));
-    for (const f of ['wwruntime-install', 'wwruntime-lib.sh', 'wwruntime-step']) assert.is(sha(join(dir, 'bootstrap', f)), sha(join(ROOT, 'bootstrap', f)), f);
+    assert.is(
+      sha(join(dir, `dist/capability/provision-wwruntime.${arch}.cpio`)),
+      sha(join(DIST, `capability/provision-wwruntime.${arch}.cpio`)),
+    );
+    for (const f of ['wwruntime-install', 'wwruntime-lib.sh', 'wwruntime-step'])
+      assert.is(sha(join(dir, 'bootstrap', f)), sha(join(ROOT, 'bootstrap', f)), f);
     rmSync(join(TMP, `bytes-${arch}`), { recursive: true, force: true });
   });
 
@@ -201,7 +260,14 @@ for (const arch of ARCHS) {
       mkdirSync(c);
       const r = sh(join(dir, 'bootstrap/wwruntime-install'), ['--into', c, '--arch', arch], { env: { PATH } });
       assert.is(r.status, 2, `${cut} removed: ${r.stdout}${r.stderr}`);
-      assert.is(r.stderr.trim().split('\n').filter((l) => /ERROR/.test(l)).length, 1, r.stderr);
+      assert.is(
+        r.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => /ERROR/.test(l)).length,
+        1,
+        r.stderr,
+      );
       assert.match(r.stderr, /ERROR: .*(no executables|missing|without|not a|runtime)/);
       assert.equal(readdirSync(c), [], `nothing installed (${cut} removed)`);
     }
@@ -213,7 +279,9 @@ for (const arch of ARCHS) {
     const c = join(TMP, `wrongarch-${arch}`, 'chroot');
     mkdirSync(c);
     // the folder itself given with --from, and the architecture of the other one asked for
-    const r = sh(join(dir, 'bootstrap/wwruntime-install'), ['--into', c, '--from', join(dir, 'dist', arch), '--arch', other], { env: { PATH } });
+    const r = sh(join(dir, 'bootstrap/wwruntime-install'), ['--into', c, '--from', join(dir, 'dist', arch), '--arch', other], {
+      env: { PATH },
+    });
     assert.is(r.status, 2, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`ERROR: .*(${other}|${arch})`));
     assert.equal(readdirSync(c), [], 'nothing installed');
@@ -221,7 +289,11 @@ for (const arch of ARCHS) {
 
   test(`${arch} RPM: name, version, arch, date, host, payload; only the intended dependencies and provides`, () => {
     const pkg = join(A, rpmName(arch));
-    const info = rpmq(pkg, '--qf', '%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}|%{BUILDTIME}|%{BUILDHOST}|%{LICENSE}|%{PAYLOADCOMPRESSOR}|%{FILEDIGESTALGO}');
+    const info = rpmq(
+      pkg,
+      '--qf',
+      '%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}|%{BUILDTIME}|%{BUILDHOST}|%{LICENSE}|%{PAYLOADCOMPRESSOR}|%{FILEDIGESTALGO}',
+    );
     assert.is(info, `warewulf-wwruntime|${VERSION}|1|${MACHINE[arch]}|${epoch}|wwruntime-build|GPL-2.0-only|gzip|8`);
     const qpi = rpmq(pkg, '-i');
     assert.match(qpi, /^Name\s+: warewulf-wwruntime$/m);
@@ -229,8 +301,17 @@ for (const arch of ARCHS) {
     // no automatic dependencies from the bundled libraries: only the shell of the scripts, and
     // rpmlib features EL7's rpm 4.11 has (no zstd payload)
     const req = rpmq(pkg, '--qf', '[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]').trim().split('\n').sort();
-    assert.equal(req, ['/bin/sh manual', '/bin/sh post,interp', 'rpmlib(CompressedFileNames) rpmlib', 'rpmlib(FileDigests) rpmlib', 'rpmlib(PayloadFilesHavePrefix) rpmlib']);
-    assert.equal(rpmq(pkg, '--provides').trim().split('\n').sort(), [`warewulf-wwruntime = ${VERSION}-1`, `warewulf-wwruntime(${ISA[MACHINE[arch]]}) = ${VERSION}-1`]);
+    assert.equal(req, [
+      '/bin/sh manual',
+      '/bin/sh post,interp',
+      'rpmlib(CompressedFileNames) rpmlib',
+      'rpmlib(FileDigests) rpmlib',
+      'rpmlib(PayloadFilesHavePrefix) rpmlib',
+    ]);
+    assert.equal(rpmq(pkg, '--provides').trim().split('\n').sort(), [
+      `warewulf-wwruntime = ${VERSION}-1`,
+      `warewulf-wwruntime(${ISA[MACHINE[arch]]}) = ${VERSION}-1`,
+    ]);
   });
 
   test(`${arch} RPM: exactly the intended files, modes and owners; contents byte for byte`, () => {
@@ -248,8 +329,13 @@ for (const arch of ARCHS) {
       `-rw-r--r-- root root /usr/share/doc/warewulf-wwruntime/README.md`,
       d('/usr/share/licenses/warewulf-wwruntime'),
       `-rw-r--r-- root root /usr/share/licenses/warewulf-wwruntime/LICENSE`,
-      ...readdirSync(join(DIST, arch)).filter((n) => /licen[cs]e|notice|copying/i.test(n)).map((n) => `-rw-r--r-- root root /usr/share/licenses/warewulf-wwruntime/${n}`),
-      d('/var/lib/warewulf'), d('/var/lib/warewulf/initramfs'), d(`/var/lib/warewulf/initramfs/${MACHINE[arch]}`), d(capDir(arch)),
+      ...readdirSync(join(DIST, arch))
+        .filter((n) => /licen[cs]e|notice|copying/i.test(n))
+        .map((n) => `-rw-r--r-- root root /usr/share/licenses/warewulf-wwruntime/${n}`),
+      d('/var/lib/warewulf'),
+      d('/var/lib/warewulf/initramfs'),
+      d(`/var/lib/warewulf/initramfs/${MACHINE[arch]}`),
+      d(capDir(arch)),
       `-rw-r--r-- root root ${capDir(arch)}/provision-wwruntime`,
     ].sort();
     const got = rpmq(pkg, '--qf', '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]').trim().split('\n');
@@ -299,7 +385,10 @@ for (const arch of ARCHS) {
     assert.is(help.status, 0, help.stderr);
     assert.match(help.stdout, /--into CHROOT/);
     const v = emptyChroot(`vnfs-${arch}`, arch);
-    ok(sh(join(s.root, 'usr/sbin/wwruntime-install'), ['--into', v.root, ...(foreign.length ? ['--arch', arch] : [])], { env: { PATH } }), 'installed wwruntime-install --into');
+    ok(
+      sh(join(s.root, 'usr/sbin/wwruntime-install'), ['--into', v.root, ...(foreign.length ? ['--arch', arch] : [])], { env: { PATH } }),
+      'installed wwruntime-install --into',
+    );
     assert.equal(systemLibc(v.root), []);
     assert.ok(lstatSync(join(v.root, 'warewulf/bin/wwgetfiles')).isSymbolicLink());
     const r = v.run('/warewulf/bin/wwgetfiles', ['--version']);
@@ -337,7 +426,12 @@ test('reproducible: a second run gives identical bytes', async () => {
   await second;
   assert.equal(readdirSync(B).sort(), readdirSync(A).sort());
   for (const f of readdirSync(A)) assert.is(sha(join(B, f)), sha(join(A, f)), f);
-  assert.equal(readdirSync(TMP).filter((n) => n.startsWith('release-')).sort(), ['release-a', 'release-b']);
+  assert.equal(
+    readdirSync(TMP)
+      .filter((n) => n.startsWith('release-'))
+      .sort(),
+    ['release-a', 'release-b'],
+  );
 });
 
 test.run();

@@ -8,7 +8,11 @@ import type { Figures } from '../../bench/reliability/common.ts';
 
 const zero = (f: Figures, except: string[] = []) => {
   const bad = f.failures().filter((x) => !except.some((e) => x.name.startsWith(e)));
-  assert.equal(bad.map((x) => `${x.name} = ${x.value}`), [], f.list.map((x) => `${x.name}: ${x.value}`).join('\n'));
+  assert.equal(
+    bad.map((x) => `${x.name} = ${x.value}`),
+    [],
+    f.list.map((x) => `${x.name}: ${x.value}`).join('\n'),
+  );
 };
 
 test('wwgetfiles: 10 kills; no partial object, wrong mode/owner, stale lock or stale temporary; re-runs complete the tree', async () => {

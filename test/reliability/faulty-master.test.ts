@@ -7,7 +7,12 @@ import * as assert from 'uvu/assert';
 import { faultyMaster } from '../../bench/reliability/faulty-master.ts';
 
 test('every fault: nothing wrong installed, no half-run script, documented exit codes, failover used', async () => {
-  const all = await faultyMaster({ files: [1, 1, 0], scripts: [1, 0, 0], seed: 99, attempts: 1, timeout: '0.5',
+  const all = await faultyMaster({
+    files: [1, 1, 0],
+    scripts: [1, 0, 0],
+    seed: 99,
+    attempts: 1,
+    timeout: '0.5',
     scriptFaults: ['reset mid-body', 'body shorter than Content-Length', 'stall beyond the timeout'],
   });
   assert.is(all.length, 13);

@@ -19,7 +19,10 @@ test('6 nodes boot at once: both patterns complete and correct; the rig measured
     assert.is(s.gaveUp, 0);
     assert.is(s.killed, 0);
     assert.is(s.http5xx, 0);
-    assert.ok(p.samples.some((x) => !x.unanswered), 'mod_status was sampled');
+    assert.ok(
+      p.samples.some((x) => !x.unanswered),
+      'mod_status was sampled',
+    );
     assert.ok(s.busyPeak >= 1 && s.childrenPeak >= 5, `busy ${s.busyPeak}, children ${s.childrenPeak}`);
     assert.ok(p.cpu.apache > 0 && p.cpu.db > 0, 'master CPU measured');
   }

@@ -104,13 +104,15 @@ test('writing through a symlink the archive planted, leading outside, is refused
   const abs = setup();
   await refused(archive(newc('esc', { mode: LINK, data: abs.outside }), newc('esc/new', { data: 'pwned' })), /outside/);
   // A directory replaced by such a link later in the archive (the cached path must not be trusted).
-  await refused(archive(
-    newc('d', { mode: DIR }), newc('d', { mode: LINK, data: '../outside' }), newc('d/secret', { data: 'pwned' }),
-  ), /outside/);
+  await refused(
+    archive(newc('d', { mode: DIR }), newc('d', { mode: LINK, data: '../outside' }), newc('d/secret', { data: 'pwned' })),
+    /outside/,
+  );
   // Deeper: a link to a link.
-  await refused(archive(
-    newc('l1', { mode: LINK, data: 'l2' }), newc('l2', { mode: LINK, data: '../outside' }), newc('l1/secret', { data: 'pwned' }),
-  ), /outside/);
+  await refused(
+    archive(newc('l1', { mode: LINK, data: 'l2' }), newc('l2', { mode: LINK, data: '../outside' }), newc('l1/secret', { data: 'pwned' })),
+    /outside/,
+  );
 });
 
 test('hard links to outside, or through an escaping link, are refused', async () => {
@@ -142,9 +144,10 @@ test('hard links to outside, or through an escaping link, are refused', async ()
     }
   }
   // Through a planted link: esc -> ../outside, then a cpio link set x + esc/secret.
-  await refused(archive(
-    newc('esc', { mode: LINK, data: '../outside' }), newc('x', { nlink: 2, ino: 5 }), newc('esc/secret', { nlink: 2, ino: 5 }),
-  ), /outside/);
+  await refused(
+    archive(newc('esc', { mode: LINK, data: '../outside' }), newc('x', { nlink: 2, ino: 5 }), newc('esc/secret', { nlink: 2, ino: 5 })),
+    /outside/,
+  );
   outsideUntouched(outside);
 });
 
@@ -158,11 +161,16 @@ test('a file over a planted symlink replaces the link, never writes through it',
 
 test('a symlink pointing outside may exist (it is only data); a link inside the root is followed', async () => {
   const { root, outside } = setup();
-  await extract(archive(
-    newc('abs', { mode: LINK, data: '/etc/passwd' }),
-    newc('usr', { mode: DIR }), newc('usr/lib', { mode: DIR }),
-    newc('lib', { mode: LINK, data: 'usr/lib' }), newc('lib/libc.so', { data: 'c' }),
-  ), root);
+  await extract(
+    archive(
+      newc('abs', { mode: LINK, data: '/etc/passwd' }),
+      newc('usr', { mode: DIR }),
+      newc('usr/lib', { mode: DIR }),
+      newc('lib', { mode: LINK, data: 'usr/lib' }),
+      newc('lib/libc.so', { data: 'c' }),
+    ),
+    root,
+  );
   assert.is(fs.readlinkSync(join(root, 'abs')), '/etc/passwd');
   assert.is(fs.readFileSync(join(root, 'usr/lib/libc.so'), 'utf8'), 'c');
   outsideUntouched(outside);

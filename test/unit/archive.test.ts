@@ -32,9 +32,11 @@ function norm(p: string): string {
 /** Reads an archive with our reader into the same shape as snapshot(). */
 async function readModel(archive: Buffer, chunk = 7919): Promise<{ model: Map<string, Snap>; format: string }> {
   // Feed it in odd-sized chunks so headers straddle chunk boundaries.
-  const r = new ByteReader((async function* () {
-    for (let i = 0; i < archive.length; i += chunk) yield archive.subarray(i, i + chunk);
-  })());
+  const r = new ByteReader(
+    (async function* () {
+      for (let i = 0; i < archive.length; i += chunk) yield archive.subarray(i, i + chunk);
+    })(),
+  );
   const model = new Map<string, Snap>();
   const groups = new Map<string, Set<string>>(); // name -> group
   const data = new Map<Set<string>, { size: number; sha: string }>();
@@ -133,10 +135,27 @@ async function rejects(buf: Buffer, re: RegExp) {
 
 // --- hand-made archives -----------------------------------------------------
 
-function newc(name: string, o: { mode?: number; size?: number; data?: Buffer; nlink?: number; ino?: number; magic?: string; check?: number; nameSize?: number } = {}): Buffer {
+function newc(
+  name: string,
+  o: { mode?: number; size?: number; data?: Buffer; nlink?: number; ino?: number; magic?: string; check?: number; nameSize?: number } = {},
+): Buffer {
   const data = o.data ?? Buffer.alloc(o.size ?? 0);
   const nameBuf = Buffer.from(`${name}\0`);
-  const f = [o.ino ?? 1, o.mode ?? 0o100644, 0, 0, o.nlink ?? 1, 1700000000, o.size ?? data.length, 0, 0, 0, 0, o.nameSize ?? nameBuf.length, o.check ?? 0];
+  const f = [
+    o.ino ?? 1,
+    o.mode ?? 0o100644,
+    0,
+    0,
+    o.nlink ?? 1,
+    1700000000,
+    o.size ?? data.length,
+    0,
+    0,
+    0,
+    0,
+    o.nameSize ?? nameBuf.length,
+    o.check ?? 0,
+  ];
   const head = Buffer.from((o.magic ?? '070701') + f.map((n) => n.toString(16).padStart(8, '0')).join(''), 'latin1');
   const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
   return Buffer.concat([head, nameBuf, pad(110 + nameBuf.length), data, pad(data.length)]);
@@ -177,12 +196,20 @@ test('cpio: a symlink target is its data; a hard link set with data on the last 
     trailer(),
   ]);
   const es = await entries(buf);
-  assert.equal(es.map((e) => [e.path, e.type, e.linkTarget, e.size]), [
-    ['l', 'symlink', 'target/x', 0], ['a', 'file', undefined, 0], ['b', 'hardlink', 'a', 6],
-  ]);
+  assert.equal(
+    es.map((e) => [e.path, e.type, e.linkTarget, e.size]),
+    [
+      ['l', 'symlink', 'target/x', 0],
+      ['a', 'file', undefined, 0],
+      ['b', 'hardlink', 'a', 6],
+    ],
+  );
 });
 
-function tarHeader(name: string, o: { type?: string; size?: number; sizeField?: Buffer; mode?: number; link?: string; magic?: string } = {}): Buffer {
+function tarHeader(
+  name: string,
+  o: { type?: string; size?: number; sizeField?: Buffer; mode?: number; link?: string; magic?: string } = {},
+): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100, 'utf8');
   h.write(`${(o.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100, 'latin1');
@@ -217,7 +244,9 @@ test('tar: sizes beyond 8 GiB in base-256 and pax (large files) are read exactly
   assert.is(e1.size, big);
   const pax = Buffer.from(paxRecord('size', String(12 * 2 ** 30)) + paxRecord('path', 'x/' + 'p'.repeat(300)));
   const padded = Buffer.concat([pax, Buffer.alloc((512 - (pax.length % 512)) % 512)]);
-  const [e2] = await entries(Buffer.concat([tarHeader('PaxHeader', { type: 'x', size: pax.length }), padded, tarHeader('short', { size: 0 })]));
+  const [e2] = await entries(
+    Buffer.concat([tarHeader('PaxHeader', { type: 'x', size: pax.length }), padded, tarHeader('short', { size: 0 })]),
+  );
   assert.is(e2.size, 12 * 2 ** 30);
   assert.is(e2.path, 'x/' + 'p'.repeat(300));
 });

@@ -12,7 +12,10 @@ function runTool(body: string) {
   const dir = mkdtempSync(join(tmpdir(), 'cli-'));
   try {
     const file = join(dir, 'tool.ts');
-    writeFileSync(file, `import { runStandalone } from ${JSON.stringify(join(ROOT, 'src/tools/run.ts'))};\nrunStandalone({ name: 'wwtest', summary: '', main: ${body} });\n`);
+    writeFileSync(
+      file,
+      `import { runStandalone } from ${JSON.stringify(join(ROOT, 'src/tools/run.ts'))};\nrunStandalone({ name: 'wwtest', summary: '', main: ${body} });\n`,
+    );
     return spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -33,10 +36,14 @@ test('a main that settles: its code, nothing added', () => {
 });
 
 test('a warning: one line on the log, the run goes on', () => {
-  const r = runTool("async () => { process.emitWarning('something odd', 'OddWarning'); await new Promise((res) => setTimeout(res, 20)); return 0; }");
+  const r = runTool(
+    "async () => { process.emitWarning('something odd', 'OddWarning'); await new Promise((res) => setTimeout(res, 20)); return 0; }",
+  );
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /^wwtest: warning: OddWarning: something odd\n/m);
-  const plainWarning = runTool("async () => { process.emitWarning('just so'); await new Promise((res) => setTimeout(res, 20)); return 0; }");
+  const plainWarning = runTool(
+    "async () => { process.emitWarning('just so'); await new Promise((res) => setTimeout(res, 20)); return 0; }",
+  );
   assert.match(plainWarning.stderr, /^wwtest: warning: just so\n/m);
 });
 

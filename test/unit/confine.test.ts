@@ -36,7 +36,12 @@ test('resolveParent creates dirs, follows in-root links, refuses escaping links'
   const p = await resolveParent(r, ['lib', 'modules', 'x.ko']);
   assert.is(p!.dir, join(r, 'usr/lib/modules'));
   assert.ok(statSync(p!.dir).isDirectory());
-  for (const parts of [['escape', 'x'], ['usr', 'up', 'x'], ['escape', 'sub', 'x'], ['dangling', 'x']]) {
+  for (const parts of [
+    ['escape', 'x'],
+    ['usr', 'up', 'x'],
+    ['escape', 'sub', 'x'],
+    ['dangling', 'x'],
+  ]) {
     try {
       await resolveParent(r, parts);
       assert.unreachable(parts.join('/'));
@@ -45,7 +50,10 @@ test('resolveParent creates dirs, follows in-root links, refuses escaping links'
     }
   }
   assert.not.ok(existsSync(join(outside, 'sub')), 'nothing created outside');
-  await resolveParent(r, ['file', 'x']).then(() => assert.unreachable(), (e) => assert.match(String(e), /not a directory/));
+  await resolveParent(r, ['file', 'x']).then(
+    () => assert.unreachable(),
+    (e) => assert.match(String(e), /not a directory/),
+  );
   assert.is(await resolveParent(r, ['new', 'dir', 'x'], false), null);
   assert.not.ok(existsSync(join(r, 'new')));
 });

@@ -56,27 +56,51 @@ test('a refused connection is reported as such', async () => {
 
 test('https with a private CA file; without it the certificate is refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tls-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = readFileSync(join(dir, 'cert.pem'));
   const server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (_req, res) => res.end('WWNAME="tls"\n'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  const mk = (ca?: Buffer) => new MasterClient({
-    masters: parseMasterList(`127.0.0.1:${port}`), scheme: 'https', connect: { sourcePort: 'any', connectTimeoutMs: 2000, ca },
-    idleTimeoutMs: 2000, retry: { attempts: 3, stepMs: 0 }, log: memoryLogger(),
-  });
+  const mk = (ca?: Buffer) =>
+    new MasterClient({
+      masters: parseMasterList(`127.0.0.1:${port}`),
+      scheme: 'https',
+      connect: { sourcePort: 'any', connectTimeoutMs: 2000, ca },
+      idleTimeoutMs: 2000,
+      retry: { attempts: 3, stepMs: 0 },
+      log: memoryLogger(),
+    });
   try {
     const good = mk(cert);
-    assert.is((await good.get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => (await readBody(r)).toString())), 'WWNAME="tls"\n');
+    assert.is(await good.get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => (await readBody(r)).toString()), 'WWNAME="tls"\n');
     good.close();
     const bad = mk();
-    await bad.get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => readBody(r)).then(
-      () => assert.unreachable(),
-      (e) => assert.match(e.message, /TLS|certificate/i),
-    );
+    await bad
+      .get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => readBody(r))
+      .then(
+        () => assert.unreachable(),
+        (e) => assert.match(e.message, /TLS|certificate/i),
+      );
     assert.is(bad.requests, 1, 'a certificate failure is definitive: no retry rounds');
     bad.close();
   } finally {

@@ -42,10 +42,11 @@ async function trickler(answer: string | ((n: number) => string), everyMs = 100,
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -194,10 +195,23 @@ test('wwgetfiles: an object whose download keeps getting cut fails after a few r
   const { c, sleeps } = client(master.address, { attempts: 30, stepMs: 2000 });
   const log = memoryLogger();
   try {
-    const r = await bounded(syncFiles({
-      client: c, hwaddr: '02:00:00:00:00:01', root, log, identity: processIdentity(), useMark: true, forceFull: false, dryRun: false,
-      concurrency: 4, chown: false, objectAttempts: 3,
-    }), 10_000, 'wwgetfiles with one object always cut');
+    const r = await bounded(
+      syncFiles({
+        client: c,
+        hwaddr: '02:00:00:00:00:01',
+        root,
+        log,
+        identity: processIdentity(),
+        useMark: true,
+        forceFull: false,
+        dryRun: false,
+        concurrency: 4,
+        chown: false,
+        objectAttempts: 3,
+      }),
+      10_000,
+      'wwgetfiles with one object always cut',
+    );
     assert.is(r.failed, 1);
     assert.is(r.installed, 2);
     assert.is(master.requests.filter((q) => q.query.fileid === '2').length, 3, 'three rounds for that object, not 30');

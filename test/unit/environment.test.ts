@@ -6,10 +6,23 @@ import { SCRUBBED, scrubEnvironment } from '../../src/tools/environment.ts';
 
 test('removes exactly the listed variables; settings and everything else stay', () => {
   const env: NodeJS.ProcessEnv = {
-    WWMASTER: '10.0.0.1', WWINIT_HWADDR: 'aa', PATH: '/bin', NODE_TLS_REJECT_UNAUTHORIZED: '0', UV_THREADPOOL_SIZE: '128',
-    http_proxy: 'http://p:3128', HTTPS_PROXY: 'http://p:3128', RES_OPTIONS: 'ndots:9', TZ: 'UTC',
+    WWMASTER: '10.0.0.1',
+    WWINIT_HWADDR: 'aa',
+    PATH: '/bin',
+    NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    UV_THREADPOOL_SIZE: '128',
+    http_proxy: 'http://p:3128',
+    HTTPS_PROXY: 'http://p:3128',
+    RES_OPTIONS: 'ndots:9',
+    TZ: 'UTC',
   };
-  assert.equal(scrubEnvironment(env).sort(), ['HTTPS_PROXY', 'NODE_TLS_REJECT_UNAUTHORIZED', 'RES_OPTIONS', 'UV_THREADPOOL_SIZE', 'http_proxy']);
+  assert.equal(scrubEnvironment(env).sort(), [
+    'HTTPS_PROXY',
+    'NODE_TLS_REJECT_UNAUTHORIZED',
+    'RES_OPTIONS',
+    'UV_THREADPOOL_SIZE',
+    'http_proxy',
+  ]);
   assert.equal(env, { WWMASTER: '10.0.0.1', WWINIT_HWADDR: 'aa', PATH: '/bin', TZ: 'UTC' });
   assert.equal(scrubEnvironment(env), [], 'twice: nothing more');
 });

@@ -15,11 +15,20 @@ test('regular file line has two spaces before the mode', () => {
 test('every type character, setuid bits, paths with spaces', () => {
   const list = parseFileList(
     [
-      '1 d 0 0 d0755 1 /opt/dir', '2 l 0 0 l0777 2 /etc/link', '3 b 0 6 b0660 3 /dev/sdz', '4 c 0 5 c0620 4 /dev/ttyX',
-      '5 p 0 0 p0600 5 /run/fifo', '6 s 0 0 s0755 6 /run/sock', '7 su 0 0  4755 7 /usr/bin/with space here  ', '',
+      '1 d 0 0 d0755 1 /opt/dir',
+      '2 l 0 0 l0777 2 /etc/link',
+      '3 b 0 6 b0660 3 /dev/sdz',
+      '4 c 0 5 c0620 4 /dev/ttyX',
+      '5 p 0 0 p0600 5 /run/fifo',
+      '6 s 0 0 s0755 6 /run/sock',
+      '7 su 0 0  4755 7 /usr/bin/with space here  ',
+      '',
     ].join('\r\n'),
   );
-  assert.equal(list.map((e) => e.type), ['dir', 'link', 'block', 'char', 'fifo', 'socket', 'file']);
+  assert.equal(
+    list.map((e) => e.type),
+    ['dir', 'link', 'block', 'char', 'fifo', 'socket', 'file'],
+  );
   assert.is(list[6].mode, 0o4755);
   assert.is(list[6].path, '/usr/bin/with space here');
 });

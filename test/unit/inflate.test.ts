@@ -46,9 +46,12 @@ test('concatenated gzip members are one stream; bytes after the end are ignored 
   assert.is(r.md5, md5(gz));
 });
 
-test('truncated gzip data: the reader gets zlib\'s error', async () => {
+test("truncated gzip data: the reader gets zlib's error", async () => {
   const gz = gzipSync(randomBytes(200_000));
-  const err = await roundTrip(gz.subarray(0, gz.length - 100), 8192).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+  const err = await roundTrip(gz.subarray(0, gz.length - 100), 8192).then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   assert.ok(err, 'an error');
   assert.is(err!.code, 'Z_BUF_ERROR');
   assert.match(err!.message, /unexpected end of file/);
@@ -58,11 +61,17 @@ test('corrupt data: Z_DATA_ERROR for the reader, and write() rejects too', async
   const g = new InlineGunzip();
   const w = g.write(Buffer.from('this is not gzip data at all'));
   assert.ok(w, 'write returns a rejected promise');
-  const werr = await w!.then(() => undefined, (e: NodeJS.ErrnoException) => e);
+  const werr = await w!.then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   assert.is(werr?.code, 'Z_DATA_ERROR');
   const rerr = await (async () => {
     for await (const _ of g) void _;
-  })().then(() => undefined, (e: NodeJS.ErrnoException) => e);
+  })().then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   assert.is(rerr?.code, 'Z_DATA_ERROR');
 });
 
@@ -99,7 +108,10 @@ test('destroy() wakes a waiting reader with the error', async () => {
   const g = new InlineGunzip();
   const reading = (async () => {
     for await (const _ of g) void _;
-  })().then(() => undefined, (e: Error) => e);
+  })().then(
+    () => undefined,
+    (e: Error) => e,
+  );
   await tick();
   g.destroy(new Error('connection lost'));
   assert.match(String(await reading), /connection lost/);

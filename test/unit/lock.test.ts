@@ -44,12 +44,21 @@ test('the same tree by another name (a symbolic link) is the same lock', async (
 
 test('a SIGKILLed holder leaves no lock: its socket file refuses and is removed', async () => {
   const root = tree();
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `
     import('${new URL('../../src/core/fs/lock.ts', import.meta.url).pathname}').then(async (m) => {
       const l = await m.tryLock('k', ${JSON.stringify(root)}, ${JSON.stringify(opts)});
       process.stdout.write(l ? 'held\\n' : 'busy\\n');
       setInterval(() => {}, 1000);
-    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const said = await new Promise<string>((r) => child.stdout.once('data', (d) => r(String(d))));
   assert.is(said.trim(), 'held');
   assert.is(await tryLock('k', root, { ...opts, retries: 0 }), null);
@@ -61,7 +70,11 @@ test('a SIGKILLed holder leaves no lock: its socket file refuses and is removed'
   assert.ok(l, 'lock free after the holder died');
   assert.not.ok(readdirSync(dir).includes(before[0]), 'and the stale file is gone');
   await l!.release();
-  assert.equal(readdirSync(dir).filter((n) => n.startsWith('k-')), [], 'release removes the socket file');
+  assert.equal(
+    readdirSync(dir).filter((n) => n.startsWith('k-')),
+    [],
+    'release removes the socket file',
+  );
 });
 
 test('two takers at once: never both', async () => {
@@ -87,12 +100,18 @@ test('a lock directory others could enter or own is refused', async () => {
   }
   const link = join(base, 'link');
   symlinkSync(dir, link);
-  await tryLock('t', root, { dir: link, uid }).then(() => assert.unreachable('a symbolic link was accepted'), (err) => assert.match(err.message, /not a directory/));
+  await tryLock('t', root, { dir: link, uid }).then(
+    () => assert.unreachable('a symbolic link was accepted'),
+    (err) => assert.match(err.message, /not a directory/),
+  );
   if (uid === 0) {
     const theirs = join(base, 'theirs');
     mkdirSync(theirs, { mode: 0o700 });
     chownSync(theirs, 65534, 65534);
-    await tryLock('t', root, { dir: theirs, uid }).then(() => assert.unreachable('a directory of uid 65534 was accepted'), (err) => assert.match(err.message, /owned by uid 65534/));
+    await tryLock('t', root, { dir: theirs, uid }).then(
+      () => assert.unreachable('a directory of uid 65534 was accepted'),
+      (err) => assert.match(err.message, /owned by uid 65534/),
+    );
   }
 });
 

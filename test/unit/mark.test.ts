@@ -32,7 +32,14 @@ test("upstream's mark is read when the new one is missing, and only then", async
 test('anything else at the mark is not trusted, and says why', async () => {
   const cases: [string, (p: string) => void, RegExp][] = [
     ['another user', () => {}, new RegExp(`owned by uid ${uid}, not ${uid + 1}`)],
-    ['writable by others', (p) => { writeFileSync(p, '9999999999\n'); chmodSync(p, 0o646); }, /writable by group or others \(mode 0646\)/],
+    [
+      'writable by others',
+      (p) => {
+        writeFileSync(p, '9999999999\n');
+        chmodSync(p, 0o646);
+      },
+      /writable by group or others \(mode 0646\)/,
+    ],
     ['a symbolic link', (p) => symlinkSync('/etc/hostname', p), /a symbolic link/],
     ['a FIFO (never blocks)', (p) => execFileSync('/usr/bin/mknod', [p, 'p']), /not a regular file/],
     ['a directory', (p) => mkdirSync(p), /not a regular file/],

@@ -32,7 +32,16 @@ async function rawServer(handler: (req: string, sock: net.Socket) => void) {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  return { port, ports, conns: () => connections, close: () => new Promise<void>((r) => { server.close(() => r()); server.unref(); }) };
+  return {
+    port,
+    ports,
+    conns: () => connections,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.unref();
+      }),
+  };
 }
 
 async function deadPort(): Promise<number> {
@@ -88,11 +97,14 @@ test('a body shorter than Content-Length is an error, never a result', async () 
     setTimeout(() => s.destroy(), 20);
   });
   const { c } = client(`127.0.0.1:${srv.port}`);
-  await text(c).then(() => assert.unreachable(), (e) => {
-    assert.instance(e, WwError);
-    assert.match(e.message, /truncated|connection lost/);
-    assert.match(e.message, new RegExp(`127.0.0.1:${srv.port}`));
-  });
+  await text(c).then(
+    () => assert.unreachable(),
+    (e) => {
+      assert.instance(e, WwError);
+      assert.match(e.message, /truncated|connection lost/);
+      assert.match(e.message, new RegExp(`127.0.0.1:${srv.port}`));
+    },
+  );
   c.close();
   await srv.close();
 });
@@ -103,13 +115,18 @@ test('a chunked answer without its final chunk is truncation', async () => {
     setTimeout(() => s.destroy(), 20);
   });
   const { c } = client(`127.0.0.1:${srv.port}`);
-  await text(c, '/WW/script').then(() => assert.unreachable(), (e) => assert.match(e.message, /truncated|connection lost/));
+  await text(c, '/WW/script').then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /truncated|connection lost/),
+  );
   c.close();
   await srv.close();
 });
 
 test('a complete chunked answer is accepted', async () => {
-  const srv = await rawServer((_req, s) => s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'));
+  const srv = await rawServer((_req, s) =>
+    s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'),
+  );
   const { c } = client(`127.0.0.1:${srv.port}`);
   assert.is(await text(c), 'hello world');
   c.close();
@@ -118,7 +135,8 @@ test('a complete chunked answer is accepted', async () => {
 
 test('relative redirect is followed', async () => {
   const srv = await rawServer((req, s) => {
-    if (req.startsWith('GET /WW/vnfs?')) s.write('HTTP/1.1 302 Found\r\nLocation: /WW/vnfs_cache/img/image.abc\r\nContent-Length: 0\r\n\r\n');
+    if (req.startsWith('GET /WW/vnfs?'))
+      s.write('HTTP/1.1 302 Found\r\nLocation: /WW/vnfs_cache/img/image.abc\r\nContent-Length: 0\r\n\r\n');
     else if (req.startsWith('GET /WW/vnfs_cache/img/image.abc ')) s.write(ok('IMAGE'));
     else s.write('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
   });
@@ -131,7 +149,10 @@ test('relative redirect is followed', async () => {
 test('a redirect loop is refused', async () => {
   const srv = await rawServer((_req, s) => s.write('HTTP/1.1 302 Found\r\nLocation: /WW/vnfs\r\nContent-Length: 0\r\n\r\n'));
   const { c, sleeps } = client(`127.0.0.1:${srv.port}`, { attempts: 5 });
-  await text(c, '/WW/vnfs').then(() => assert.unreachable(), (e) => assert.match(e.message, /redirects/));
+  await text(c, '/WW/vnfs').then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /redirects/),
+  );
   assert.equal(sleeps, [], 'no back-off for a definitive failure');
   c.close();
   await srv.close();
@@ -140,20 +161,29 @@ test('a redirect loop is refused', async () => {
 test('upstream back-off 2 s, 4 s, ... and the max-wait bound', async () => {
   const dead = await deadPort();
   const a = client(`127.0.0.1:${dead}`, { attempts: 4 });
-  await text(a.c).then(() => assert.unreachable(), (e) => assert.match(e.message, /gave up after 4 attempt\(s\).*connection refused/));
+  await text(a.c).then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /gave up after 4 attempt\(s\).*connection refused/),
+  );
   assert.equal(a.sleeps, [2000, 4000, 6000]);
   const b = client(`127.0.0.1:${dead}`, { attempts: 30, maxWaitMs: 7000 });
-  await text(b.c).then(() => assert.unreachable(), (e) => assert.match(e.message, /gave up after 3/));
+  await text(b.c).then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /gave up after 3/),
+  );
   assert.equal(b.sleeps, [2000, 4000]);
 });
 
 test('404 is definitive: other masters asked once, no back-off', async () => {
   const srv = await rawServer((_req, s) => s.write('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'));
   const { c, sleeps } = client(`127.0.0.1:${srv.port}`, { attempts: 30 });
-  await text(c).then(() => assert.unreachable(), (e) => {
-    assert.is(e.status, 404);
-    assert.match(e.message, /404/);
-  });
+  await text(c).then(
+    () => assert.unreachable(),
+    (e) => {
+      assert.is(e.status, 404);
+      assert.match(e.message, /404/);
+    },
+  );
   assert.equal(sleeps, []);
   c.close();
   await srv.close();
@@ -174,9 +204,13 @@ test('503 and 500 are retried', async () => {
 
 test('privileged source port as root; 403 on an unprivileged one explains root is needed', async () => {
   const srv = await rawServer((_req, s) =>
-    s.write(s.remotePort! < 1024 ? ok('welcome') : 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'));
+    s.write(s.remotePort! < 1024 ? ok('welcome') : 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'),
+  );
   const any = client(`127.0.0.1:${srv.port}`, {}, { sourcePort: 'any' });
-  await text(any.c).then(() => assert.unreachable(), (e) => assert.match(e.message, /403 Forbidden.*privileged source ports.*root/));
+  await text(any.c).then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /403 Forbidden.*privileged source ports.*root/),
+  );
   any.c.close();
   if (isRoot) {
     const priv = client(`127.0.0.1:${srv.port}`, {}, { sourcePort: 'auto' });
@@ -206,11 +240,18 @@ test('a keep-alive connection the master closed while idle is retried at once, n
 test('an idle master is abandoned after the timeout', async () => {
   const srv = await rawServer(() => {});
   const c = new MasterClient({
-    masters: parseMasterList(`127.0.0.1:${srv.port}`), scheme: 'http', connect: { sourcePort: 'any', connectTimeoutMs: 1000 },
-    idleTimeoutMs: 200, retry: { attempts: 1, stepMs: 0 }, log: memoryLogger(),
+    masters: parseMasterList(`127.0.0.1:${srv.port}`),
+    scheme: 'http',
+    connect: { sourcePort: 'any', connectTimeoutMs: 1000 },
+    idleTimeoutMs: 200,
+    retry: { attempts: 1, stepMs: 0 },
+    log: memoryLogger(),
   });
   const t0 = Date.now();
-  await text(c).then(() => assert.unreachable(), (e) => assert.match(e.message, /no data for 0.2 s/));
+  await text(c).then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /no data for 0.2 s/),
+  );
   assert.ok(Date.now() - t0 < 1500);
   c.close();
   await srv.close();
@@ -228,15 +269,25 @@ test('a local failure in consume (full disk, I/O error) ends the request: the ne
   });
   const { c, sleeps } = client(`127.0.0.1:${a.port},127.0.0.1:${b.port}`, { attempts: 3 });
   try {
-    const full = () => c.get('/WW/vnfs', { hwaddr: 'aa' }, async () => {
-      throw new WwError('WW_NO_SPACE', 'no space left on device writing /x');
-    });
-    await full().then(() => assert.unreachable(), (e) => assert.is(e.code, 'WW_NO_SPACE'));
+    const full = () =>
+      c.get('/WW/vnfs', { hwaddr: 'aa' }, async () => {
+        throw new WwError('WW_NO_SPACE', 'no space left on device writing /x');
+      });
+    await full().then(
+      () => assert.unreachable(),
+      (e) => assert.is(e.code, 'WW_NO_SPACE'),
+    );
     // forEachChunk turns the consumer's own raw failure into WW_IO: local too.
-    const broken = () => c.get('/WW/vnfs', { hwaddr: 'aa' }, (r) => forEachChunk(r, () => {
-      throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
-    }));
-    await broken().then(() => assert.unreachable(), (e) => assert.is(e.code, 'WW_IO'));
+    const broken = () =>
+      c.get('/WW/vnfs', { hwaddr: 'aa' }, (r) =>
+        forEachChunk(r, () => {
+          throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+        }),
+      );
+    await broken().then(
+      () => assert.unreachable(),
+      (e) => assert.is(e.code, 'WW_IO'),
+    );
     assert.equal(asked, [2, 0], 'the first master asked once per request, the second never');
     assert.equal(sleeps, []);
   } finally {

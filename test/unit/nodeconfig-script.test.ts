@@ -10,10 +10,15 @@ import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 
 let m: RunningMaster;
 const HW = '00:11:22:33:44:55';
-const client = () => new MasterClient({
-  masters: parseMasterList(m.address), scheme: 'http', connect: { sourcePort: 'any', connectTimeoutMs: 2000 },
-  idleTimeoutMs: 2000, retry: { attempts: 2, stepMs: 0 }, log: memoryLogger(),
-});
+const client = () =>
+  new MasterClient({
+    masters: parseMasterList(m.address),
+    scheme: 'http',
+    connect: { sourcePort: 'any', connectTimeoutMs: 2000 },
+    idleTimeoutMs: 2000,
+    retry: { attempts: 2, stepMs: 0 },
+    log: memoryLogger(),
+  });
 
 test.before(async () => {
   m = await startMaster(sampleFixture());
@@ -34,13 +39,22 @@ test('node configuration: unknown node in both dialects, embedded error, HTML ga
   const c = client();
   for (const dialect of ['development', 'master'] as const) {
     m.options.dialect = dialect;
-    await fetchNodeConfig(c, 'ff:ff').then(() => assert.unreachable(), (e) => assert.match(e.message, /404|empty node configuration/));
+    await fetchNodeConfig(c, 'ff:ff').then(
+      () => assert.unreachable(),
+      (e) => assert.match(e.message, /404|empty node configuration/),
+    );
   }
   m.options.dialect = 'development';
   m.options.fault = () => ({ kind: 'embedded', status: 403 });
-  await fetchNodeConfig(c, HW).then(() => assert.unreachable(), (e) => assert.match(e.message, /embedded error status 403/));
+  await fetchNodeConfig(c, HW).then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /embedded error status 403/),
+  );
   m.options.fault = () => ({ kind: 'body', body: '<html><body>It works!</body></html>\n' });
-  await fetchNodeConfig(c, HW).then(() => assert.unreachable(), (e) => assert.match(e.message, /not node configuration/));
+  await fetchNodeConfig(c, HW).then(
+    () => assert.unreachable(),
+    (e) => assert.match(e.message, /not node configuration/),
+  );
   m.options.fault = undefined;
   c.close();
 });

@@ -26,7 +26,26 @@ test('surrounding ASCII white space is trimmed; inner white space and other spac
 });
 
 test('signs, hex, exponents, digits of other scripts, junk: not numbers', () => {
-  for (const v of ['+5', '-5', '-0', '0x10', '0X1f', '1e3', '1E3', 'Infinity', 'NaN', '09x', '5s', '٣', '１', '0b1', '0o7', '1_000', '1,000', '.']) {
+  for (const v of [
+    '+5',
+    '-5',
+    '-0',
+    '0x10',
+    '0X1f',
+    '1e3',
+    '1E3',
+    'Infinity',
+    'NaN',
+    '09x',
+    '5s',
+    '٣',
+    '１',
+    '0b1',
+    '0o7',
+    '1_000',
+    '1,000',
+    '.',
+  ]) {
     assert.is(parseNumber(v, WHOLE), undefined, JSON.stringify(v));
     assert.is(parseNumber(v, FRACTION), undefined, JSON.stringify(v));
   }

@@ -4,7 +4,13 @@ import { WwError } from '../../src/core/errors.ts';
 import { loadSettings, parseCmdline } from '../../src/core/settings/sources.ts';
 import { parseMasterList, resolveMasters } from '../../src/core/settings/masters.ts';
 import {
-  SLEEPTIME, WWGETFILES_INTERVAL, WWRUNTIME_MAX_RUN, resolveHwaddr, resolveScheme, secondsSetting, flagSetting,
+  SLEEPTIME,
+  WWGETFILES_INTERVAL,
+  WWRUNTIME_MAX_RUN,
+  resolveHwaddr,
+  resolveScheme,
+  secondsSetting,
+  flagSetting,
 } from '../../src/core/settings/node.ts';
 
 const files = (m: Record<string, string>) => (p: string) => m[p];
@@ -26,11 +32,20 @@ test('environment beats config beats network.conf beats cmdline', () => {
 });
 
 test('network.conf DHCP_SERVER is the master of last resort before cmdline', () => {
-  const s = loadSettings({ env: {}, readFile: files({ '/etc/network.conf': "DHCP_SERVER='10.9.9.9'\n", '/proc/cmdline': 'wwmaster=1.1.1.1' }) });
+  const s = loadSettings({
+    env: {},
+    readFile: files({ '/etc/network.conf': "DHCP_SERVER='10.9.9.9'\n", '/proc/cmdline': 'wwmaster=1.1.1.1' }),
+  });
   assert.is(s.get('WWMASTER'), '10.9.9.9');
   assert.is(s.sourceOf('WWMASTER'), 'network.conf');
   const c = loadSettings({ env: {}, readFile: files({ '/proc/cmdline': 'wwmaster=1.1.1.1:8080,2.2.2.2' }) });
-  assert.equal(resolveMasters(c).map((m) => [m.host, m.port]), [['1.1.1.1', 8080], ['2.2.2.2', undefined]]);
+  assert.equal(
+    resolveMasters(c).map((m) => [m.host, m.port]),
+    [
+      ['1.1.1.1', 8080],
+      ['2.2.2.2', undefined],
+    ],
+  );
 });
 
 test('an empty environment value still wins (explicitly empty), unset falls through', () => {
@@ -52,9 +67,14 @@ test('no master anywhere is the upstream error', () => {
 });
 
 test('master list parsing: ports, IPv6, junk refused', () => {
-  assert.equal(parseMasterList(' a.example:81 , [fd00::1]:8080,b').map((m) => [m.host, m.port]), [
-    ['a.example', 81], ['fd00::1', 8080], ['b', undefined],
-  ]);
+  assert.equal(
+    parseMasterList(' a.example:81 , [fd00::1]:8080,b').map((m) => [m.host, m.port]),
+    [
+      ['a.example', 81],
+      ['fd00::1', 8080],
+      ['b', undefined],
+    ],
+  );
   assert.throws(() => parseMasterList('a b'), /invalid master/);
   assert.throws(() => parseMasterList('host:99999'), /invalid port/);
   assert.throws(() => parseMasterList('evil/path'), /invalid master/);
@@ -62,7 +82,13 @@ test('master list parsing: ports, IPv6, junk refused', () => {
 
 test('cmdline: only ww* keys, key upper-cased, value kept', () => {
   const m = parseCmdline('BOOT_IMAGE=/vmlinuz wwmaster=Host:80 WWDEBUG=1 ww= wwempty= root=/dev/sda\n');
-  assert.equal([...m.entries()], [['WWMASTER', 'Host:80'], ['WWDEBUG', '1']]);
+  assert.equal(
+    [...m.entries()],
+    [
+      ['WWMASTER', 'Host:80'],
+      ['WWDEBUG', '1'],
+    ],
+  );
 });
 
 test('hwaddr: lower-cased, validated, InfiniBand GUID tail', () => {
@@ -151,7 +177,12 @@ test('WWMASTER: a bad entry is skipped with a warning naming it; the good ones a
 test('0/1 settings (WWVALIDATE_VNFS): the same grammar; anything else warns and means 0', () => {
   const warnings: string[] = [];
   const flag = (v: string | undefined) =>
-    flagSetting(loadSettings({ env: { WWVALIDATE_VNFS: v }, readFile: () => undefined }), 'WWVALIDATE_VNFS', (l) => warnings.push(l), 'no verification');
+    flagSetting(
+      loadSettings({ env: { WWVALIDATE_VNFS: v }, readFile: () => undefined }),
+      'WWVALIDATE_VNFS',
+      (l) => warnings.push(l),
+      'no verification',
+    );
   assert.equal([flag('1'), flag(' 01 '), flag('0'), flag(''), flag(undefined)], [true, true, false, false, false]);
   assert.equal(warnings, []);
   assert.is(flag('yes'), false);

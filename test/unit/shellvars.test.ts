@@ -6,8 +6,21 @@ import { execFileSync } from 'node:child_process';
 test('quoting styles as /warewulf/config and the master write them', () => {
   const { vars, exported, rejected } = parseShellVars(
     [
-      'A=plain', 'export A', 'B="double quoted"', "C='single $quoted'", 'D=', 'export E=x y', 'F="esc \\"q\\" \\$x \\\\"',
-      "G='it'\\''s'", '# comment', '', 'export H I', 'H=1 # trailing comment', 'not a line', '1BAD=x', "J='unterminated",
+      'A=plain',
+      'export A',
+      'B="double quoted"',
+      "C='single $quoted'",
+      'D=',
+      'export E=x y',
+      'F="esc \\"q\\" \\$x \\\\"',
+      "G='it'\\''s'",
+      '# comment',
+      '',
+      'export H I',
+      'H=1 # trailing comment',
+      'not a line',
+      '1BAD=x',
+      "J='unterminated",
     ].join('\n'),
   );
   assert.is(vars.get('A'), 'plain');
@@ -24,8 +37,17 @@ test('quoting styles as /warewulf/config and the master write them', () => {
 
 test('a quoted value spanning lines is one assignment, as a shell reads it', () => {
   const text = [
-    'A="first', '  indented  ', 'last"', 'export A', "B='one", "two'", 'C="x\\', 'y"  # comment', 'D=after',
-    'E="never closed', 'F=ok',
+    'A="first',
+    '  indented  ',
+    'last"',
+    'export A',
+    "B='one",
+    "two'",
+    'C="x\\',
+    'y"  # comment',
+    'D=after',
+    'E="never closed',
+    'F=ok',
   ].join('\n');
   const { vars, exported, rejected } = parseShellVars(text);
   assert.is(vars.get('A'), 'first\n  indented  \nlast');
@@ -38,7 +60,9 @@ test('a quoted value spanning lines is one assignment, as a shell reads it', () 
   assert.is(vars.get('F'), 'ok');
   assert.equal(rejected, [10]);
   // What a real shell makes of the same text.
-  const sh = execFileSync('sh', ['-c', `${text.split('\n').slice(0, 9).join('\n')}\nprintf '%s|%s|%s' "$A" "$B" "$C"`], { encoding: 'utf8' });
+  const sh = execFileSync('sh', ['-c', `${text.split('\n').slice(0, 9).join('\n')}\nprintf '%s|%s|%s' "$A" "$B" "$C"`], {
+    encoding: 'utf8',
+  });
   assert.is(sh, `${vars.get('A')}|${vars.get('B')}|${vars.get('C')}`);
 });
 

@@ -50,10 +50,19 @@ test('a full sync of 200 small files makes at most 2 thread-pool fs requests per
     log: memoryLogger(),
   });
   try {
-    const sync = () => syncFiles({
-      client: c, hwaddr: fixture.nodes[0].hwaddr, root, log: memoryLogger(), identity: processIdentity(), useMark: true, forceFull: false, dryRun: false,
-      concurrency: 4, chown: false,
-    });
+    const sync = () =>
+      syncFiles({
+        client: c,
+        hwaddr: fixture.nodes[0].hwaddr,
+        root,
+        log: memoryLogger(),
+        identity: processIdentity(),
+        useMark: true,
+        forceFull: false,
+        dryRun: false,
+        concurrency: 4,
+        chown: false,
+      });
     let report: Awaited<ReturnType<typeof sync>> | undefined;
     const n = await countFsRequests(async () => (report = await sync()));
     assert.is(report!.installed, FILES, report!.errors.join('\n'));

@@ -12,7 +12,9 @@ async function trace(n: number, limit: number, window: number, delay: (i: number
   let maxAhead = 0;
   const fetched: number[] = [];
   await inListOrder(
-    Array.from({ length: n }, (_, i) => i), limit, window,
+    Array.from({ length: n }, (_, i) => i),
+    limit,
+    window,
     async (i) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
@@ -35,7 +37,10 @@ async function trace(n: number, limit: number, window: number, delay: (i: number
 test('applies in list order while fetches overlap, within the limit and the window', async () => {
   // The first item is slow: later fetches finish first but are applied after it.
   const t = await trace(40, 3, 8, (i) => (i === 0 ? 60 : 2));
-  assert.equal(t.applied, Array.from({ length: 40 }, (_, i) => i));
+  assert.equal(
+    t.applied,
+    Array.from({ length: 40 }, (_, i) => i),
+  );
   assert.is(t.maxInFlight, 3);
   assert.ok(t.maxAhead < 8, `never more than the window ahead (${t.maxAhead})`);
   assert.is(t.fetched[0] !== 0, true, 'a later fetch finished before the first');
@@ -43,11 +48,29 @@ test('applies in list order while fetches overlap, within the limit and the wind
 
 test('items that cannot be fetched ahead are retried after applies, and applied in order without (no deadlock)', async () => {
   // Items 0-9 "need" item 5 applied first (like files under a link listed before them).
-  const t = await trace(20, 2, 4, () => 1, (i, done) => i > 5 && i < 10 && done <= 5);
-  assert.equal(t.applied, Array.from({ length: 20 }, (_, i) => i));
+  const t = await trace(
+    20,
+    2,
+    4,
+    () => 1,
+    (i, done) => i > 5 && i < 10 && done <= 5,
+  );
+  assert.equal(
+    t.applied,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   assert.ok(t.fetched.includes(8), 'fetched ahead once its turn could come');
-  const none = await trace(10, 4, 16, () => 1, () => true);
-  assert.equal(none.applied, Array.from({ length: 10 }, (_, i) => i));
+  const none = await trace(
+    10,
+    4,
+    16,
+    () => 1,
+    () => true,
+  );
+  assert.equal(
+    none.applied,
+    Array.from({ length: 10 }, (_, i) => i),
+  );
 });
 
 test('limit 1 and an empty list', async () => {

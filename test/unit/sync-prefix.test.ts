@@ -37,8 +37,16 @@ async function syncOver(existing: string, content: string, concurrency: number, 
   });
   try {
     const r = await syncFiles({
-      client: c, hwaddr: HW, root, log: memoryLogger(), identity: processIdentity(), useMark: false, forceFull: false, dryRun,
-      concurrency, chown: false,
+      client: c,
+      hwaddr: HW,
+      root,
+      log: memoryLogger(),
+      identity: processIdentity(),
+      useMark: false,
+      forceFull: false,
+      dryRun,
+      concurrency,
+      chown: false,
     });
     return {
       r,

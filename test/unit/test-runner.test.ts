@@ -32,7 +32,10 @@ test('a missing command stops the test command with one line naming it, its pack
   try {
     // The shellcheck test is the one that would otherwise fail with a raw "spawnSync shellcheck ENOENT".
     const r = spawnSync(process.execPath, [join(ROOT, 'test/run.mjs'), 'bootstrap/shellcheck'], {
-      cwd: ROOT, env: { PATH: p.dir, WW_SKIP_BUILD: '1' }, encoding: 'utf8', timeout: 120_000,
+      cwd: ROOT,
+      env: { PATH: p.dir, WW_SKIP_BUILD: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
     });
     assert.is(r.status, 1, r.stdout + r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
@@ -51,7 +54,10 @@ test('a missing command stops the test command with one line naming it, its pack
 
 test('with everything present the check is silent', () => {
   const r = spawnSync(process.execPath, [join(ROOT, 'test/run.mjs'), 'no-test-file-matches-this'], {
-    cwd: ROOT, env: { ...process.env, WW_SKIP_BUILD: '1' }, encoding: 'utf8', timeout: 120_000,
+    cwd: ROOT,
+    env: { ...process.env, WW_SKIP_BUILD: '1' },
+    encoding: 'utf8',
+    timeout: 120_000,
   });
   assert.not.match(r.stdout, /missing/, r.stdout);
   assert.match(r.stdout.trimEnd().split('\n').pop() ?? '', /^0 passed, 0 failed$/);

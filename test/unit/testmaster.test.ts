@@ -18,7 +18,6 @@ import { bigFixture, sampleFixture, type Fixture } from '../helpers/master/fixtu
 import { deadAddress, embeddedErrorBody, startMaster, type MasterOptions, type RunningMaster } from '../helpers/master/server.ts';
 import { HWADDR as HW } from '../helpers/node.ts';
 
-
 interface Got {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -44,7 +43,12 @@ function get(
       r.on('error', (e) => (resError = e));
       r.on('close', () =>
         resolve({
-          status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks), complete: r.complete, error: reqError ?? resError, ms: Date.now() - t0,
+          status: r.statusCode ?? 0,
+          headers: r.headers,
+          body: Buffer.concat(chunks),
+          complete: r.complete,
+          error: reqError ?? resError,
+          ms: Date.now() - t0,
         }),
       );
     });
@@ -99,13 +103,20 @@ test('file list: format, two spaces before a regular file mode, sort by timestam
     assert.ok(lines.includes('9 profile 1000 100  0640 1700000800 /home/user/.profile'));
     assert.ok(lines.includes('10 wwblk 0 6 b0660 1700000900 /dev/wwblk'));
     const ts = lines.map((l) => Number(l.split(/\s+/)[5]));
-    assert.equal(ts, [...ts].sort((a, b) => a - b));
+    assert.equal(
+      ts,
+      [...ts].sort((a, b) => a - b),
+    );
   });
 });
 
 test('file list: timestamp filter (newer than T; 0 or absent means all), empty when nothing new', async () => {
   await withMaster(sampleFixture(), {}, async (m) => {
-    const ids = async (q: string) => text(await get(`${m.url}/WW/file?hwaddr=${HW}${q}`)).split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0]));
+    const ids = async (q: string) =>
+      text(await get(`${m.url}/WW/file?hwaddr=${HW}${q}`))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => Number(l.split(' ')[0]));
     assert.equal(await ids('&timestamp=1700000400'), [6, 7, 8, 9, 10]);
     assert.equal(await ids('&timestamp=1700000300'), [5, 6, 7, 8, 9, 10]);
     assert.is((await ids('&timestamp=0')).length, 10);
@@ -115,7 +126,17 @@ test('file list: timestamp filter (newer than T; 0 or absent means all), empty w
     assert.is(none.headers['content-length'], '0');
     assert.is(none.body.length, 0);
     // The fixture is live: a newer object shows up.
-    m.fixture.files.push({ id: 99, name: 'new', type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1800000001, path: '/new', content: 'x' });
+    m.fixture.files.push({
+      id: 99,
+      name: 'new',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      timestamp: 1800000001,
+      path: '/new',
+      content: 'x',
+    });
     m.fixture.nodes[0].fileIds!.push(99);
     assert.equal(await ids('&timestamp=1800000000'), [99]);
   });
@@ -230,7 +251,12 @@ test('nodeconfig: chunked text/html pairs, VNFS keys last with the image MD5, or
     const orders = new Set<string>();
     for (let i = 0; i < 8; i++) {
       const t = text(await get(`${m.url}/WW/nodeconfig?hwaddr=${HW}`));
-      orders.add(t.split('\n').filter((l) => !l.startsWith('export')).join(','));
+      orders.add(
+        t
+          .split('\n')
+          .filter((l) => !l.startsWith('export'))
+          .join(','),
+      );
       assert.ok(t.endsWith(`WWVNFS_CHECKSUM="${vals.WWVNFS_CHECKSUM}"\nexport WWVNFS_CHECKSUM\n`));
     }
     assert.ok(orders.size > 1, 'key order should vary between requests');
@@ -399,7 +425,17 @@ test('privileged ports: 1023 accepted, 1024 refused, also for the vnfs_cache req
     const location = /\r\nLocation: (\S+)/i.exec(r.headers)![1];
     assert.is((await statusFrom(m, location, 1023)).status, 200);
     assert.is((await statusFrom(m, location, 1024)).status, 403);
-    assert.equal(m.requests.map((q) => [q.remotePort, q.status]), [[1023, 200], [1024, 403], [m.requests[2].remotePort, 403], [1023, 302], [1023, 200], [1024, 403]]);
+    assert.equal(
+      m.requests.map((q) => [q.remotePort, q.status]),
+      [
+        [1023, 200],
+        [1024, 403],
+        [m.requests[2].remotePort, 403],
+        [1023, 302],
+        [1023, 200],
+        [1024, 403],
+      ],
+    );
   });
 });
 
@@ -409,7 +445,11 @@ test('privileged ports with curl --local-port (redirect followed on a privileged
     // Asynchronous: the master runs in this process. Port ranges: curl skips ports still in TIME_WAIT.
     const curl = (...args: string[]) =>
       new Promise<{ stdout: string; stderr: string }>((resolve) =>
-        execFile('curl', ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Connection: close', ...args], (_e, stdout, stderr) => resolve({ stdout, stderr })),
+        execFile(
+          'curl',
+          ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Connection: close', ...args],
+          (_e, stdout, stderr) => resolve({ stdout, stderr }),
+        ),
       );
     // A random window of privileged ports: earlier runs (and other tests) leave ports in TIME_WAIT.
     const base = 200 + Math.floor(Math.random() * 700);
@@ -442,7 +482,10 @@ test('keep-alive: many requests over one connection; request log', async () => {
     }
     assert.is(m.connections, 1);
     assert.is(m.requests.length, 12);
-    assert.equal(m.requests.map((r) => r.n), Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.equal(
+      m.requests.map((r) => r.n),
+      Array.from({ length: 12 }, (_, i) => i + 1),
+    );
     assert.ok(m.requests.every((r) => r.connection === 1 && r.status === 200 && r.method === 'GET'));
     assert.equal(m.requests[2].query, { hwaddr: HW, fileid: '3' });
     assert.is(m.requests[2].path, '/WW/file');
@@ -549,11 +592,13 @@ test('tls: an https master; handshakeStall holds the chosen connections silent',
     assert.is(stalled, 'stalled');
     // Connection 2: a normal https answer.
     const body = await new Promise<string>((resolve, reject) => {
-      https.get(`${m.url}/WW/nodeconfig?hwaddr=${HW}`, { ca: ca.cert, agent: false }, (r) => {
-        let t = '';
-        r.on('data', (d) => (t += d));
-        r.on('end', () => resolve(t));
-      }).on('error', reject);
+      https
+        .get(`${m.url}/WW/nodeconfig?hwaddr=${HW}`, { ca: ca.cert, agent: false }, (r) => {
+          let t = '';
+          r.on('data', (d) => (t += d));
+          r.on('end', () => resolve(t));
+        })
+        .on('error', reject);
     });
     assert.match(body, /WWNAME="n0000"/);
     assert.is(m.connections, 2);
@@ -590,13 +635,17 @@ test('fault cut on a streamed VNFS file', async () => {
     writeFileSync(path, Buffer.alloc(2 * 1024 * 1024, 1));
     const fx = sampleFixture();
     fx.vnfs!.sample = { image: path };
-    await withMaster(fx, { vnfsRedirect: false, fault: (r) => (r.path === '/WW/vnfs' ? { kind: 'cut', afterBytes: 100000 } : undefined) }, async (m) => {
-      const g = await get(`${m.url}/WW/vnfs?hwaddr=${HW}`);
-      assert.is(g.status, 200);
-      assert.is(Number(g.headers['content-length']), 2 * 1024 * 1024);
-      assert.is(g.body.length, 100000);
-      assert.ok(!g.complete);
-    });
+    await withMaster(
+      fx,
+      { vnfsRedirect: false, fault: (r) => (r.path === '/WW/vnfs' ? { kind: 'cut', afterBytes: 100000 } : undefined) },
+      async (m) => {
+        const g = await get(`${m.url}/WW/vnfs?hwaddr=${HW}`);
+        assert.is(g.status, 200);
+        assert.is(Number(g.headers['content-length']), 2 * 1024 * 1024);
+        assert.is(g.body.length, 100000);
+        assert.ok(!g.complete);
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -631,7 +680,8 @@ test('fault body and redirect', async () => {
     assert.is(g.status, 200);
     assert.is(text(g), garbage);
     assert.is(Number(g.headers['content-length']), garbage.length);
-    m.options.fault = (r) => (r.path === '/WW/script' ? { kind: 'body', body: Buffer.from('echo evil\n'), contentType: 'text/plain' } : undefined);
+    m.options.fault = (r) =>
+      r.path === '/WW/script' ? { kind: 'body', body: Buffer.from('echo evil\n'), contentType: 'text/plain' } : undefined;
     const s = await get(`${m.url}/WW/script?hwaddr=${HW}&type=runtime`);
     assert.is(text(s), 'echo evil\n');
     assert.is(s.headers['content-type'], 'text/plain');
@@ -649,7 +699,10 @@ test('fault function sees every request, 1-based n, and can target the nth', asy
   await withMaster(sampleFixture(), { fault: (r) => (r.n === 2 ? { kind: 'status', status: 500 } : undefined) }, async (m) => {
     const u = `${m.url}/WW/file?hwaddr=${HW}`;
     assert.equal([(await get(u)).status, (await get(u)).status, (await get(u)).status], [200, 500, 200]);
-    assert.equal(m.requests.map((r) => r.fault), [undefined, 'status', undefined]);
+    assert.equal(
+      m.requests.map((r) => r.fault),
+      [undefined, 'status', undefined],
+    );
   });
 });
 

@@ -36,10 +36,11 @@ async function silentServer() {
   return {
     port: (server.address() as net.AddressInfo).port,
     accepted: () => socks.size,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -52,10 +53,11 @@ async function tlsServer(leaf: { key: Buffer; cert: Buffer }, host = '127.0.0.1'
   return {
     port: (server.address() as net.AddressInfo).port,
     sni,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -108,10 +110,12 @@ test('an http master redirecting to https:// on a TLS-stalling port: bounded, th
       sock.once('data', () => sock.end(reply()));
     });
     return new Promise<{ server: net.Server; port: number }>((r) =>
-      s.listen(0, '127.0.0.1', () => r({ server: s, port: (s.address() as net.AddressInfo).port })));
+      s.listen(0, '127.0.0.1', () => r({ server: s, port: (s.address() as net.AddressInfo).port })),
+    );
   };
-  const redirector = await plain(() =>
-    `HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:${stall.port}/WW/nodeconfig?hwaddr=aa\r\nContent-Length: 0\r\n\r\n`);
+  const redirector = await plain(
+    () => `HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:${stall.port}/WW/nodeconfig?hwaddr=aa\r\nContent-Length: 0\r\n\r\n`,
+  );
   const good = await plain(() => answer('WWNAME="plain"\n'));
   const one = client(`127.0.0.1:${redirector.port}`, { scheme: 'http', ca: ca.cert, connectTimeoutMs: 300 });
   const two = client(`127.0.0.1:${redirector.port},127.0.0.1:${good.port}`, { scheme: 'http', ca: ca.cert, connectTimeoutMs: 300 });
@@ -260,7 +264,11 @@ test('--ca-file replaces the trust store; without it exactly the bundled Mozilla
   assert.ok(withCa.secureContext, 'a context made from exactly those CAs');
   const dns = tlsTrust.tlsOptions('master.cluster', undefined);
   // given explicitly: NODE_EXTRA_CA_CERTS, NODE_USE_SYSTEM_CA and SSL_CERT_FILE/DIR add nothing
-  assert.equal(tlsTrust.trustedCas(undefined), [...tlsModule.rootCertificates], 'no CA file: the bundled roots, nothing from the environment');
+  assert.equal(
+    tlsTrust.trustedCas(undefined),
+    [...tlsModule.rootCertificates],
+    'no CA file: the bundled roots, nothing from the environment',
+  );
   assert.is(dns.servername, 'master.cluster');
   assert.is(dns.host, 'master.cluster');
   assert.is(dns.rejectUnauthorized, true);
@@ -290,7 +298,10 @@ test('NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not turn the certif
 });
 
 test('a certificate that lists no IP addresses, for an IP master: the message says so (not an empty list)', async () => {
-  for (const [name, san, cn] of [['dns-only-msg', 'DNS:localhost', undefined], ['cn-only-msg', undefined, '127.0.0.1']] as const) {
+  for (const [name, san, cn] of [
+    ['dns-only-msg', 'DNS:localhost', undefined],
+    ['cn-only-msg', undefined, '127.0.0.1'],
+  ] as const) {
     const srv = await tlsServer(ca.leaf(name, san, cn));
     const { c } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert });
     try {
@@ -298,7 +309,7 @@ test('a certificate that lists no IP addresses, for an IP master: the message sa
         () => assert.unreachable(),
         (e) => {
           assert.is(e.code, 'WW_TLS');
-        assert.is(e.retry, false, 'a certificate problem will not fix itself');
+          assert.is(e.retry, false, 'a certificate problem will not fix itself');
           assert.match(e.message, /IP: 127\.0\.0\.1 is not in the cert's list: the certificate lists no IP addresses \(/, e.message);
           assert.not.match(e.message, /list:\s*\(|list:\s*$/, e.message);
         },
@@ -312,7 +323,10 @@ test('a certificate that lists no IP addresses, for an IP master: the message sa
   const srv = await tlsServer(ca.leaf('other-ip-msg', 'IP:10.9.8.7'));
   const { c } = client(`127.0.0.1:${srv.port}`, { ca: ca.cert });
   try {
-    await get(c).then(() => assert.unreachable(), (e) => assert.match(e.message, /IP: 127\.0\.0\.1 is not in the cert's list: 10\.9\.8\.7 \(/, e.message));
+    await get(c).then(
+      () => assert.unreachable(),
+      (e) => assert.match(e.message, /IP: 127\.0\.0\.1 is not in the cert's list: 10\.9\.8\.7 \(/, e.message),
+    );
   } finally {
     c.close();
     await srv.close();
@@ -327,8 +341,35 @@ function leafOfLeaf(name: string): { key: Buffer; cert: Buffer } {
   writeFileSync(join(d, `${name}-mid.pem`), mid.cert);
   writeFileSync(join(d, `${name}.ext`), 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n');
   const o = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  o(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=leaf of a leaf', '-keyout', join(d, `${name}.key`), '-out', join(d, `${name}.csr`)]);
-  o(['x509', '-req', '-in', join(d, `${name}.csr`), '-CA', join(d, `${name}-mid.pem`), '-CAkey', join(d, `${name}-mid.key`), '-CAcreateserial', '-days', '2', '-extfile', join(d, `${name}.ext`), '-out', join(d, `${name}.pem`)]);
+  o([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=leaf of a leaf',
+    '-keyout',
+    join(d, `${name}.key`),
+    '-out',
+    join(d, `${name}.csr`),
+  ]);
+  o([
+    'x509',
+    '-req',
+    '-in',
+    join(d, `${name}.csr`),
+    '-CA',
+    join(d, `${name}-mid.pem`),
+    '-CAkey',
+    join(d, `${name}-mid.key`),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    join(d, `${name}.ext`),
+    '-out',
+    join(d, `${name}.pem`),
+  ]);
   return { key: readFileSync(join(d, `${name}.key`)), cert: Buffer.concat([readFileSync(join(d, `${name}.pem`)), mid.cert]) };
 }
 
@@ -354,11 +395,26 @@ test('a chain whose issuer is no CA (INVALID_PURPOSE / INVALID_CA): definitive l
 
 test('one classification of certificate errors (the handshake in net/tls.ts and an exchange in net/exchange.ts share it)', () => {
   for (const code of [
-    'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE',
-    'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'INVALID_PURPOSE', 'PATH_LENGTH_EXCEEDED', 'HOSTNAME_MISMATCH',
-    'ERR_TLS_CERT_ALTNAME_FORMAT', 'CERT_CHAIN_TOO_LONG',
-  ]) assert.ok(tlsTrust.isCertificateError(code), code);
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'CERT_HAS_EXPIRED',
+    'CERT_NOT_YET_VALID',
+    'CERT_SIGNATURE_FAILURE',
+    'CERT_REVOKED',
+    'CERT_UNTRUSTED',
+    'CERT_REJECTED',
+    'INVALID_CA',
+    'INVALID_PURPOSE',
+    'PATH_LENGTH_EXCEEDED',
+    'HOSTNAME_MISMATCH',
+    'ERR_TLS_CERT_ALTNAME_FORMAT',
+    'CERT_CHAIN_TOO_LONG',
+  ])
+    assert.ok(tlsTrust.isCertificateError(code), code);
   for (const code of ['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE', 'ERR_SSL_WRONG_VERSION_NUMBER', '', undefined]) {
     assert.not.ok(tlsTrust.isCertificateError(code), String(code));
   }

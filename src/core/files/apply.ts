@@ -72,7 +72,7 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
   if (e.type === 'link') {
     // Trailing newlines are dropped, as upstream's `$(cat)` drops them: the real master sends none, so one
     // is an editing accident in the stored object, and a link to 'target\n' would dangle on every node.
-    const linkTarget = (ahead?.small ?? await downloadSmall(c.source, e.id)).replace(/\n+$/, '');
+    const linkTarget = (ahead?.small ?? (await downloadSmall(c.source, e.id))).replace(/\n+$/, '');
     if (linkTarget === '' || linkTarget.includes('\0')) throw new WwError('WW_OBJECT_MALFORMED', `${e.path}: empty or invalid link target`);
     if (st?.isSymbolicLink() && target && (await readlink(target)) === linkTarget && hasOwnership(st, p.own, c.chown, false)) {
       return ['unchanged'];
@@ -84,7 +84,7 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
   }
 
   if (e.type === 'block' || e.type === 'char' || e.type === 'fifo') {
-    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(ahead?.small ?? await downloadSmall(c.source, e.id), e.path);
+    const dev = e.type === 'fifo' ? { major: 0, minor: 0 } : parseDevice(ahead?.small ?? (await downloadSmall(c.source, e.id)), e.path);
     const kindOk = st && (e.type === 'fifo' ? st.isFIFO() : e.type === 'block' ? st.isBlockDevice() : st.isCharacterDevice());
     if (kindOk && (e.type === 'fifo' || st!.rdev === makedev(dev.major, dev.minor)) && hasOwnership(st!, p.own, c.chown)) {
       return ['unchanged'];
@@ -101,7 +101,7 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
   if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way of this file; not replaced`);
   // Only an existing file with the right owner and mode can turn out unchanged: compare against it while downloading.
   const candidate = st?.isFile() && hasOwnership(st, p.own, c.chown) ? { path: target!, size: st.size } : null;
-  const dl = early?.dl ?? await downloadFile(c.source, e.id, c.dryRun ? null : parent!, candidate);
+  const dl = early?.dl ?? (await downloadFile(c.source, e.id, c.dryRun ? null : parent!, candidate));
   if (dl.identical) return ['unchanged'];
   if (!dl.temp || !parent) return ['installed', `${verb} ${desc}, ${dl.size} bytes`];
   await (early?.dl === dl ? placeAhead(early, p.own) : commitFile(dl.temp, parent.dir, parent.name, p.own, c.chown));

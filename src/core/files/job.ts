@@ -77,17 +77,33 @@ export async function syncFiles(o: SyncOptions): Promise<SyncReport> {
   // the downloads of later objects done ahead, `concurrency` at a time, up to 4 x concurrency places ahead
   // (16 to 64: each waiting download is an open file).
   const report: SyncReport = {
-    listed: entries.length, installed: 0, unchanged: 0, failed: 0, skipped: 0, changes: [], errors: [], markBefore, markAfter: markBefore,
+    listed: entries.length,
+    installed: 0,
+    unchanged: 0,
+    failed: 0,
+    skipped: 0,
+    changes: [],
+    errors: [],
+    markBefore,
+    markAfter: markBefore,
   };
   const results: { entry: FileEntry; outcome: Outcome }[] = [];
   const temps = new StaleTemps(o.log, { identity: o.identity });
   const ctx: ApplyContext = {
-    rootReal, dryRun: o.dryRun, chown: o.chown, log: o.log, now, mknodPath: o.mknodPath, temps,
+    rootReal,
+    dryRun: o.dryRun,
+    chown: o.chown,
+    log: o.log,
+    now,
+    mknodPath: o.mknodPath,
+    temps,
     source: { client: o.client, hwaddr: o.hwaddr, attempts: o.objectAttempts },
     makeDir: parentMaker(plan, o.chown, now),
   };
   await inListOrder(
-    plan.entries, o.concurrency, Math.min(64, Math.max(16, 4 * o.concurrency)),
+    plan.entries,
+    o.concurrency,
+    Math.min(64, Math.max(16, 4 * o.concurrency)),
     (p) => (p.superseded ? Promise.resolve(null) : fetchAhead(p, ctx)),
     async (p, ahead) => {
       const e = p.entry;

@@ -46,11 +46,15 @@ async function readMarkFile(rootReal: string, file: string, uid: number): Promis
   try {
     // Checked on the open file, so nothing can be swapped in between.
     const st = await fh.stat();
-    const distrust = !st.isFile() ? 'not a regular file'
-      : st.uid !== uid ? `owned by uid ${st.uid}, not ${uid}`
-      : (st.mode & 0o022) !== 0 ? `writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
-      : st.nlink !== 1 ? `a file with ${st.nlink} names (hard links)`
-      : null;
+    const distrust = !st.isFile()
+      ? 'not a regular file'
+      : st.uid !== uid
+        ? `owned by uid ${st.uid}, not ${uid}`
+        : (st.mode & 0o022) !== 0
+          ? `writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
+          : st.nlink !== 1
+            ? `a file with ${st.nlink} names (hard links)`
+            : null;
     if (distrust) return { value: 0, file, distrust };
     const buf = Buffer.alloc(64);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
@@ -68,7 +72,9 @@ async function readMarkFile(rootReal: string, file: string, uid: number): Promis
  * there (a user who wrote 9999999999 would make every run ask for nothing) is not a mark.
  */
 export async function readMark(rootReal: string, uid: number): Promise<StoredMark> {
-  return (await readMarkFile(rootReal, MARK_FILE, uid)) ?? (await readMarkFile(rootReal, LEGACY_MARK_FILE, uid)) ?? { value: 0, file: null };
+  return (
+    (await readMarkFile(rootReal, MARK_FILE, uid)) ?? (await readMarkFile(rootReal, LEGACY_MARK_FILE, uid)) ?? { value: 0, file: null }
+  );
 }
 
 /**

@@ -11,7 +11,11 @@
  * applied with null (it fetches for itself then).
  */
 export async function inListOrder<T, F>(
-  items: T[], limit: number, window: number, fetch: (t: T) => Promise<F | null>, apply: (t: T, ahead: F | null) => Promise<void>,
+  items: T[],
+  limit: number,
+  window: number,
+  fetch: (t: T) => Promise<F | null>,
+  apply: (t: T, ahead: F | null) => Promise<void>,
 ): Promise<void> {
   type State = 'new' | 'fetching' | 'later' | 'ready' | 'taken';
   const state: State[] = items.map(() => 'new');

@@ -51,7 +51,8 @@ export function lstatOrNull(path: string): Stats | null {
   }
 }
 
-const signature = (st: Stats | null) => (st ? `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none');
+const signature = (st: Stats | null) =>
+  st ? `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none';
 
 /** What a download beside a target assumes: the directory it goes into and the entry there it is compared with. */
 function basisOf(dir: string, st: Stats | null): string {
@@ -68,7 +69,10 @@ function basisOf(dir: string, st: Stats | null): string {
 export async function fetchAhead(p: Planned, c: PrefetchContext): Promise<Ahead | null> {
   const e = p.entry;
   if (e.type === 'link' || e.type === 'block' || e.type === 'char') {
-    return downloadSmall(c.source, e.id).then((small) => ({ small }), (error) => ({ error }));
+    return downloadSmall(c.source, e.id).then(
+      (small) => ({ small }),
+      (error) => ({ error }),
+    );
   }
   if (e.type !== 'file' || !p.parts) return null;
   let dir: string, name: string, st: Stats | null, basis: string;

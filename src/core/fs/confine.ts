@@ -107,7 +107,10 @@ function enter(rootReal: string, p: string, parts: string[], m: WalkMessages, mu
     throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a dangling symbolic link`);
   }
   if (!isInside(rootReal, real)) {
-    throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} is a symbolic link leading outside ${rootReal}${m.nameTarget ? ` (to ${real})` : ''}`);
+    throw new WwError(
+      'WW_UNSAFE_PATH',
+      `refusing ${shown}: ${p} is a symbolic link leading outside ${rootReal}${m.nameTarget ? ` (to ${real})` : ''}`,
+    );
   }
   if (!statSync(real).isDirectory()) throw new WwError('WW_UNSAFE_PATH', `refusing ${shown}: ${p} does not lead to a directory`);
   return real;
@@ -132,7 +135,10 @@ function mkdirTolerant(p: string): void {
 // dentry cache, against a thread-pool round trip per call (wwgetfiles walks
 // every object's parent, one call per component).
 export async function resolveParent(
-  rootReal: string, parts: string[], create = true, makeDir?: (path: string, leading: string[]) => Promise<unknown>,
+  rootReal: string,
+  parts: string[],
+  create = true,
+  makeDir?: (path: string, leading: string[]) => Promise<unknown>,
 ): Promise<ParentDir | null> {
   let cur = rootReal;
   for (let i = 0; i < parts.length - 1; i++) {

@@ -18,9 +18,7 @@ export function findMknod(candidates = MKNOD_PATHS): string {
 
 /** Linux dev_t encoding (glibc gnu_dev_makedev) of a major/minor pair. */
 export function makedev(major: number, minor: number): number {
-  return (
-    (minor & 0xff) + ((major & 0xfff) << 8) + Number((BigInt(minor & ~0xff) << 12n) + (BigInt(major & ~0xfff) << 32n))
-  );
+  return (minor & 0xff) + ((major & 0xfff) << 8) + Number((BigInt(minor & ~0xff) << 12n) + (BigInt(major & ~0xfff) << 32n));
 }
 
 /**
@@ -29,9 +27,7 @@ export function makedev(major: number, minor: number): number {
  * Synchronous: a signal handler (cleanup.ts) runs only between JavaScript tasks, so it never runs
  * while mknod(1) is about to create a registered temporary and always finds it made or not made.
  */
-export function mknodSync(
-  path: string, kind: SpecialKind, major: number, minor: number, mode = 0o600, mknodPath = findMknod(),
-): void {
+export function mknodSync(path: string, kind: SpecialKind, major: number, minor: number, mode = 0o600, mknodPath = findMknod()): void {
   const args = ['-m', mode.toString(8), path, kind === 'fifo' ? 'p' : kind === 'block' ? 'b' : 'c'];
   if (kind !== 'fifo') args.push(String(major), String(minor));
   const r = lazyChildProcess().spawnSync(mknodPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: {} });

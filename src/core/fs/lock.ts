@@ -43,8 +43,15 @@ export async function privateDir(path: string, uid: number): Promise<void> {
     }
   }
   const st = await lstat(path);
-  const wrong = !st.isDirectory() ? 'not a directory' : st.uid !== uid ? `owned by uid ${st.uid}` : (st.mode & 0o077) !== 0 ? `mode ${(st.mode & 0o777).toString(8)}` : null;
-  if (wrong) throw new WwError('WW_LOCK_DIR', `refusing the lock directory ${path}: ${wrong} (it must be a directory of uid ${uid}, mode 0700)`);
+  const wrong = !st.isDirectory()
+    ? 'not a directory'
+    : st.uid !== uid
+      ? `owned by uid ${st.uid}`
+      : (st.mode & 0o077) !== 0
+        ? `mode ${(st.mode & 0o777).toString(8)}`
+        : null;
+  if (wrong)
+    throw new WwError('WW_LOCK_DIR', `refusing the lock directory ${path}: ${wrong} (it must be a directory of uid ${uid}, mode 0700)`);
 }
 
 function listen(path: string): Promise<net.Server> {

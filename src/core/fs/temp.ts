@@ -90,7 +90,10 @@ export class TempFile {
   /** Open descriptor until sealed, committed or discarded (then -1). */
   fd: number;
 
-  private constructor(fd: number, readonly path: string) {
+  private constructor(
+    fd: number,
+    readonly path: string,
+  ) {
     this.fd = fd;
   }
 
@@ -110,7 +113,7 @@ export class TempFile {
 
   /** Writes all of buf at the end. */
   write(buf: Buffer): void {
-    for (let off = 0; off < buf.length;) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(this.fd, buf, off, buf.length - off);
   }
 
   /** fsync(2), in the thread pool (it waits for the disk). */
@@ -251,7 +254,10 @@ export class StaleTemps {
   private readonly oldVnfsNames: boolean;
   private readonly level: 'info' | 'debug';
 
-  constructor(private readonly log: Logger | undefined, o: StaleTempsOptions) {
+  constructor(
+    private readonly log: Logger | undefined,
+    o: StaleTempsOptions,
+  ) {
     this.me = o.identity.uid;
     this.oldVnfsNames = o.oldVnfsNames ?? false;
     this.level = o.level ?? 'info';

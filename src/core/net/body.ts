@@ -8,10 +8,7 @@ import type { MasterResponse } from './exchange.ts';
  * download instead of filling memory), then checks the body is complete:
  * Content-Length reached, or the final chunk of a chunked answer seen.
  */
-export async function forEachChunk(
-  res: MasterResponse,
-  onChunk: (chunk: Buffer) => void | Promise<void>,
-): Promise<number> {
+export async function forEachChunk(res: MasterResponse, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<number> {
   let received = 0;
   try {
     for await (const chunk of res.body) {

@@ -90,7 +90,8 @@ export class MasterClient {
     this.sleep = opts.sleep ?? defaultSleep;
     this.now = opts.now ?? Date.now;
     this.exchangeSettings = {
-      agent: (secure: boolean) => (secure ? (this.agents.https ??= createAgent(opts.connect, { secure: true, maxSockets })) : this.agents.http),
+      agent: (secure: boolean) =>
+        secure ? (this.agents.https ??= createAgent(opts.connect, { secure: true, maxSockets })) : this.agents.http,
       connect: opts.connect,
       idleTimeoutMs: opts.idleTimeoutMs,
       maxRedirects: opts.maxRedirects ?? 5,
@@ -131,7 +132,10 @@ export class MasterClient {
         if (deadline !== undefined && this.now() >= deadline) {
           const last = failures[failures.length - 1];
           const tried = round - (last ? 0 : 1);
-          throw new WwError('WW_RUN_LIMIT', `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`);
+          throw new WwError(
+            'WW_RUN_LIMIT',
+            `${RUN_LIMIT} ${tried ? `after ${tried} attempt(s)` : 'before this request was sent'}${last ? `: ${last.message}` : ''}`,
+          );
         }
         const url = this.url(master, path, query);
         try {

@@ -65,8 +65,19 @@ interface Attempt<T> extends ExchangeRequest<T> {
 }
 
 const TRANSIENT_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',
-  'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_CONSTANT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'HPE_INVALID_CONSTANT',
 ]);
 
 /** Maps a socket/parser error to a WwError naming the master. */
@@ -84,7 +95,7 @@ export function networkError(err: unknown, url: string): WwError {
 export function statusError(url: string, status: number, connect: ConnectOptions): WwError {
   if (status === 403) {
     const hint = usesPrivilegedPort(connect)
-      ? 'this node is not allowed to fetch it (is the request coming from one of the node\'s addresses?)'
+      ? "this node is not allowed to fetch it (is the request coming from one of the node's addresses?)"
       : 'the master only serves privileged source ports: run as root (or use --source-port=privileged)';
     return new WwError('WW_HTTP_STATUS', `${url}: 403 Forbidden: ${hint}`, { status });
   }
@@ -171,7 +182,9 @@ function attempt<T>(s: ExchangeSettings, a: Attempt<T>): Promise<T> {
         // install or print: refuse it rather than place compressed content under the object's name.
         const encoding = res.headers['content-encoding'];
         if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-          return fail(new WwError('WW_ENCODING', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`));
+          return fail(
+            new WwError('WW_ENCODING', `${url}: unrequested Content-Encoding '${encoding}' (the master must send the bytes as they are)`),
+          );
         }
         consuming = true;
         res0 = res;

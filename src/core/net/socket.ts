@@ -25,10 +25,8 @@ interface ConnectBase {
 }
 
 /** 'auto' decides by who this process is (only root can bind below 1024), so it needs the identity. */
-export type ConnectOptions = ConnectBase & (
-  | { sourcePort: 'auto'; identity: Identity }
-  | { sourcePort: 'privileged' | 'any'; identity?: Identity }
-);
+export type ConnectOptions = ConnectBase &
+  ({ sourcePort: 'auto'; identity: Identity } | { sourcePort: 'privileged' | 'any'; identity?: Identity });
 
 export function usesPrivilegedPort(opts: ConnectOptions): boolean {
   if (opts.sourcePort === 'auto') return opts.identity.root;
@@ -129,7 +127,10 @@ function agentConnect(opts: ConnectOptions, secure: boolean) {
   return (o: http.ClientRequestArgs & ConnectionOptions, cb: CreateCb) => {
     const host = String(o.host ?? 'localhost');
     const port = Number(o.port ?? (secure ? 443 : 80)); // what our own request gave (net/exchange.ts), not typed by anyone
-    openConnection({ host, port, secure }, opts).then((s) => cb(null, s), (err) => cb(err));
+    openConnection({ host, port, secure }, opts).then(
+      (s) => cb(null, s),
+      (err) => cb(err),
+    );
     return undefined;
   };
 }

@@ -51,7 +51,8 @@ export function tlsOptions(host: string, ca: string | Buffer | undefined): Conne
 // OpenSSL's verification results (as Node names them: UNABLE_TO_GET_ISSUER_CERT, CERT_HAS_EXPIRED,
 // INVALID_CA, INVALID_PURPOSE, PATH_LENGTH_EXCEEDED, HOSTNAME_MISMATCH, ...) and Node's own
 // identity checks (ERR_TLS_CERT_ALTNAME_INVALID, ..._FORMAT).
-const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ISSUER|^INVALID_(CA|PURPOSE|NON_CA)$|^PATH_LENGTH_EXCEEDED$|^HOSTNAME_MISMATCH$|^(EMAIL|IP_ADDRESS)_MISMATCH$|CRL/;
+const CERTIFICATE_ERROR =
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ISSUER|^INVALID_(CA|PURPOSE|NON_CA)$|^PATH_LENGTH_EXCEEDED$|^HOSTNAME_MISMATCH$|^(EMAIL|IP_ADDRESS)_MISMATCH$|CRL/;
 
 /**
  * Whether an error code says the master's certificate does not verify. Such a failure is
@@ -70,7 +71,9 @@ function tlsMessage(e: Error, cert: boolean): string {
   const msg = e.message
     .replace(/;\s*if the root CA is installed locally.*$/s, '')
     .replace(/(IP: \S+ is not in the cert's list:)\s*$/, '$1 the certificate lists no IP addresses');
-  return cert ? `${msg} (the master's certificate must be issued for this address by a CA in --ca-file FILE, or, without --ca-file, by one of the public CAs built into the tools)` : msg;
+  return cert
+    ? `${msg} (the master's certificate must be issued for this address by a CA in --ca-file FILE, or, without --ca-file, by one of the public CAs built into the tools)`
+    : msg;
 }
 
 /**

@@ -20,5 +20,8 @@ export function embeddedStatus(head: Buffer): number | null {
 
 export function embeddedStatusError(url: string, status: number): WwError {
   const what = status === 404 ? ' (unknown node or file object)' : status === 403 ? ' (node not allowed)' : '';
-  return new WwError('WW_EMBEDDED_STATUS', `${url}: master answered with embedded error status ${status}${what}`, { status, retry: status >= 500 });
+  return new WwError('WW_EMBEDDED_STATUS', `${url}: master answered with embedded error status ${status}${what}`, {
+    status,
+    retry: status >= 500,
+  });
 }

@@ -38,8 +38,15 @@ export function parseFileListLine(raw: string, line: number): FileEntry {
   // so an object 0 would have the list installed as its content.
   if (nums[0] < 1) throw new WwError('WW_LIST_MALFORMED', `file list line ${line} is malformed: file object id 0: '${text.slice(0, 80)}'`);
   return {
-    id: nums[0], name, uid: nums[1], gid: nums[2], type: TYPES[type], mode: parseInt(mode, 8), timestamp: nums[3],
-    path: path.trimEnd(), line,
+    id: nums[0],
+    name,
+    uid: nums[1],
+    gid: nums[2],
+    type: TYPES[type],
+    mode: parseInt(mode, 8),
+    timestamp: nums[3],
+    path: path.trimEnd(),
+    line,
   };
 }
 

@@ -40,7 +40,8 @@ export function parseMasterList(value: string, skip?: (label: string, why: strin
         skip(label, e.bad);
         continue;
       }
-      const what = e.bad.startsWith('has a port') ? `invalid port in master address '${shownValue(label)}' (${PORT.min}..${PORT.max})`
+      const what = e.bad.startsWith('has a port')
+        ? `invalid port in master address '${shownValue(label)}' (${PORT.min}..${PORT.max})`
         : `invalid master address '${shownValue(label)}' (host[:port], IPv6 as [addr]:port)`;
       throw new WwError('WW_USAGE', `--master: ${what}`);
     }
@@ -55,9 +56,7 @@ export function parseMasterList(value: string, skip?: (label: string, why: strin
  */
 export function resolveMasters(settings: Settings, warn: (line: string) => void = () => {}): MasterAddress[] {
   const value = settings.get('WWMASTER');
-  const masters = value
-    ? parseMasterList(value, (label, why) => warn(`WWMASTER entry '${shownValue(label)}' ${why}; skipped`))
-    : [];
+  const masters = value ? parseMasterList(value, (label, why) => warn(`WWMASTER entry '${shownValue(label)}' ${why}; skipped`)) : [];
   if (masters.length === 0) throw new WwError('WW_NO_MASTER', 'Could not identify master node!');
   return masters;
 }

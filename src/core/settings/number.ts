@@ -39,14 +39,21 @@ export function parseNumber(text: string, r: NumberRange): number | undefined {
 /** 'a whole number of seconds in 0..86400', for messages; `unit` '' for a plain count. */
 export function describeRange(r: NumberRange, unit = ''): string {
   const of = unit ? ` of ${unit}` : '';
-  return r.fraction
-    ? `a number${of} in ${r.min}..${r.max} (decimals allowed)`
-    : `a whole number${of} in ${r.min}..${r.max}`;
+  return r.fraction ? `a number${of} in ${r.min}..${r.max} (decimals allowed)` : `a whole number${of} in ${r.min}..${r.max}`;
 }
 
 /** What someone typed, for a one-line message: control characters escaped, long values cut. */
 export function shownValue(v: string, max = 40): string {
   const cut = v.length > max ? `${v.slice(0, max)}...` : v;
   return cut.replace(/[\x00-\x1f\x7f\\']/g, (c) =>
-    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\\' ? '\\\\' : c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    c === '\n'
+      ? '\\n'
+      : c === '\t'
+        ? '\\t'
+        : c === '\\'
+          ? '\\\\'
+          : c === "'"
+            ? "\\'"
+            : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

@@ -271,7 +271,11 @@ export class Extractor {
     if (toParts === null) throw new WwError('WW_UNSAFE_PATH', `refusing hard link ${shown}: it links to the root directory`);
     const toPath = join(this.parent(toParts, `hard link target ${JSON.stringify(to)}`), toParts[toParts.length - 1]);
     const st = fs.lstatSync(toPath, { throwIfNoEntry: false });
-    if (!st) throw new WwError('WW_ARCHIVE_MALFORMED', `cannot make hard link ${shown}: its target ${JSON.stringify(to)} is not in the archive before it`);
+    if (!st)
+      throw new WwError(
+        'WW_ARCHIVE_MALFORMED',
+        `cannot make hard link ${shown}: its target ${JSON.stringify(to)} is not in the archive before it`,
+      );
     if (st.isDirectory()) throw new WwError('WW_UNSAFE_PATH', `refusing hard link ${shown} to directory ${JSON.stringify(to)}`);
     if (e.size > 0) {
       // The data came with the last name of a link set (cpio): written to a temporary, which then

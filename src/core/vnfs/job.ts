@@ -82,7 +82,11 @@ function gzipError(err: unknown, url: string): unknown {
   return err;
 }
 
-async function unpackOnce(res: MasterResponse, o: VnfsOptions & { root: string; recovering: boolean }, started: number): Promise<VnfsResult> {
+async function unpackOnce(
+  res: MasterResponse,
+  o: VnfsOptions & { root: string; recovering: boolean },
+  started: number,
+): Promise<VnfsResult> {
   const gunzip = new InlineGunzip({ md5: o.expectedMd5 !== undefined });
   const declared = res.headers['content-length'];
   const total = declared === undefined ? undefined : Number(declared);
@@ -173,12 +177,18 @@ export async function getVnfs(o: VnfsOptions): Promise<VnfsResult> {
   let root = o.createRoot ? undefined : o.root;
   let recovering: boolean | undefined;
   // image: a rate bound instead of --max-time's fixed deadline (a slow link is not a dead one).
-  const result = await o.client.get('/WW/vnfs', { hwaddr: o.hwaddr }, async (res) => {
-    root ??= await createRoot(o.root);
-    // Once, before the first entry of the first attempt; a retry continues under the same mark.
-    recovering ??= markIncomplete(root, o.log);
-    return unpackOnce(res, { ...o, root, recovering }, started);
-  }, undefined, { image: true });
+  const result = await o.client.get(
+    '/WW/vnfs',
+    { hwaddr: o.hwaddr },
+    async (res) => {
+      root ??= await createRoot(o.root);
+      // Once, before the first entry of the first attempt; a retry continues under the same mark.
+      recovering ??= markIncomplete(root, o.log);
+      return unpackOnce(res, { ...o, root, recovering }, started);
+    },
+    undefined,
+    { image: true },
+  );
   if (o.requireInit !== false) {
     const init = join(result.root, 'sbin', 'init');
     let found = false;

@@ -10,7 +10,20 @@
 // it is removed only as the very last step, after the unpack, the checksum (when
 // asked) and the sbin/init check. The boot step and the wwruntime transport treat
 // a target holding it as not provisioned.
-import { constants as C, closeSync, existsSync, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  constants as C,
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  futimesSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  rmdirSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { realRoot } from '../fs/confine.ts';
 import { localError } from '../fs/local-error.ts';
@@ -35,7 +48,7 @@ export function chooseTarget(o: { target?: string; newroot?: string; initramfs: 
 
 export const LIVE_ROOT_REFUSAL =
   'refusing to unpack the VNFS over / on a running system: it would overwrite every file of this live node ' +
-  '(running programs, libraries, /etc) with the image\'s copies and cannot be undone. ' +
+  "(running programs, libraries, /etc) with the image's copies and cannot be undone. " +
   'Inside the initramfs NEWROOT is set and /init exists; here they are not. ' +
   'Use --target DIR to unpack the image somewhere else, or --force if you really mean to overwrite /.';
 
@@ -80,8 +93,11 @@ export function markIncomplete(root: string, log: Logger): boolean {
     }
     const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o644);
     try {
-      writeSync(fd, `wwgetvnfs (pid ${process.pid}) began unpacking the VNFS here at ${new Date().toISOString()}; ` +
-        'while this file exists the unpack has not finished and the tree must not be booted or trusted\n');
+      writeSync(
+        fd,
+        `wwgetvnfs (pid ${process.pid}) began unpacking the VNFS here at ${new Date().toISOString()}; ` +
+          'while this file exists the unpack has not finished and the tree must not be booted or trusted\n',
+      );
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -116,7 +132,8 @@ export function markComplete(root: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) throw new WwError('WW_IO', `${path} is still there after a complete unpack`);
+  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined)
+    throw new WwError('WW_IO', `${path} is still there after a complete unpack`);
 }
 
 /** Makes an explicit --target that did not exist (on the master's first answer: prepareTarget). */
@@ -128,4 +145,3 @@ export async function createRoot(target: string): Promise<string> {
   }
   return realRoot(target);
 }
-

@@ -26,8 +26,20 @@ export function makeCpio(entries: CpioEntry[]): Buffer {
   const add = (name: string, mode: number, uid: number, gid: number, mtime: number, data: Buffer) => {
     const nameBuf = Buffer.from(name + '\0');
     const header =
-      '070701' + hex(ino++) + hex(mode) + hex(uid) + hex(gid) + hex(1) + hex(mtime) + hex(data.length) +
-      hex(0) + hex(0) + hex(0) + hex(0) + hex(nameBuf.length) + hex(0);
+      '070701' +
+      hex(ino++) +
+      hex(mode) +
+      hex(uid) +
+      hex(gid) +
+      hex(1) +
+      hex(mtime) +
+      hex(data.length) +
+      hex(0) +
+      hex(0) +
+      hex(0) +
+      hex(0) +
+      hex(nameBuf.length) +
+      hex(0);
     out.push(Buffer.from(header), nameBuf, pad4(110 + nameBuf.length), data, pad4(data.length));
   };
   for (const e of entries) {

@@ -49,7 +49,8 @@ export interface Fixture {
   vnfs?: Record<string, { image: Buffer | string }>;
 }
 
-export const toBuffer = (c: string | Buffer | undefined): Buffer => (c === undefined ? Buffer.alloc(0) : Buffer.isBuffer(c) ? c : Buffer.from(c));
+export const toBuffer = (c: string | Buffer | undefined): Buffer =>
+  c === undefined ? Buffer.alloc(0) : Buffer.isBuffer(c) ? c : Buffer.from(c);
 
 /** 'd', 'l', ... or a space for a regular file, then four octal digits. */
 export function tmode(f: Pick<FileObject, 'type' | 'mode'>): string {
@@ -90,7 +91,6 @@ export function sampleVnfsImage(): Buffer {
   ]);
 }
 
-
 /**
  * A small realistic node 'n0000' (hwaddr 00:11:22:33:44:55, ip 127.0.0.1) with
  * file objects of every type, runtime/pre/post scripts and a VNFS 'sample'.
@@ -102,21 +102,108 @@ export function sampleVnfsImage(): Buffer {
 export function sampleFixture(): Fixture {
   const f = (o: Omit<FileObject, 'uid' | 'gid'> & Partial<Pick<FileObject, 'uid' | 'gid'>>): FileObject => ({ uid: 0, gid: 0, ...o });
   const files: FileObject[] = [
-    f({ id: 1, name: 'hosts', type: 'file', mode: 0o644, timestamp: 1700000100, path: '/etc/hosts', content: '127.0.0.1 localhost\n10.0.0.1 master\n10.0.1.0 n0000\n' }),
-    f({ id: 2, name: 'shadow', type: 'file', mode: 0o600, timestamp: 1700000200, path: '/etc/shadow', content: 'root:$6$salt$hashhashhash:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n' }),
+    f({
+      id: 1,
+      name: 'hosts',
+      type: 'file',
+      mode: 0o644,
+      timestamp: 1700000100,
+      path: '/etc/hosts',
+      content: '127.0.0.1 localhost\n10.0.0.1 master\n10.0.1.0 n0000\n',
+    }),
+    f({
+      id: 2,
+      name: 'shadow',
+      type: 'file',
+      mode: 0o600,
+      timestamp: 1700000200,
+      path: '/etc/shadow',
+      content: 'root:$6$salt$hashhashhash:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n',
+    }),
     f({ id: 3, name: 'wwdir', type: 'dir', mode: 0o750, timestamp: 1700000050, path: '/etc/ww.d', content: '/etc/ww.d' }),
-    f({ id: 4, name: 'localtime', type: 'link', mode: 0o777, timestamp: 1700000300, path: '/etc/localtime', content: '/usr/share/zoneinfo/UTC' }),
+    f({
+      id: 4,
+      name: 'localtime',
+      type: 'link',
+      mode: 0o777,
+      timestamp: 1700000300,
+      path: '/etc/localtime',
+      content: '/usr/share/zoneinfo/UTC',
+    }),
     f({ id: 5, name: 'wwnull', type: 'char', mode: 0o666, timestamp: 1700000400, path: '/dev/wwnull', major: 1, minor: 3 }),
     f({ id: 6, name: 'wwfifo', type: 'fifo', mode: 0o620, timestamp: 1700000500, path: '/var/run/ww.fifo' }),
     f({ id: 7, name: 'empty', type: 'file', mode: 0o644, timestamp: 1700000600, path: '/etc/ww.d/empty', content: '' }),
-    f({ id: 8, name: 'wwsuid', type: 'file', mode: 0o4755, timestamp: 1700000700, path: '/usr/local/bin/wwsuid', content: '#!/bin/sh\nid\n' }),
-    f({ id: 9, name: 'profile', type: 'file', mode: 0o640, uid: 1000, gid: 100, timestamp: 1700000800, path: '/home/user/.profile', content: 'export PATH=$HOME/bin:$PATH\n' }),
+    f({
+      id: 8,
+      name: 'wwsuid',
+      type: 'file',
+      mode: 0o4755,
+      timestamp: 1700000700,
+      path: '/usr/local/bin/wwsuid',
+      content: '#!/bin/sh\nid\n',
+    }),
+    f({
+      id: 9,
+      name: 'profile',
+      type: 'file',
+      mode: 0o640,
+      uid: 1000,
+      gid: 100,
+      timestamp: 1700000800,
+      path: '/home/user/.profile',
+      content: 'export PATH=$HOME/bin:$PATH\n',
+    }),
     f({ id: 10, name: 'wwblk', type: 'block', mode: 0o660, gid: 6, timestamp: 1700000900, path: '/dev/wwblk', major: 8, minor: 1 }),
-    f({ id: 20, name: 'runtime.sh', type: 'file', mode: 0o755, timestamp: 1700001000, path: '/tmp/runtime.sh', format: 'shell', content: '#!/bin/sh\necho runtime one\n' }),
-    f({ id: 21, name: 'runtime.dat', type: 'file', mode: 0o644, timestamp: 1700001000, path: '/tmp/runtime.dat', format: 'data', content: 'NOT A SCRIPT\n' }),
-    f({ id: 22, name: 'pre.sh', type: 'file', mode: 0o755, timestamp: 1700001000, path: '/tmp/pre.sh', format: 'shell', content: 'echo pre\n' }),
-    f({ id: 23, name: 'post.sh', type: 'file', mode: 0o755, timestamp: 1700001000, path: '/tmp/post.sh', format: 'shell', content: 'echo post\n' }),
-    f({ id: 24, name: 'runtime2.sh', type: 'file', mode: 0o755, timestamp: 1700001000, path: '/tmp/runtime2.sh', format: 'shell', content: 'echo runtime two\n' }),
+    f({
+      id: 20,
+      name: 'runtime.sh',
+      type: 'file',
+      mode: 0o755,
+      timestamp: 1700001000,
+      path: '/tmp/runtime.sh',
+      format: 'shell',
+      content: '#!/bin/sh\necho runtime one\n',
+    }),
+    f({
+      id: 21,
+      name: 'runtime.dat',
+      type: 'file',
+      mode: 0o644,
+      timestamp: 1700001000,
+      path: '/tmp/runtime.dat',
+      format: 'data',
+      content: 'NOT A SCRIPT\n',
+    }),
+    f({
+      id: 22,
+      name: 'pre.sh',
+      type: 'file',
+      mode: 0o755,
+      timestamp: 1700001000,
+      path: '/tmp/pre.sh',
+      format: 'shell',
+      content: 'echo pre\n',
+    }),
+    f({
+      id: 23,
+      name: 'post.sh',
+      type: 'file',
+      mode: 0o755,
+      timestamp: 1700001000,
+      path: '/tmp/post.sh',
+      format: 'shell',
+      content: 'echo post\n',
+    }),
+    f({
+      id: 24,
+      name: 'runtime2.sh',
+      type: 'file',
+      mode: 0o755,
+      timestamp: 1700001000,
+      path: '/tmp/runtime2.sh',
+      format: 'shell',
+      content: 'echo runtime two\n',
+    }),
   ];
   return {
     nodes: [
@@ -143,8 +230,15 @@ export function bigFixture(nodes: number, files: number, bytesPerFile = 100): Fi
   const objs: FileObject[] = [];
   for (let i = 1; i <= files; i++) {
     objs.push({
-      id: i, name: `f${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, timestamp: 1700000000 + i,
-      path: `/opt/bench/d${i % 32}/f${i}`, content: Buffer.alloc(bytesPerFile, 97 + (i % 26)),
+      id: i,
+      name: `f${i}`,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      timestamp: 1700000000 + i,
+      path: `/opt/bench/d${i % 32}/f${i}`,
+      content: Buffer.alloc(bytesPerFile, 97 + (i % 26)),
     });
   }
   const ids = objs.map((o) => o.id);

@@ -66,9 +66,12 @@ export type Fault =
   | { kind: 'trickle'; everyMs?: number; bytes?: number }
   | { kind: 'reset' }
   | {
-    kind: 'body'; body: string | Buffer; contentType?: string; /** addition, default 200 */ status?: number;
-    /** Addition: extra headers, e.g. an unrequested Content-Encoding. */ headers?: Record<string, string>;
-  }
+      kind: 'body';
+      body: string | Buffer;
+      contentType?: string /** addition, default 200 */;
+      status?: number;
+      /** Addition: extra headers, e.g. an unrequested Content-Encoding. */ headers?: Record<string, string>;
+    }
   | { kind: 'redirect'; location: string; status?: number };
 
 export interface RunningMaster {
@@ -112,7 +115,10 @@ const REASONS: Record<number, [string, string]> = {
   403: ['Forbidden', "You don't have permission to access this resource."],
   404: ['Not Found', 'The requested URL was not found on this server.'],
   500: ['Internal Server Error', 'The server encountered an internal error or misconfiguration and was unable to complete your request.'],
-  503: ['Service Unavailable', 'The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.'],
+  503: [
+    'Service Unavailable',
+    'The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.',
+  ],
 };
 
 /** An Apache-style error page. */
@@ -135,7 +141,12 @@ function errorAnswer(status: number): Answer {
 }
 
 function embeddedAnswer(status: number): Answer {
-  return { status: 200, headers: { 'Content-Type': 'text/html; charset=UTF-8' }, body: Buffer.from(embeddedErrorBody(status)), chunked: false };
+  return {
+    status: 200,
+    headers: { 'Content-Type': 'text/html; charset=UTF-8' },
+    body: Buffer.from(embeddedErrorBody(status)),
+    chunked: false,
+  };
 }
 
 function bodyLength(b: Buffer | FileSource): number {
@@ -472,7 +483,12 @@ class Master {
       if (f && (since === 0 || f.timestamp > since)) objs.push(f);
     }
     objs.sort((a, b) => a.timestamp - b.timestamp || a.id - b.id);
-    return { status: 200, headers: { 'Content-Type': 'text/plain; charset=UTF-8' }, body: Buffer.from(objs.map(listLine).join('')), chunked: false };
+    return {
+      status: 200,
+      headers: { 'Content-Type': 'text/plain; charset=UTF-8' },
+      body: Buffer.from(objs.map(listLine).join('')),
+      chunked: false,
+    };
   }
 
   private script(info: RequestInfo): Answer {

@@ -48,9 +48,11 @@ export class ByteReader {
   }
 
   static from(buf: Buffer): ByteReader {
-    return new ByteReader((async function* () {
-      yield buf;
-    })());
+    return new ByteReader(
+      (async function* () {
+        yield buf;
+      })(),
+    );
   }
 
   /** Buffers until n bytes are available; false when the stream ends first. */

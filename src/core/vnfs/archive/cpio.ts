@@ -117,9 +117,16 @@ export async function* readCpio(r: ByteReader): AsyncGenerator<ArchiveEntry> {
 
     let sum = 0;
     const crc = hd.magic === '070702' && (type === 'file' || type === 'hardlink');
-    const data = entryData(r, size, what, crc ? (c) => {
-      for (let i = 0; i < c.length; i++) sum = (sum + c[i]) >>> 0;
-    } : undefined);
+    const data = entryData(
+      r,
+      size,
+      what,
+      crc
+        ? (c) => {
+            for (let i = 0; i < c.length; i++) sum = (sum + c[i]) >>> 0;
+          }
+        : undefined,
+    );
     yield {
       ...base,
       type,

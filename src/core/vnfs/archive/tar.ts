@@ -30,7 +30,10 @@ export function tarNumber(b: Buffer, off: number, len: number, onError: (m: stri
     }
     return negative ? -(v + 1) : v;
   }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const s = b
+    .toString('latin1', off, off + len)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw onError(`numeric field ${JSON.stringify(s)} is not octal`);
   return parseInt(s, 8);
@@ -49,7 +52,10 @@ export function checksumOk(h: Buffer): boolean {
     unsigned += c;
     signed += c > 127 ? c - 256 : c;
   }
-  const s = h.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const s = h
+    .toString('latin1', 148, 156)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (!/^[0-7]+$/.test(s)) return false;
   const want = parseInt(s, 8);
   return want === unsigned || want === signed;
@@ -84,8 +90,16 @@ export function parsePax(buf: Buffer, onError: (m: string) => Error): Pax {
 }
 
 const TYPES: Record<string, EntryType> = {
-  '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block',
-  '5': 'directory', '6': 'fifo', D: 'directory',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'directory',
+  '6': 'fifo',
+  D: 'directory',
 };
 
 function paxNumber(v: string, key: string, onError: (m: string) => Error, fractional = false): number {
