@@ -5,6 +5,20 @@
 # Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
 # sort uname readlink sha256sum (or busybox sha256sum) (and cmp, grep, tr, od when present).
 #
+# Contents (in this order; each section starts with a "# ---- " line):
+#   bookkeeping      the manifest of what an install placed (wwrt_track, wwrt_init, wwrt_safe_rel)
+#   confinement      NEWROOT/REL as the node will see it (wwrt_path); creating, writing, copying,
+#                    linking there (wwrt_mkdir, wwrt_put, wwrt_copy, wwrt_link)
+#   /warewulf/config our keys written and removed, other lines kept
+#   settings         the master (PROTOCOL 1 order, files parsed as data), the config keys
+#   executables      wwrt_find_runtime: finds the ARCH folder AND validates it (loader, ELF machine,
+#                    every copied file against SHA256SUMS) before anything is placed; wwrt_install_bin
+#   numbers          wwrt_number: the one number grammar (the TypeScript tools use the same)
+#   schedulers       cron files or systemd timers, the log folder
+#   upstream         what 60-runtimesupport left (its transport copy, its cron files)
+#   removal          what an earlier install placed and this one did not
+#   entry points     wwrt_preflight, wwrt_remove, wwrt_install, wwrt_main
+#
 # Confinement: every path under NEWROOT is resolved the way the node will see it once NEWROOT
 # is its /, by wwrt_path: a symbolic link inside the image is read and followed inside NEWROOT
 # (an absolute target starts again at NEWROOT, '..' stops there), as chroot does. Nothing the
@@ -467,7 +481,7 @@ wwrt_arch_loader() {
 
 # Sets WWRT_BIN (the architecture folder: bin/, lib/, SHA256SUMS, NOTICE), WWRT_ARCH and,
 # through wwrt_check_runtime, WWRT_LIBS. Nothing is installed when this fails.
-wwrt_find_bin() {
+wwrt_find_runtime() {
     WWRT_ARCH=$(wwrt_arch)
     if ! wwrt_arch_loader "$WWRT_ARCH" >/dev/null; then
         wwrt_err "unknown architecture $WWRT_ARCH (known: linux-x64, linux-arm64)"
@@ -983,7 +997,7 @@ wwrt_install() {
         echo "ERROR: Could not identify master node!" >&2
         return 2
     fi
-    wwrt_find_bin || return 2
+    wwrt_find_runtime || return 2
     wwrt_job_settings
     wwrt_config_keys
     _sched=$(wwrt_scheduler)
