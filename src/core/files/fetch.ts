@@ -11,17 +11,15 @@ import { ANSWER_CAPS, getWhole } from '../protocol/whole.ts';
 import { createTemp, discardTemp, writeTemp, type TempFile } from '../fs/temp.ts';
 
 export async function fetchFileList(client: MasterClient, hwaddr: string, since: number): Promise<FileEntry[]> {
-  let entries: FileEntry[] = [];
-  await getWhole(
+  return getWhole(
     client,
     '/WW/file',
     { hwaddr, timestamp: String(since) },
     {
       cap: ANSWER_CAPS.list,
-      check: ({ body }) => void (entries = parseFileList(body.toString('utf8'))),
+      parse: ({ body }) => parseFileList(body.toString('utf8')),
     },
   );
-  return entries;
 }
 
 /** Where objects' contents come from. */
@@ -132,8 +130,8 @@ export function downloadSmall(src: ObjectSource, id: number): Promise<string> {
     src.client,
     '/WW/file',
     { hwaddr: src.hwaddr, fileid: String(id) },
-    { cap: ANSWER_CAPS.small, limits: { attempts: src.attempts } },
-  ).then((a) => a.body.toString('utf8'));
+    { cap: ANSWER_CAPS.small, limits: { attempts: src.attempts }, parse: (a) => a.body.toString('utf8') },
+  );
 }
 
 export function parseDevice(text: string, path: string): { major: number; minor: number } {

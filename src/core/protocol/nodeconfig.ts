@@ -22,24 +22,23 @@ export function parseNodeConfig(text: string, bytes: Buffer = Buffer.from(text))
 }
 
 export async function fetchNodeConfig(client: MasterClient, hwaddr: string): Promise<NodeConfig> {
-  let cfg: NodeConfig | undefined;
-  await getWhole(
+  return getWhole(
     client,
     '/WW/nodeconfig',
     { hwaddr },
     {
       cap: ANSWER_CAPS.nodeconfig,
-      check: ({ body, url }) => {
+      parse: ({ body, url }) => {
         const text = body.toString('utf8');
-        cfg = parseNodeConfig(text, body);
+        const cfg = parseNodeConfig(text, body);
         // The master branch answers 200 with an empty body for a node it does not know.
         if (cfg.vars.size === 0) {
           if (text.trim() === '')
             throw new WwError('WW_NODECONFIG_MALFORMED', `${url}: empty node configuration (unknown node ${hwaddr}?)`);
           throw new WwError('WW_NODECONFIG_MALFORMED', `${url}: answer is not node configuration (starts '${text.trim().slice(0, 40)}')`);
         }
+        return cfg;
       },
     },
   );
-  return cfg!;
 }

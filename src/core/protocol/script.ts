@@ -15,5 +15,5 @@ export function checkScriptType(type: string): void {
 
 export async function fetchScript(client: MasterClient, hwaddr: string, type: string): Promise<Buffer> {
   checkScriptType(type);
-  return (await getWhole(client, '/WW/script', { hwaddr, type }, { cap: ANSWER_CAPS.script })).body;
+  return getWhole(client, '/WW/script', { hwaddr, type }, { cap: ANSWER_CAPS.script, parse: (a) => a.body });
 }

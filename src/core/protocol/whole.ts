@@ -21,15 +21,15 @@ export interface WholeAnswer {
 }
 
 /**
- * GETs `path` and returns the whole body. `check` runs on it inside the exchange, so a body it
- * refuses counts as that master's failure (the next master is still asked).
+ * GETs `path` and returns what `parse` makes of the whole body. `parse` runs inside the exchange,
+ * so a body it refuses (throws) counts as that master's failure (the next master is still asked).
  */
-export function getWhole(
+export function getWhole<T>(
   client: MasterClient,
   path: string,
   query: Record<string, string>,
-  o: { cap: number; limits?: RequestLimits; check?: (a: WholeAnswer) => void },
-): Promise<WholeAnswer> {
+  o: { cap: number; limits?: RequestLimits; parse: (a: WholeAnswer) => T },
+): Promise<T> {
   return client.get(
     path,
     query,
@@ -37,9 +37,7 @@ export function getWhole(
       const body = await readBody(res, o.cap);
       const status = embeddedStatus(body);
       if (status !== null) throw embeddedStatusError(res.url, status);
-      const answer = { body, url: res.url };
-      o.check?.(answer);
-      return answer;
+      return o.parse({ body, url: res.url });
     },
     undefined,
     o.limits,
