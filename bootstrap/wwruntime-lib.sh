@@ -17,6 +17,7 @@
 #   schedulers       cron files or systemd timers, the log folder
 #   upstream         what 60-runtimesupport left (its transport copy, its cron files)
 #   removal          what an earlier install placed and this one did not
+#   run record       NEWROOT/var/lib/wwruntime/status/boot.json, as the tools write theirs (wwrt_record)
 #   entry points     wwrt_preflight, wwrt_remove, wwrt_install, wwrt_main
 #
 # Confinement: every path under NEWROOT is resolved the way the node will see it once NEWROOT
@@ -56,7 +57,10 @@ WWRT_NL='
 '
 
 wwrt_say() { printf 'wwruntime: %s\n' "$*" >&2; }
-wwrt_err() { printf 'wwruntime: ERROR: %s\n' "$*" >&2; }
+wwrt_err() {
+    WWRT_ERR=$* # the run record's error line (wwrt_record)
+    printf 'wwruntime: ERROR: %s\n' "$*" >&2
+}
 
 # Prints $1 as one single-quoted shell word: ' becomes '\''. No subprocess.
 wwrt_quote() {
@@ -945,6 +949,88 @@ wwrt_write_manifest() {
     printf '%s' "$WWRT_NEW" | wwrt_put "$WWRT_MANIFEST" 0644
 }
 
+# ---- run record: NEWROOT/var/lib/wwruntime/status/boot.json, read by `wwruntime status` and the
+# tools' node_exporter textfile (src/core/status/record.ts has the format). Boot mode only. Written
+# at the start as "started" (carrying the last finished run of a record this step wrote), then as
+# "finished" with the exit status and the last error line; atomically and confined (wwrt_put).
+# A record that cannot be written is one line; the step's own status is unchanged.
+
+# Prints VALUE as a JSON string: \ and " escaped, control characters as spaces, cut at 300 characters.
+wwrt_json() {
+    _j_rest=$1
+    _j_out=
+    _j_n=0
+    while [ -n "$_j_rest" ] && [ "$_j_n" -lt 300 ]; do
+        _j_c=${_j_rest%"${_j_rest#?}"}
+        _j_rest=${_j_rest#?}
+        case $_j_c in
+            \\ | \") _j_out="$_j_out\\$_j_c" ;;
+            [[:cntrl:]]) _j_out="$_j_out " ;;
+            *) _j_out="$_j_out$_j_c" ;;
+        esac
+        _j_n=$((_j_n + 1))
+    done
+    [ -n "$_j_rest" ] && _j_out="$_j_out..."
+    printf '"%s"' "$_j_out"
+}
+
+WWRT_RECORD=var/lib/wwruntime/status/boot.json
+
+# wwrt_record started | finished STATUS. The first line of the file holds this run (no "previous"),
+# the second the last finished run before it; nothing older is kept.
+wwrt_record() {
+    [ "$WWRT_MODE" = boot ] && [ -n "${NEWROOT:-}" ] && [ -d "$NEWROOT" ] || return 0
+    [ -e "$NEWROOT/.wwgetvnfs-incomplete" ] && return 0
+    WWRT_ROOT=${NEWROOT%/}
+    _s_now=$(date +%s 2>/dev/null) || _s_now=
+    case $_s_now in '' | *[!0-9]*) wwrt_say "no date: no run record written"; return 0 ;; esac
+    if [ "$1" = started ]; then
+        WWRT_REC_START=$_s_now
+        WWRT_REC_LAST=null
+        WWRT_REC_PREV=null
+        # the old record only as this step writes it: a regular file, first line ours
+        if wwrt_path "$WWRT_RECORD" && [ -f "$WWRT_P" ] && [ ! -L "$WWRT_P" ]; then
+            { IFS= read -r _s_l1 && IFS= read -r _s_l2; } <"$WWRT_P" 2>/dev/null || _s_l1=
+            case $_s_l1 in
+                '{"format":1,"tool":"boot","state":"finished",'*',"lastSuccess":'*',')
+                    _s_f=${_s_l1#'{"format":1,"tool":"boot",'}
+                    WWRT_REC_PREV="{${_s_f%,\"lastSuccess\":*}}"
+                    ;;
+                '{"format":1,"tool":"boot","state":"started",'*',"lastSuccess":'*',')
+                    _s_p=${_s_l2#'"previous":'}
+                    WWRT_REC_PREV=${_s_p%\}}
+                    ;;
+                *) _s_l1= ;;
+            esac
+            if [ -n "$_s_l1" ]; then
+                _s_ls=${_s_l1##*,\"lastSuccess\":}
+                _s_ls=${_s_ls%,}
+                case $_s_ls in '' | *[!0-9.]*) ;; *) WWRT_REC_LAST=$_s_ls ;; esac
+                case $WWRT_REC_PREV in '{"state":"finished",'*'}') ;; *) WWRT_REC_PREV=null ;; esac
+            fi
+        fi
+        _s_facts="\"state\":\"started\",\"start\":$_s_now,\"end\":null,\"exit\":null,\"error\":null"
+    else
+        _s_err=null
+        [ "$2" = 0 ] || _s_err=$(wwrt_json "${WWRT_ERR:-exit status $2}")
+        [ "$2" = 0 ] && WWRT_REC_LAST=$_s_now
+        _s_facts="\"state\":\"finished\",\"start\":${WWRT_REC_START:-$_s_now},\"end\":$_s_now,\"exit\":$2,\"error\":$_s_err"
+    fi
+    _s_master=null
+    [ -n "${WWMASTER:-}" ] && _s_master=$(wwrt_json "$WWMASTER")
+    _s_facts="$_s_facts,\"master\":$_s_master,\"counts\":null,\"markBefore\":null,\"markAfter\":null,\"version\":\"unknown\",\"pid\":$$"
+    _s_keep=${WWRT_ERR:-}
+    if wwrt_mkdir "${WWRT_RECORD%/*}" >/dev/null 2>&1 &&
+        printf '{"format":1,"tool":"boot",%s,"lastSuccess":%s,\n"previous":%s}\n' "$_s_facts" "${WWRT_REC_LAST:-null}" "${WWRT_REC_PREV:-null}" |
+        wwrt_put "$WWRT_RECORD" 0644 2>/dev/null; then
+        WWRT_ERR=$_s_keep
+        return 0
+    fi
+    WWRT_ERR=$_s_keep
+    wwrt_say "could not write the run record $NEWROOT/$WWRT_RECORD"
+    return 0
+}
+
 # ---- entry points
 
 # Before anything is written: every folder the install creates or writes into resolves inside
@@ -995,6 +1081,7 @@ wwrt_install() {
     wwrt_init || return 2
     if [ "$WWRT_MODE" = boot ] && ! wwrt_find_master; then
         echo "ERROR: Could not identify master node!" >&2
+        WWRT_ERR='Could not identify master node!'
         return 2
     fi
     wwrt_find_runtime || return 2
@@ -1030,9 +1117,13 @@ EOF
 
 # The step: install, or when WWNORUNTIMESERVICES is set remove an earlier install.
 wwrt_main() {
+    wwrt_record started
     if [ -n "${WWNORUNTIMESERVICES:-}" ]; then
         wwrt_remove
-        return $?
+    else
+        wwrt_install
     fi
-    wwrt_install
+    _m_rc=$?
+    wwrt_record finished "$_m_rc"
+    return $_m_rc
 }

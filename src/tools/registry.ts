@@ -1,7 +1,9 @@
+import { status } from './status.ts';
 import type { Tool } from './tool.ts';
 import { wwgetfiles } from './wwgetfiles.ts';
 import { wwgetnodeconfig } from './wwgetnodeconfig.ts';
 import { wwgetscript } from './wwgetscript.ts';
 import { wwgetvnfs } from './wwgetvnfs.ts';
 
-export const TOOLS: Tool[] = [wwgetfiles, wwgetscript, wwgetvnfs, wwgetnodeconfig];
+// `status` only in the multi-call executable (wwruntime status): no standalone executable (build/targets.mjs).
+export const TOOLS: Tool[] = [wwgetfiles, wwgetscript, wwgetvnfs, wwgetnodeconfig, status];

@@ -9,6 +9,7 @@ import { processIdentity } from '../core/identity.ts';
 import { exitCleanlyOnSignals, interruption } from './signals.ts';
 import type { Tool, ToolIO } from './tool.ts';
 import { GuardedOutput } from './output.ts';
+import { RunRecordGlue } from './record.ts';
 import { versionLine } from '../version.ts';
 
 export const MULTICALL_NAME = 'wwruntime';
@@ -18,8 +19,9 @@ export const MULTICALL_NAME = 'wwruntime';
 const stdout = new GuardedOutput(process.stdout, 'product');
 const stderr = new GuardedOutput(process.stderr, 'log');
 
-function processIO(argv: string[]): ToolIO {
-  return { argv, env: process.env, stdout, stderr, identity: processIdentity() };
+function processIO(argv: string[]): ToolIO & { record: RunRecordGlue } {
+  const identity = processIdentity();
+  return { argv, env: process.env, stdout, stderr, identity, record: new RunRecordGlue(identity, process.pid) };
 }
 
 /** Exit 2 whenever stdout's reader left before everything was written (even --help), never 0 or 1. */
@@ -30,11 +32,12 @@ function finish(code: number): void {
 }
 
 /** The one line for a failed run, and its exit status. A reader of stdout that went away is not reported. */
-function failure(name: string, err: unknown): { line: string | null; code: number } {
-  if (err instanceof WwError && err.code === 'WW_OUTPUT_CLOSED') return { line: null, code: err.exitCode };
+function failure(name: string, err: unknown): { line: string | null; error: string; code: number } {
+  const error = describe(err);
+  if (err instanceof WwError && err.code === 'WW_OUTPUT_CLOSED') return { line: null, error, code: err.exitCode };
   // One line, whatever went wrong; a usage error says where the options are listed.
   const hint = err instanceof WwError && err.code === 'WW_USAGE' ? ` (see '${name} --help')` : '';
-  return { line: `${name}: ERROR: ${describe(err)}${hint}\n`, code: err instanceof WwError ? err.exitCode : EXIT.FAILED };
+  return { line: `${name}: ERROR: ${error}${hint}\n`, error, code: err instanceof WwError ? err.exitCode : EXIT.FAILED };
 }
 
 /**
@@ -51,16 +54,26 @@ function start(tool: Tool, argv: string[]): void {
     stderr.write(`${tool.name}: ERROR: the run stopped before it finished (nothing was left to wait for)\n`);
     process.exitCode = 2;
   });
-  tool.main(processIO(argv)).then(
+  const io = processIO(argv);
+  // The run's record ends with what this boundary decides: the exit status and the one-line error.
+  const ended = (code: number, error: string | null) =>
+    io.record.end(code, error).then(
+      () => finish(code),
+      (err) => {
+        stderr.write(`${tool.name}: warning: the run record: ${describe(err)}\n`);
+        finish(code);
+      },
+    );
+  tool.main(io).then(
     (code) => {
       settled = true;
-      finish(code);
+      return ended(code, null);
     },
     (err) => {
       settled = true;
-      const { line, code } = failure(tool.name, err);
+      const { line, error, code } = failure(tool.name, err);
       if (line) stderr.write(line);
-      finish(code);
+      return ended(code, error);
     },
   );
 }

@@ -7,6 +7,7 @@ import { loadSettings, type Settings } from '../core/settings/sources.ts';
 import { versionLine } from '../version.ts';
 import type { CommonValues } from './options.ts';
 import type { Output } from './output.ts';
+import type { RunRecordIO } from './record.ts';
 
 export interface ToolIO {
   argv: string[];
@@ -17,6 +18,8 @@ export interface ToolIO {
   stderr: Output;
   /** Who the run is, read once for the whole run (core/identity.ts). */
   identity: Identity;
+  /** The run's record (tools/record.ts); absent when a test calls a tool's main directly. */
+  record?: RunRecordIO;
 }
 
 export interface Tool {

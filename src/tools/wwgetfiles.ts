@@ -75,6 +75,8 @@ export const wwgetfiles: Tool = {
     const lock = await tryLock(NAME, rootReal, { dir: lockDir(uid), uid });
     if (!lock) throw new WwError('WW_LOCKED', 'wwgetfiles already running');
     try {
+      // Only the run holding the lock records (a locked run would hide the running one); a dry run changes nothing.
+      if (!values['dry-run']) await io.record?.begin({ tool: NAME, rootReal, settings, log });
       // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
       const ctx = masterContext(io, values, { log, settings, started });
       const delay =
@@ -106,6 +108,12 @@ export const wwgetfiles: Tool = {
           // In the initramfs giving up means a reboot: every object gets the full back-off there.
           objectAttempts: objectAttempts ?? (inInitramfs ? undefined : Math.min(OBJECT_ATTEMPTS, ctx.client.opts.retry.attempts)),
         });
+        io.record?.note({
+          counts: { listed: r.listed, installed: r.installed, unchanged: r.unchanged, failed: r.failed },
+          markBefore: r.markBefore,
+          markAfter: r.markAfter,
+          error: r.failed > 0 ? `${r.failed} object(s) failed; the first: ${r.errors[0] ?? 'unknown'}` : undefined,
+        });
         const secs = ((Date.now() - t0) / 1000).toFixed(2);
         const verb = values['dry-run'] ? 'would install' : 'installed';
         log.info(
@@ -114,6 +122,7 @@ export const wwgetfiles: Tool = {
         );
         return r.failed > 0 ? EXIT.FAILED : EXIT.OK;
       } finally {
+        io.record?.note({ master: ctx.client.answered });
         ctx.client.close();
       }
     } finally {

@@ -1,6 +1,7 @@
 // wwgetscript TYPE: print the node's pre, post or runtime script, only once it
 // has arrived whole, so `wwgetscript runtime | /bin/sh` never runs half a script.
 import { EXIT, WwError } from '../core/errors.ts';
+import { realRoot } from '../core/fs/confine.ts';
 import { fetchScript, checkScriptType } from '../core/protocol/script.ts';
 import { withMaster } from './client.ts';
 import { COMMON_HELP, COMMON_OPTIONS, EXIT_HELP, SETTINGS_HELP, parse } from './options.ts';
@@ -26,8 +27,15 @@ export const wwgetscript: Tool = {
     if (positionals.length !== 1) throw new WwError('WW_USAGE', `expected one script type (pre, post or runtime)`);
     const [type] = positionals;
     checkScriptType(type);
-    return withMaster(io, values, NAME, async ({ client, hwaddr, log }) => {
-      const script = await fetchScript(client, hwaddr, type);
+    return withMaster(io, values, NAME, async ({ client, hwaddr, log, settings }) => {
+      // The runtime script is the scheduled job's: recorded under --sysroot (default /; pre and post run in the initramfs, not recorded).
+      if (type === 'runtime') await io.record?.begin({ tool: NAME, rootReal: await realRoot(values.sysroot ?? '/'), settings, log });
+      let script: Buffer;
+      try {
+        script = await fetchScript(client, hwaddr, type);
+      } finally {
+        io.record?.note({ master: client.answered });
+      }
       if (script.length === 0) log.debug(`no ${type} script for this node`);
       else await writeAll(io.stdout, script);
       return EXIT.OK;

@@ -86,6 +86,8 @@ export const wwgetvnfs: Tool = {
     const { root, create } = await prepareTarget(choice, { initramfs, force: !!values.force, create: values.target !== undefined });
     log.debug(`target ${root} (${choice.reason}${create ? '; made when the master answers' : ''})`);
 
+    // Recorded in the node's root (NEWROOT, or / with --force), not in a --target folder: a staged image must not carry a run record.
+    if (values.target === undefined && !create) await io.record?.begin({ tool: NAME, rootReal: root, settings, log });
     const ctx = masterContext(io, values, { log, settings });
     try {
       const verify = !!values.verify || flagSetting(settings, 'WWVALIDATE_VNFS', (l) => log.warn(l), 'no verification');
@@ -136,6 +138,7 @@ export const wwgetvnfs: Tool = {
         if (tty) io.stderr.write('\n');
       }
       const st = r.stats;
+      io.record?.note({ counts: { listed: st.entries, installed: st.entries - st.skipped, unchanged: 0, failed: 0 } });
       log.info(
         `unpacked ${st.entries} entries (${st.files} files, ${st.directories} directories, ${st.symlinks} symbolic links, ` +
           `${st.hardlinks} hard links, ${st.devices} devices/FIFOs${st.skipped ? `, ${st.skipped} sockets skipped` : ''}; ` +
@@ -145,6 +148,7 @@ export const wwgetvnfs: Tool = {
       );
       return EXIT.OK;
     } finally {
+      io.record?.note({ master: ctx.client.answered });
       ctx.client.close();
     }
   },

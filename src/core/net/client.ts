@@ -80,6 +80,8 @@ export class MasterClient {
   private readonly exchangeSettings: ExchangeSettings;
   /** Requests sent, for summaries and benchmarks. */
   requests = 0;
+  /** The master whose answer was used last (its label), for the run's record; null before any. */
+  answered: string | null = null;
 
   constructor(opts: MasterClientOptions) {
     this.opts = opts;
@@ -142,6 +144,7 @@ export class MasterClient {
           const result = await exchange(this.exchangeSettings, { master, url, consume, discard, bound: this.bound(limits) });
           // Stay with the master that answered: the file list and its contents should come from one place.
           this.order = [master, ...this.order.filter((m) => m !== master)];
+          this.answered = master.label;
           return result;
         } catch (err) {
           const e = networkError(err, url);
