@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { FileObject, Fixture } from '../helpers/master/fixtures.ts';
 import { startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
-import { walkTree } from '../helpers/tree.ts';
+import { isRunRecord, walkTree } from '../helpers/tree.ts';
 
 const HW = '00:11:22:33:44:66';
 let m: RunningMaster;
@@ -28,7 +28,7 @@ function publish(files: FileObject[]): void {
 /** Every entry under dir (type, mode, content or target), for comparing whole trees. */
 function tree(dir: string): Record<string, string> {
   return Object.fromEntries(
-    walkTree(dir).map(({ rel, path, type, mode, link }) => [
+    walkTree(dir, { skip: isRunRecord }).map(({ rel, path, type, mode, link }) => [
       `/${rel}`,
       type === 'link' ? `l>${link}` : type === 'dir' ? `d${mode.toString(8)}` : `f${mode.toString(8)}:${readFileSync(path, 'utf8')}`,
     ]),

@@ -19,7 +19,7 @@ import { sampleFixture, type FileObject } from '../helpers/master/fixtures.ts';
 import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { bin, run } from '../helpers/exec.ts';
 import { nodeEnv } from '../helpers/node.ts';
-import { walkTree } from '../helpers/tree.ts';
+import { isRunRecord, walkTree } from '../helpers/tree.ts';
 
 const isRoot = process.getuid?.() === 0;
 let m: RunningMaster;
@@ -32,7 +32,7 @@ const wwgetfiles = (root: string, args: string[] = [], extra: Record<string, str
 /** Every entry under dir: type, mode, owner, size, content / link target, inode, mtime and ctime. */
 function snapshot(dir: string): Record<string, string> {
   return Object.fromEntries(
-    walkTree(dir).map(({ rel, path, st, type, mode, link }) => {
+    walkTree(dir, { skip: isRunRecord }).map(({ rel, path, st, type, mode, link }) => {
       const what =
         type === 'link'
           ? `l>${link}`
@@ -320,13 +320,19 @@ test('a secret is never readable by others while it is written (watched during t
   assert.equal(seen, [], 'no moment with group/other permission bits on the secret or its temp file');
 });
 
-test('unknown node answered with embedded error text in a 200 body: exit 2, nothing written', async () => {
+test('unknown node answered with embedded error text in a 200 body: exit 2, nothing written but the run record', async () => {
   const root = newRoot();
   m.options.embeddedErrors = true;
   const r = await wwgetfiles(root, [], { WWINIT_HWADDR: '0a:0b:0c:0d:0e:0f' });
   assert.is(r.code, 2);
   assert.match(r.stderr, /embedded error status 404/);
-  assert.equal(readdirSync(root), []);
+  assert.equal(
+    walkTree(root).map((e) => e.rel),
+    ['var', 'var/lib', 'var/lib/wwruntime', 'var/lib/wwruntime/status', 'var/lib/wwruntime/status/wwgetfiles.json'],
+  );
+  const record = JSON.parse(readFileSync(join(root, 'var/lib/wwruntime/status/wwgetfiles.json'), 'utf8'));
+  assert.is(record.exit, 2);
+  assert.match(record.error, /embedded error status 404/);
 });
 
 test('embedded error text in a file content answer is never installed', async () => {

@@ -20,6 +20,25 @@ export interface TreeEntry {
   link?: string;
 }
 
+/** The run records' folder (core/status/record.ts): every run rewrites its record there, by design. */
+export const RUN_RECORDS = 'var/lib/wwruntime/status';
+/** For walkTree's skip: the run records, which comparisons of what a run installed leave out. */
+export const isRunRecord = (e: { rel: string }) => e.rel === RUN_RECORDS || e.rel.startsWith(`${RUN_RECORDS}/`);
+
+/**
+ * The entries without the run records and the folders on their way that hold nothing else (made
+ * for the record alone): what the step or a tool installed, which the tests compare; each run's
+ * record is checked by the tests of issue 18 (test/e2e/status.test.ts).
+ */
+export function withoutRunRecords(entries: TreeEntry[]): TreeEntry[] {
+  let kept = entries.filter((e) => !isRunRecord(e));
+  for (const dir of ['var/lib/wwruntime', 'var/lib', 'var']) {
+    const had = entries.some(isRunRecord);
+    if (had && !kept.some((e) => e.rel.startsWith(`${dir}/`))) kept = kept.filter((e) => e.rel !== dir);
+  }
+  return kept;
+}
+
 export function typeOf(st: Stats): EntryType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
@@ -59,7 +78,7 @@ export const fileSha256 = (path: string): string => sha256(readFileSync(path));
  * digits) or '-> target'. Stable across runs; what the bootstrap tests compare.
  */
 export function treeLines(dir: string): string[] {
-  return walkTree(dir).map((e) => {
+  return withoutRunRecords(walkTree(dir)).map((e) => {
     const mode = e.mode.toString(8).padStart(4, '0');
     if (e.type === 'link') return `l ${mode} ${e.rel} -> ${e.link}`;
     if (e.type === 'dir') return `d ${mode} ${e.rel}`;
