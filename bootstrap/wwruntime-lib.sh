@@ -3,7 +3,7 @@
 #   wwruntime-step     the provision step run in the initramfs (mode "boot")
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
 # Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
-# sort uname readlink sha256sum (or busybox sha256sum) (and cmp, grep, tr, od when present).
+# sort uname readlink sha256sum (or busybox sha256sum) (and cmp, grep, tr, od, date when present).
 #
 # Contents (in this order; each section starts with a "# ---- " line):
 #   bookkeeping      the manifest of what an install placed (wwrt_track, wwrt_init, wwrt_safe_rel)
@@ -953,7 +953,8 @@ wwrt_write_manifest() {
 # tools' node_exporter textfile (src/core/status/record.ts has the format). Boot mode only. Written
 # at the start as "started" (carrying the last finished run of a record this step wrote), then as
 # "finished" with the exit status and the last error line; atomically and confined (wwrt_put).
-# A record that cannot be written is one line; the step's own status is unchanged.
+# A record that cannot be written changes nothing else: one line after a step that succeeded,
+# none after one that failed (its own error line says what is wrong with the image).
 
 # Prints VALUE as a JSON string: \ and " escaped, control characters as spaces, cut at 300 characters.
 wwrt_json() {
@@ -983,7 +984,8 @@ wwrt_record() {
     [ -e "$NEWROOT/.wwgetvnfs-incomplete" ] && return 0
     WWRT_ROOT=${NEWROOT%/}
     _s_now=$(date +%s 2>/dev/null) || _s_now=
-    case $_s_now in '' | *[!0-9]*) wwrt_say "no date: no run record written"; return 0 ;; esac
+    # without date (optional, like cmp) there is no time to record: silently none
+    case $_s_now in '' | *[!0-9]*) return 0 ;; esac
     if [ "$1" = started ]; then
         WWRT_REC_START=$_s_now
         WWRT_REC_LAST=null
@@ -1027,7 +1029,8 @@ wwrt_record() {
         return 0
     fi
     WWRT_ERR=$_s_keep
-    wwrt_say "could not write the run record $NEWROOT/$WWRT_RECORD"
+    # said only for a step that succeeded: a failed one's own line already tells what is wrong with the image
+    [ "$1:${2:-}" = finished:0 ] && wwrt_say "could not write the run record $NEWROOT/$WWRT_RECORD"
     return 0
 }
 

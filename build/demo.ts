@@ -90,5 +90,30 @@ console.log(
   `$ ${join(lib, loader)} --library-path ${lib} --argv0 wwgetscript ${join(root, 'warewulf/bin/wwgetscript')} --version\n  ${v.stdout.trim()}${v.stderr.trim()}`,
 );
 
+// Monitoring (README "Monitoring"): every run above left its record in ROOT/var/lib/wwruntime/status;
+// the runs on the node root feed `wwruntime status` and node_exporter's textfile.
+async function node(title: string, tool: string, args: string[], extraEnv: Record<string, string> = {}) {
+  console.log(`\n$ ${[tool, ...args].join(' ')}    # ${title}`);
+  const r = await run(bin(tool), args, { env: { ...env, ...extraEnv } });
+  if (r.stdout) process.stdout.write(r.stdout.replace(/^/gm, '  '));
+  if (r.stderr) process.stdout.write(r.stderr.replace(/^/gm, '  '));
+  console.log(`  (exit ${r.code})`);
+  return r;
+}
+const textfiles = join(root, 'var/lib/node_exporter/textfile_collector');
+(await import('node:fs')).mkdirSync(textfiles, { recursive: true });
+await node('the cron job of the runtime script, on the node root', 'wwgetscript', ['--sysroot', root, '-q', 'runtime']);
+await node('the cron job of wwgetfiles (node_exporter textfile directory present)', 'wwgetfiles', ['--sysroot', root, '--no-delay', '-q']);
+await node('the monitoring check (Nagios/Icinga plugin, NRPE, Slurm HealthCheckProgram)', 'wwruntime', ['status', '--root', root]);
+const j = await run(bin('wwruntime'), ['status', '--root', root, '--json']);
+const parsed = JSON.parse(j.stdout);
+console.log(`\n$ wwruntime status --root ${root} --json    # (its wwgetfiles part)`);
+console.log(
+  `${JSON.stringify({ state: parsed.state, wwgetfiles: parsed.tools.wwgetfiles }, null, 2).replace(/^/gm, '  ')}\n  (exit ${j.code})`,
+);
+console.log(`\n$ grep wwgetfiles ${join(textfiles, 'wwruntime.prom')}    # what node_exporter serves`);
+for (const l of readFileSync(join(textfiles, 'wwruntime.prom'), 'utf8').split('\n'))
+  if (/^wwruntime.*wwgetfiles/.test(l)) console.log(`  ${l}`);
+
 await master.stop();
 console.log(`\n(scratch files left in ${work})`);

@@ -33,8 +33,7 @@ export class RunRecordGlue implements RunRecordIO {
     this.recorder.note(this.pending);
     this.settings = o.settings;
     this.log = o.log;
-    const warning = await this.recorder.begin();
-    if (warning) o.log.warn(warning);
+    this.say(await this.recorder.begin());
   }
 
   note(n: RunNotes & { error?: string }): void {
@@ -48,10 +47,17 @@ export class RunRecordGlue implements RunRecordIO {
   async end(exit: number, error: string | null): Promise<void> {
     const rec = this.recorder;
     if (!rec || !this.log) return;
-    const w1 = await rec.finish(exit, error ?? (exit === 0 ? null : (this.error ?? null)));
-    if (w1) this.log.warn(w1);
-    const dir = this.settings?.get('WWRUNTIME_TEXTFILE_DIR');
-    const w2 = await writeTextfile({ rootReal: rec.o.rootReal, dir: dir === '' ? undefined : dir, identity: this.identity });
-    if (w2) this.log.warn(w2);
+    this.say(await rec.finish(exit, error ?? (exit === 0 ? null : (this.error ?? null))));
+    const dir = this.settings?.get('WWRUNTIME_TEXTFILE_DIR') || undefined;
+    // A folder named explicitly is always worth a warning; the default one only to root.
+    this.say(await writeTextfile({ rootReal: rec.o.rootReal, dir, identity: this.identity }), dir !== undefined);
+  }
+
+  /**
+   * A record or textfile that could not be written: a warning for root (the scheduled jobs); for
+   * a user's run by hand on the system's root, which cannot write root's records, only with -v.
+   */
+  private say(line: string | null, always = false): void {
+    if (line) (always || this.identity.root ? this.log!.warn : this.log!.debug)(line);
   }
 }

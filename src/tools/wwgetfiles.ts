@@ -32,13 +32,16 @@ ${SETTINGS_HELP}
   NEWROOT                root to install into (set inside the initramfs)
   WWGETFILES_INTERVAL    upper bound of the random start delay, whole seconds 0-86400 (default 180; 0: none)
   SLEEPTIME              fixed start delay, whole seconds 0-86400, overriding the random one
+  WWRUNTIME_TEXTFILE_DIR node_exporter textfile folder (under ROOT) for wwruntime.prom (default
+                         /var/lib/node_exporter/textfile_collector, when it exists)
 The delay is skipped inside the initramfs (/init exists). The newest-seen mark is
 ROOT/var/lib/wwruntime/wwgetfiles_timestamp (upstream's ROOT/tmp/.wwgetfiles_timestamp
 is read once, when it is missing); it only advances past objects that were installed,
 and is trusted only as this tool writes it (its user's, writable by no one else).
 Objects take effect in list order; downloads overlap (--concurrency). One instance per
 root: the lock is a socket in /run/wwruntime (root) or /tmp/wwruntime-UID.
-A summary line (installed, unchanged, failed, skipped, elapsed) goes to stderr.
+A summary line (installed, unchanged, failed, skipped, elapsed) goes to stderr; the run's record
+to ROOT/var/lib/wwruntime/status/wwgetfiles.json ('wwruntime status' reads it).
 ${EXIT_HELP}
      (wwgetfiles: 2 also when any single object failed; every other object is still processed)`;
 
