@@ -95,8 +95,8 @@ console.log(
 async function node(title: string, tool: string, args: string[], extraEnv: Record<string, string> = {}) {
   console.log(`\n$ ${[tool, ...args].join(' ')}    # ${title}`);
   const r = await run(bin(tool), args, { env: { ...env, ...extraEnv } });
-  if (r.stdout) process.stdout.write(r.stdout.replace(/^/gm, '  '));
-  if (r.stderr) process.stdout.write(r.stderr.replace(/^/gm, '  '));
+  if (r.stdout) process.stdout.write(r.stdout.replace(/^(?=.)/gm, '  '));
+  if (r.stderr) process.stdout.write(r.stderr.replace(/^(?=.)/gm, '  '));
   console.log(`  (exit ${r.code})`);
   return r;
 }

@@ -13,7 +13,7 @@ import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { TOOLS } from '../../build/targets.mjs';
 import { ROOT, run } from '../helpers/exec.ts';
-import { treeLines as tree } from '../helpers/tree.ts';
+import { RUN_RECORDS, treeLines as tree, walkTree, withoutRunRecords } from '../helpers/tree.ts';
 import { DIST, SHELLS, runStep, scratch } from './harness.ts';
 import { HWADDR as HW } from '../helpers/node.ts';
 
@@ -121,7 +121,9 @@ test("80-files: unknown node -> the tool's exit 2, the step exits 255 (reboot), 
     assert.is(r.status, 255);
     assert.match(r.stderr, /wwgetfiles: ERROR: .*404/);
     assert.not.match(r.stdout, /WARNING/);
-    assert.equal(readdirSync(s.newroot), []);
+    // Nothing but the run's record, which says how it ended.
+    assert.equal(withoutRunRecords(walkTree(s.newroot)), []);
+    assert.is(JSON.parse(readFileSync(join(s.newroot, RUN_RECORDS, 'wwgetfiles.json'), 'utf8')).exit, 2);
   } finally {
     s.cleanup();
   }
