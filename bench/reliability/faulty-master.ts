@@ -9,6 +9,7 @@
 // master's objects; after each script run, the marker file shows whether the
 // script ran whole, not at all, or half-way.
 //   node --import tsx bench/reliability/faulty-master.ts [--quick] [--seed N]
+import { parseRecord } from '../../src/core/status/record.ts';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -192,6 +193,13 @@ function inspect(root: string, objs: FileObject[]): { wrong: string[]; correct: 
       // a parent made by mkdir -p
     } else if (rel === 'var/lib/wwruntime/wwgetfiles_timestamp' && /^\d+\n$/.test(fs.readFileSync(join(root, rel), 'utf8'))) {
       // the mark
+    } else if (rel === 'var/lib/wwruntime/status' && st.isDirectory()) {
+      // the run records' folder (issue 18)
+    } else if (
+      rel === 'var/lib/wwruntime/status/wwgetfiles.json' &&
+      typeof parseRecord(fs.readFileSync(join(root, rel), 'utf8'), 'wwgetfiles') !== 'string'
+    ) {
+      // the run record, whole
     } else {
       wrong.push(`unexpected ${rel}`);
     }
