@@ -74,8 +74,8 @@ const MAX_DURATION = 10 * 365 * 86400;
 
 /** DURATION (see --help), in seconds; undefined when it is not one. */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(.*?)([smhd]?)$/.exec(text.trim());
-  if (!m || m[1] === '') return undefined;
+  const m = /^([0-9.]+)([smhd]?)$/.exec(text);
+  if (!m) return undefined;
   const n = parseNumber(m[1], { min: 0, max: MAX_DURATION, fraction: true });
   if (n === undefined) return undefined;
   const s = n * UNIT[m[2]];
