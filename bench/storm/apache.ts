@@ -58,7 +58,12 @@ const LOG_FORMATS = {
 const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
 /** The frame every configuration of the rig shares: prefork, the status page, the logs; `ww` serves /WW. */
-function frameConfig(dir: string, o: { port: number; workers: number; backlog: number }, ww: WwSection, log: keyof typeof LOG_FORMATS): string {
+function frameConfig(
+  dir: string,
+  o: { port: number; workers: number; backlog: number },
+  ww: WwSection,
+  log: keyof typeof LOG_FORMATS,
+): string {
   return `# Written by the storm rig (bench/storm/apache.ts); read by /usr/sbin/apache2 -f.
 ServerRoot ${q(dir)}
 DefaultRuntimeDir ${q(join(dir, 'run'))}
