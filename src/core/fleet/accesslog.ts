@@ -24,8 +24,19 @@ const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4,
 // [02/Dec/2026:01:05:09 +0000]
 const TIME = /^\[(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})\]$/;
 
+/** The last time parsed: consecutive lines mostly share their second. */
+let lastText = '';
+let lastTime: number | undefined;
+
 /** %t as epoch seconds; undefined when it is not that format or not a real time. */
 export function parseLogTime(text: string): number | undefined {
+  if (text === lastText) return lastTime;
+  lastText = text;
+  lastTime = timeOf(text);
+  return lastTime;
+}
+
+function timeOf(text: string): number | undefined {
   const m = TIME.exec(text);
   if (!m) return undefined;
   const month = MONTHS[m[2]];

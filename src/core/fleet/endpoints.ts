@@ -31,20 +31,35 @@ export function nodeRequest(r: AccessRecord): NodeRequest | undefined {
   if (r.method !== 'GET' && r.method !== 'HEAD') return undefined;
   const endpoint = pathEndpoint(r.path);
   if (!endpoint) return undefined;
-  let q: URLSearchParams;
-  try {
-    q = new URLSearchParams(r.query);
-  } catch {
-    return undefined;
-  }
+  const q = queryParams(r.query);
   const hwaddr = q.get('hwaddr');
-  if (hwaddr === null || !HWADDR.test(hwaddr)) return undefined;
+  if (hwaddr === undefined || !HWADDR.test(hwaddr)) return undefined;
   if (endpoint !== 'file') return { hwaddr, endpoint };
   // fileid empty or 0 asks for the list, as the master reads it (PROTOCOL 2.7).
   const fileid = q.get('fileid');
-  if (fileid !== null && fileid !== '' && !/^0+$/.test(fileid)) return { hwaddr, endpoint: 'content' };
+  if (fileid !== undefined && fileid !== '' && !/^0+$/.test(fileid)) return { hwaddr, endpoint: 'content' };
   const ts = q.get('timestamp') ?? '';
   return { hwaddr, endpoint: 'list', mark: MARK.test(ts) ? Number(ts) : 0 };
+}
+
+/** The query's parameters, the first of each name, decoded as a form is (URLSearchParams's rules; faster, for millions of lines). */
+function queryParams(query: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const k = decode(eq < 0 ? pair : pair.slice(0, eq));
+    if (!out.has(k)) out.set(k, decode(eq < 0 ? '' : pair.slice(eq + 1)));
+  }
+  return out;
+}
+
+function decode(s: string): string {
+  if (!/[%+]/.test(s)) return s;
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s; // a stray % stays as it is, as URLSearchParams leaves it
+  }
 }
 
 function pathEndpoint(path: string): Endpoint | 'file' | undefined {
