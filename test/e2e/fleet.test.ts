@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { rotateAccessLog, startProxyApache, type Apache } from '../../bench/storm/apache.ts';
 import { Procs } from '../../bench/storm/procs.ts';
@@ -49,7 +49,7 @@ test.before(async () => {
   // The package's /usr/bin/wwruntime-fleet: a symlink to the runtime folder's launcher.
   fs.mkdirSync(join(base, 'usr/bin'), { recursive: true });
   fleetLink = join(base, 'usr/bin/wwruntime-fleet');
-  fs.symlinkSync(join(DIST, 'wwruntime'), fleetLink);
+  fs.symlinkSync(relative(join(base, 'usr/bin'), join(DIST, 'wwruntime')), fleetLink); // relative, as the package links it
   fakeBin = join(base, 'fakebin');
   fs.mkdirSync(fakeBin);
   const print = Object.entries(NAMES)
@@ -83,6 +83,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let report: RunResult;
 let json: RunResult;
 let logs: string[];
+let staleS = 0;
 const textfile = () => join(base, 'textfile', 'wwruntime_fleet.prom');
 
 test('real runs through a real Apache; the report names the stopped, failing and boot-looping nodes', async () => {
@@ -99,8 +100,10 @@ test('real runs through a real Apache; the report names the stopped, failing and
   await rotateAccessLog(apache, rotated);
   fs.writeFileSync(`${rotated}.gz`, gzipSync(fs.readFileSync(rotated)));
   fs.rmSync(rotated);
-  // Stale after 2 intervals of 3 s: the stopped node's list request is at least 12 s old by the report.
+  // Phase 2 starts 12 s after the stopped node's run; the stale limit is phase 2's length + 3 s, so
+  // the stopped node's list request is always older than it, every other node's always younger.
   await sleep(Math.max(0, t0 + 12_000 - Date.now()));
+  const t2 = Date.now();
   // Phase 2, at once: the failing node (500s), the unknown node (404s), the booted node's poll, the healthy node.
   const [failing, unknownConfig, unknownScript, loopFiles] = await Promise.all([
     wwgetfiles(HW.failing),
@@ -119,12 +122,13 @@ test('real runs through a real Apache; the report names the stopped, failing and
   expect(unknownScript, 2, 'unknown node, script');
   expect(loopFiles, 0, 'boot-looping node, its poll');
   const now = Date.now() / 1000;
+  staleS = Math.ceil(now - t2 / 1000) + 3;
   // Bad input beside the real lines: a foreign format, garbage, a half-written last line.
   const foreign = join(base, 'error_log');
   fs.writeFileSync(foreign, '[Wed Dec 02 01:00:00.123456 2026] [mpm_prefork:notice] [pid 42] AH00163: Apache/2.4 configured\n');
   fs.appendFileSync(apache.accessLog, 'garbage\n127.0.0.1 - - [02/Dec/2026:01:0');
   logs = [apache.accessLog, `${rotated}.gz`, foreign];
-  const args = ['--now', `@${now.toFixed(3)}`, '--interval', '3s', '--stale', '2', '--textfile', textfile(), ...logs];
+  const args = ['--now', `@${now.toFixed(3)}`, '--interval', `${staleS}s`, '--stale', '1', '--textfile', textfile(), ...logs];
   fs.mkdirSync(join(base, 'textfile'));
   report = await run(fleetLink, args, { env: { PATH: `${fakeBin}:/usr/bin:/bin` } });
   json = await run(join(DIST, 'wwruntime'), ['fleet', '--json', ...args], { env: { PATH: `${fakeBin}:/usr/bin:/bin` } });
@@ -136,7 +140,9 @@ test('real runs through a real Apache; the report names the stopped, failing and
   const lines = report.stdout.trimEnd().split('\n');
   assert.match(
     lines[0],
-    /^FLEET CRITICAL: 5 nodes, 1 stale, 2 failing, 1 boot-looping, 1 ok; window 24h, stale after 6s without a file list request; \d+ lines in 3 files, 3 skipped \(2 not access log lines, 1 half-written\) \| nodes=5 ok=1 stale=1 failing=2 boot_loop=1 /,
+    new RegExp(
+      String.raw`^FLEET CRITICAL: 5 nodes, 1 stale, 2 failing, 1 boot-looping, 1 ok; window 24h, stale after ${staleS}s without a file list request; \d+ lines in 3 files, 3 skipped \(2 not access log lines, 1 half-written\) \| nodes=5 ok=1 stale=1 failing=2 boot_loop=1 `,
+    ),
   );
   const row = (hw: string) => lines.find((l) => l.startsWith(`${hw} `)) ?? '';
   assert.match(row(HW.stopped), /^\S+ +n0002 +127\.0\.0\.1 +stale +(1[2-9]|[2-5]\d)s .*no file list request for/);

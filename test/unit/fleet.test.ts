@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -269,6 +269,29 @@ test("the default logs: EL's and Debian's live log and rotations, nothing else",
     ],
   );
   assert.equal(defaultLogPaths(join(root, 'nothing')), []);
+  // A folder that cannot be listed (EL's /var/log/httpd is mode 0700 root) is an error, not "no log".
+  const locked = mkdtempSync(join(tmpdir(), 'fleet-root-'));
+  mkdirSync(join(locked, 'var/log'), { recursive: true });
+  writeFileSync(join(locked, 'var/log/httpd'), 'not a folder');
+  assert.equal(defaultLogPaths(locked), [], 'not a folder: none there');
+  rmSync(join(locked, 'var/log/httpd'));
+  mkdirSync(join(locked, 'var/log/httpd'), { mode: 0o700 });
+  writeFileSync(join(locked, 'var/log/httpd/access_log'), '');
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `import('${join(process.cwd(), 'src/core/fleet/logfiles.ts')}').then((m) => { try { m.defaultLogPaths('${locked}'); } catch (e) { console.log(e.code, e.message); } })`,
+    ],
+    {
+      encoding: 'utf8',
+      uid: 65534,
+      gid: 65534,
+    },
+  );
+  assert.match(r.stdout, new RegExp(`^WW_IO cannot list ${locked}/var/log/httpd: EACCES`), r.stderr);
 });
 
 test('the textfile passes promtool check metrics, escapes label values, and is replaced whole', () => {

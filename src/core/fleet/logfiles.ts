@@ -30,7 +30,7 @@ export const DEFAULT_LOGS = [
   { dir: '/var/log/apache2', name: 'access.log' },
 ];
 
-/** The logs found under root in the default places: the live log and its rotations, oldest first by name order. */
+/** The logs found under root in the default places: the live log and its rotations, in name order. A folder that cannot be listed: WW_IO. */
 export function defaultLogPaths(root = '/'): string[] {
   const out: string[] = [];
   for (const { dir, name } of DEFAULT_LOGS) {
@@ -38,8 +38,11 @@ export function defaultLogPaths(root = '/'): string[] {
     let names: string[];
     try {
       names = fs.readdirSync(at);
-    } catch {
-      continue;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      // EL's /var/log/httpd is root's alone: say so, rather than "no log found".
+      throw new WwError('WW_IO', `cannot list ${at}: ${describe(err)}`);
     }
     const esc = name.replace(/\./g, '\\.');
     // NAME, NAME.N, NAME-YYYYMMDD, each optionally .gz
