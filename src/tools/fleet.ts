@@ -49,7 +49,8 @@ Exit codes (Nagios plugin conventions, so it can serve as a check as is):
   0  OK: the report was made; no node is stale, failing or boot-looping
   1  WARNING: some node is failing or boot-looping (none stale)
   2  CRITICAL: some node is stale
-  3  UNKNOWN: no report: bad usage, a log that cannot be read, no log found, the textfile not written
+  3  UNKNOWN: no node request in the logs (the report says so); or no report at all: bad usage,
+     a log that cannot be read, no log found, the textfile not written (one line on stderr)
   A /WW/file error the master sends inside an HTTP 200 (PROTOCOL 2.7) is logged as 200: not seen here.`;
 
 const OPTIONS = {

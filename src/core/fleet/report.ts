@@ -9,7 +9,7 @@ import type { FileLines } from './logfiles.ts';
 
 /** Exit codes and states, after the Nagios plugin conventions. */
 export const FLEET_EXIT = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
-export type FleetStatus = 'OK' | 'WARNING' | 'CRITICAL';
+export type FleetStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 
 /** More distinct hwaddrs than this (a hostile or foreign log) are counted, not tracked: memory stays bounded. */
 export const MAX_NODES = 100_000;
@@ -218,7 +218,9 @@ export class FleetTally {
       bootLoop: count((n) => n.bootLoop),
       named: names ? count((n) => n.name !== null) : null,
     };
-    const status: FleetStatus = summary.stale > 0 ? 'CRITICAL' : summary.failing + summary.bootLoop > 0 ? 'WARNING' : 'OK';
+    // No node at all is no evidence that the fleet is fine (a wrong log, another server's): UNKNOWN.
+    const status: FleetStatus =
+      summary.nodes === 0 ? 'UNKNOWN' : summary.stale > 0 ? 'CRITICAL' : summary.failing + summary.bootLoop > 0 ? 'WARNING' : 'OK';
     return {
       now: o.now,
       since: o.since,
