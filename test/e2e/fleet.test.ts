@@ -4,7 +4,8 @@
 // rotated, gzip-compressed log), one whose file contents fail with HTTP 500, one unknown to the
 // master (404), one that boot-loops. The BUILT multi-call executable, through a symlink named
 // wwruntime-fleet and as `wwruntime fleet`, reports them, with node names from a fake wwsh on the
-// PATH printing `wwsh node print`'s format, and writes a textfile that promtool accepts.
+// PATH printing `wwsh node print`'s format, and writes a textfile that promtool accepts and a real
+// prometheus-node-exporter serves.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -189,6 +190,34 @@ test('the textfile: promtool accepts it; the stale node is 1', () => {
   assert.match(prom, new RegExp(`\\nwwruntime_fleet_node_stale\\{hwaddr="${HW.ok}",name="n0001",address="127.0.0.1"\\} 0\\n`));
   assert.match(prom, /\nwwruntime_fleet_nodes\{state="boot-loop"\} 1\n/);
   assert.equal(fs.readdirSync(join(base, 'textfile')), ['wwruntime_fleet.prom']);
+});
+
+test("the master's own node_exporter (textfile collector) serves the metrics", async () => {
+  const port = await freePort();
+  const exporter = procs.spawn(
+    'node_exporter',
+    '/usr/bin/prometheus-node-exporter',
+    [
+      '--collector.disable-defaults',
+      '--collector.textfile',
+      `--collector.textfile.directory=${join(base, 'textfile')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  let metrics = '';
+  const until = Date.now() + 15_000;
+  while (!metrics && Date.now() < until) {
+    metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => (r.ok ? r.text() : ''))
+      .catch(() => '');
+    if (!metrics) await sleep(100);
+  }
+  await procs.stop(exporter, 5000);
+  assert.ok(metrics, 'node_exporter answered within 15 s');
+  assert.match(metrics, /\nnode_textfile_scrape_error 0\n/);
+  assert.match(metrics, new RegExp(`\\nwwruntime_fleet_node_stale\\{address="127.0.0.1",hwaddr="${HW.stopped}",name="n0002"\\} 1\\n`));
+  assert.match(metrics, /\nwwruntime_fleet_nodes\{state="failing"\} 2\n/);
 });
 
 test('a stale limit longer than the scenario: WARNING (exit 1); no wwsh on the PATH: no names, no complaint', async () => {
