@@ -115,7 +115,8 @@ export const fleet: Tool = {
       now = t;
     }
     const sinceText = values.since ?? DEFAULTS.since;
-    const since = parseTime(sinceText) ?? (parseDuration(sinceText) !== undefined ? now - (parseDuration(sinceText) as number) : undefined);
+    const back = parseDuration(sinceText);
+    const since = parseTime(sinceText) ?? (back === undefined ? undefined : now - back);
     if (since === undefined)
       throw new WwError('WW_USAGE', `--since takes a duration (24h) or a time (@EPOCH, YYYY-MM-DDTHH:MMZ), not '${shownValue(sinceText)}'`);
     if (since > now) throw new WwError('WW_USAGE', '--since is after the report time (--now)');
@@ -149,7 +150,7 @@ export const fleet: Tool = {
       else if (/not on the PATH/.test(got.why)) log.debug(`no node names: ${got.why}`);
       else log.warn(`no node names: ${got.why}`);
     }
-    const report = tally.report({ now, since, interval, staleIntervals, bootLoop }, names);
+    const report = tally.report({ interval, staleIntervals, bootLoop }, names);
     if (values.textfile !== undefined) writeTextfile(values.textfile, renderTextfile(report));
     await writeAll(io.stdout, values.json ? renderJson(report) : renderText(report));
     return report.exitCode;

@@ -12,7 +12,7 @@ import { parseAccessLine, parseLogTime } from '../../src/core/fleet/accesslog.ts
 import { nodeRequest } from '../../src/core/fleet/endpoints.ts';
 import { MAX_LINE, defaultLogPaths, readLogLines } from '../../src/core/fleet/logfiles.ts';
 import { renderText, summaryLine } from '../../src/core/fleet/render.ts';
-import { FleetTally, type FleetOptions } from '../../src/core/fleet/report.ts';
+import { FleetTally, type FleetThresholds } from '../../src/core/fleet/report.ts';
 import { renderTextfile, writeTextfile } from '../../src/core/fleet/textfile.ts';
 import { parseNodePrint, wwshNodeNames } from '../../src/core/fleet/wwsh.ts';
 import { parseDuration, parseTime } from '../../src/tools/fleet.ts';
@@ -28,9 +28,7 @@ function line(s: number, query: string, o: { status?: number; path?: string; add
   return `${o.address ?? '10.0.1.1'} - - [${when}] "GET ${o.path ?? '/WW/file'}?${query} HTTP/1.1" ${o.status ?? 200} 512 "-" "wwruntime/0.1.0"`;
 }
 
-const OPTS = (now: number, extra: Partial<FleetOptions> = {}): FleetOptions => ({
-  now,
-  since: now - 86400,
+const OPTS = (extra: Partial<FleetThresholds> = {}): FleetThresholds => ({
   interval: 300,
   staleIntervals: 3,
   bootLoop: { count: 3, window: 3600 },
@@ -113,7 +111,7 @@ test('the tally: last contact per endpoint and the mark from the newest lines wh
   t.addLine(line(60, 'hwaddr=aa&fileid=4', { status: 404 })); // before the window
   t.addLine(line(920, 'hwaddr=aa&fileid=4'));
   t.addLine(line(1500, 'hwaddr=aa&timestamp=1700009999')); // after --now
-  const r = t.report(OPTS(T0 + 1000, { since: T0 + 100 }));
+  const r = t.report(OPTS());
   const [n] = r.nodes;
   assert.is(r.nodes.length, 1);
   assert.equal(n.contacts.list, { at: T0 + 900, status: 200 });
@@ -145,7 +143,7 @@ test('stale, failing and boot-loop nodes; the fleet state and exit code follow t
   for (const s of [3400, 3500]) t.addLine(line(s, `hwaddr=${s === 3400 ? 'loop' : 'twice'}&timestamp=1`));
   t.addLine(line(3550, 'hwaddr=bootonly', { path: '/WW/nodeconfig' })); // never listed, first seen 50 s ago
   t.addLine(line(100, 'hwaddr=neverlisted', { path: '/WW/nodeconfig' })); // never listed, first seen an hour ago
-  const r = t.report(OPTS(now));
+  const r = t.report(OPTS());
   const by = Object.fromEntries(r.nodes.map((n) => [n.hwaddr, n]));
   assert.is(by.ok.state, 'ok');
   assert.is(by.stale.state, 'stale');
@@ -167,7 +165,7 @@ test('stale, failing and boot-loop nodes; the fleet state and exit code follow t
   assert.is(r.status, 'CRITICAL');
   assert.is(r.exitCode, 2);
   // Without the stale ones: WARNING; a shorter boot window ends the loop.
-  const calm = t.report(OPTS(now, { staleIntervals: 100, bootLoop: { count: 3, window: 2000 } }));
+  const calm = t.report(OPTS({ staleIntervals: 100, bootLoop: { count: 3, window: 2000 } }));
   assert.is(calm.status, 'WARNING');
   assert.is(calm.exitCode, 1);
   assert.is(calm.summary.bootLoop, 0);
@@ -184,7 +182,7 @@ test('names from wwsh join the report by hwaddr, whatever its case', () => {
   const t = new FleetTally({ now: T0 + 10, since: T0 });
   t.addLine(line(1, 'hwaddr=00:AA:bb:cc:dd:ee&timestamp=1'));
   t.addLine(line(1, 'hwaddr=00:00:00:00:00:01&timestamp=1'));
-  const r = t.report(OPTS(T0 + 10), new Map([['00:aa:bb:cc:dd:ee', 'n0001']]));
+  const r = t.report(OPTS(), new Map([['00:aa:bb:cc:dd:ee', 'n0001']]));
   assert.equal(
     r.nodes.map((n) => [n.hwaddr, n.name]),
     [
@@ -300,7 +298,7 @@ test('the textfile passes promtool check metrics, escapes label values, and is r
   t.addLine(line(901, 'hwaddr=aa&fileid=4', { status: 500 }));
   t.addLine(line(10, 'hwaddr=bb&timestamp=0', { address: 'odd"host\\name' }));
   t.addLine('garbage');
-  const r = t.report(OPTS(T0 + 1000), new Map([['aa', 'n"0001']]));
+  const r = t.report(OPTS(), new Map([['aa', 'n"0001']]));
   const prom = renderTextfile(r);
   assert.match(prom, /^# HELP wwruntime_fleet_report_timestamp_seconds /);
   assert.match(prom, /\nwwruntime_fleet_node_stale\{hwaddr="bb",name="",address="odd\\"host\\\\name"\} 1\n/);
@@ -389,7 +387,7 @@ test('no node request at all: UNKNOWN (exit 3), not OK', () => {
   const t = new FleetTally({ now: T0 + 10, since: T0 });
   t.addLine('garbage');
   t.addLine(line(1, '', { path: '/index.html' }));
-  const r = t.report(OPTS(T0 + 10));
+  const r = t.report(OPTS());
   assert.is(r.status, 'UNKNOWN');
   assert.is(r.exitCode, 3);
   assert.match(summaryLine(r), /^FLEET UNKNOWN: 0 nodes, /);
@@ -400,7 +398,7 @@ test('the summary line counts what was skipped and why', () => {
   t.addLine(line(1, 'hwaddr=aa&timestamp=1'));
   t.addLine('garbage');
   t.addFile('x', { lines: 2, long: 1, partial: true, gzip: false });
-  const s = summaryLine(t.report(OPTS(T0 + 10)));
+  const s = summaryLine(t.report(OPTS()));
   assert.match(s, /; 4 lines in 1 file, 3 skipped \(1 not access log lines, 1 too long, 1 half-written\) \|/);
 });
 

@@ -66,11 +66,16 @@ export interface FileCounts {
   damaged: string[];
 }
 
-export interface FleetOptions {
-  /** The report's time, epoch seconds. */
+/** Which lines count: the tally's. */
+export interface FleetWindow {
+  /** The report's time, epoch seconds: later lines are not counted. */
   now: number;
   /** Start of the window for errors, request counts and boot-loops, epoch seconds. */
   since: number;
+}
+
+/** The verdicts' thresholds: the report's (one tally may be judged more than once). */
+export interface FleetThresholds {
   /** How often a node asks for its file list, seconds (the runtime services' cron: 5 min). */
   interval: number;
   /** Stale after this many intervals without a file list request. */
@@ -126,7 +131,7 @@ export class FleetTally {
   readonly files: FileCounts = { read: 0, gzip: 0, damaged: [] };
   private readonly nodes = new Map<string, NodeTally>();
 
-  constructor(private readonly o: { now: number; since: number }) {}
+  constructor(private readonly o: FleetWindow) {}
 
   /** One line of a log (readLogLines' onLine). */
   addLine(line: string): void {
@@ -202,7 +207,8 @@ export class FleetTally {
   }
 
   /** The report; `names` maps lower-case hwaddrs to node names (null: not looked up). */
-  report(o: FleetOptions, names: Map<string, string> | null = null): FleetReport {
+  report(t: FleetThresholds, names: Map<string, string> | null = null): FleetReport {
+    const o = { ...this.o, ...t };
     const staleAfter = o.interval * o.staleIntervals;
     const nodes = [...this.nodes.values()].map((n) => nodeReport(n, o, staleAfter, names));
     const rank = { stale: 0, failing: 1, 'boot-loop': 2, ok: 3 };
@@ -239,7 +245,7 @@ export class FleetTally {
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function nodeReport(n: NodeTally, o: FleetOptions, staleAfter: number, names: Map<string, string> | null): NodeReport {
+function nodeReport(n: NodeTally, o: FleetWindow & FleetThresholds, staleAfter: number, names: Map<string, string> | null): NodeReport {
   const contacts = Object.fromEntries(ENDPOINTS.map((e) => [e, n.contacts[e] ?? null])) as Record<Endpoint, Contact | null>;
   // A node that never asked for its list is judged from its first contact: polling should have begun by then.
   const polled = contacts.list?.at ?? n.first;
