@@ -17,7 +17,17 @@ import { renderTextfile, writeTextfile } from '../../src/core/fleet/textfile.ts'
 import { parseNodePrint, wwshNodeNames } from '../../src/core/fleet/wwsh.ts';
 import { parseDuration, parseTime } from '../../src/tools/fleet.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'fleet-unit-'));
+/** Every folder a test makes, removed at the end. */
+const made: string[] = [];
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+const dir = tempDir('fleet-unit-');
+test.after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 const T0 = Date.UTC(2026, 11, 2, 1, 0, 0) / 1000; // 02/Dec/2026:01:00:00 +0000
 
 /** A combined-format line as Apache writes it, `s` seconds after T0. */
@@ -216,7 +226,8 @@ test('the reader: plain and gzip, CRLF, a half-written last line, a line too lon
   const f = await readLogLines(cut, () => {});
   assert.ok(f.damaged, 'a cut gzip file says so');
   assert.ok(f.lines > 3000 && f.lines < 4000, `${f.lines} lines before the cut`);
-  // A 256 MiB "line" with no newline streams through without being buffered.
+  // A 256 MiB "line" with no newline streams through without being buffered (the bound leaves room
+  // for garbage the GC has not collected yet: buffering it would take 256 MiB and more).
   const huge = join(dir, 'huge');
   execFileSync('/bin/sh', [
     '-c',
@@ -230,9 +241,10 @@ test('the reader: plain and gzip, CRLF, a half-written last line, a line too lon
     peak = Math.max(peak, process.memoryUsage().rss);
   });
   peak = Math.max(peak, process.memoryUsage().rss);
+  rmSync(huge);
   assert.equal(seen, [good[0]]);
   assert.is(big.long, 1);
-  assert.ok(peak - before < 64 << 20, `RSS grew ${(peak - before) >> 20} MiB reading a 256 MiB line`);
+  assert.ok(peak - before < 128 << 20, `RSS grew ${(peak - before) >> 20} MiB reading a 256 MiB line`);
 });
 
 test('unreadable logs: one WW_IO error naming the file', async () => {
@@ -248,7 +260,7 @@ test('unreadable logs: one WW_IO error naming the file', async () => {
 });
 
 test("the default logs: EL's and Debian's live log and rotations, nothing else", () => {
-  const root = mkdtempSync(join(tmpdir(), 'fleet-root-'));
+  const root = tempDir('fleet-root-');
   mkdirSync(join(root, 'var/log/httpd'), { recursive: true });
   mkdirSync(join(root, 'var/log/apache2'), { recursive: true });
   for (const n of ['access_log', 'access_log.1', 'access_log-20261129.gz', 'error_log', 'ssl_access_log', 'access_log.bak'])
@@ -268,7 +280,7 @@ test("the default logs: EL's and Debian's live log and rotations, nothing else",
   );
   assert.equal(defaultLogPaths(join(root, 'nothing')), []);
   // A folder that cannot be listed (EL's /var/log/httpd is mode 0700 root) is an error, not "no log".
-  const locked = mkdtempSync(join(tmpdir(), 'fleet-root-'));
+  const locked = tempDir('fleet-root-');
   mkdirSync(join(locked, 'var/log'), { recursive: true });
   writeFileSync(join(locked, 'var/log/httpd'), 'not a folder');
   assert.equal(defaultLogPaths(locked), [], 'not a folder: none there');
@@ -308,7 +320,7 @@ test('the textfile passes promtool check metrics, escapes label values, and is r
   const check = spawnSync('promtool', ['check', 'metrics'], { input: prom, encoding: 'utf8' });
   assert.is(check.status, 0, `${check.stdout}${check.stderr}`);
   assert.is(`${check.stdout}${check.stderr}`.trim(), '', 'no lint remarks');
-  const folder = mkdtempSync(join(tmpdir(), 'fleet-textfile-'));
+  const folder = tempDir('fleet-textfile-');
   const target = join(folder, 'wwruntime_fleet.prom');
   writeFileSync(target, 'old\n');
   writeTextfile(target, prom);
@@ -350,7 +362,7 @@ test('wwsh node print: each DEV.HWADDR to its node; UNDEF and other keys ignored
 });
 
 test('wwsh on the PATH is asked, with a bounded wait; missing, failing or hanging: no names and why', async () => {
-  const bin = mkdtempSync(join(tmpdir(), 'fleet-wwsh-'));
+  const bin = tempDir('fleet-wwsh-');
   const wwsh = join(bin, 'wwsh');
   const put = (script: string) => {
     writeFileSync(wwsh, `#!/bin/sh\n${script}\n`);
