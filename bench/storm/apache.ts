@@ -1,7 +1,9 @@
 // The storm master's web server: Debian's apache2 binary with the prefork MPM, mod_status and
 // mod_perl, run from a self-contained configuration the rig writes (modules loaded by absolute
 // path; nothing of /etc/apache2 is read), as root with its children as www-data, on a loopback
-// port, in the foreground in its own process group.
+// port, in the foreground in its own process group. The same frame also serves the fleet
+// report's test (test/e2e/fleet.test.ts): /WW proxied to the test master, logged as a Warewulf
+// master logs (combined).
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import http from 'node:http';
@@ -31,14 +33,37 @@ export interface Apache {
   pid: number;
   child: ChildProcess;
   dir: string;
+  port: number;
   accessLog: string;
   errorLog: string;
   /** Folder whose file 'busy' makes every request a 503 while it exists. */
   controlDir: string;
 }
 
-export function apacheConfig(dir: string, o: ApacheOptions): string {
-  const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+/** What serves /WW: its modules and its configuration section. */
+interface WwSection {
+  modules: [string, string][];
+  section: string;
+}
+
+/** Access log formats: the rig's own (timings per request), or the distributions' default `combined`. */
+const LOG_FORMATS = {
+  // client address and port, request start (epoch.ms), duration (us), child pid, keep-alive
+  // requests before this one on the connection, connection state at the end, request, status, bytes
+  storm: '"%h %{remote}p %{sec}t.%{msec_frac}t %D %P %k %X \\"%r\\" %>s %B" storm',
+  // as EL's httpd.conf and Debian's apache2.conf define it
+  combined: '"%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\"" combined',
+} as const;
+
+const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+/** The frame every configuration of the rig shares: prefork, the status page, the logs; `ww` serves /WW. */
+function frameConfig(
+  dir: string,
+  o: { port: number; workers: number; backlog: number },
+  ww: WwSection,
+  log: keyof typeof LOG_FORMATS,
+): string {
   return `# Written by the storm rig (bench/storm/apache.ts); read by /usr/sbin/apache2 -f.
 ServerRoot ${q(dir)}
 DefaultRuntimeDir ${q(join(dir, 'run'))}
@@ -46,10 +71,10 @@ PidFile ${q(join(dir, 'run', 'httpd.pid'))}
 Mutex file:${join(dir, 'run')} default
 LoadModule mpm_prefork_module ${MODULES}/mod_mpm_prefork.so
 LoadModule status_module ${MODULES}/mod_status.so
-LoadModule perl_module ${MODULES}/mod_perl.so
 LoadModule authn_core_module ${MODULES}/mod_authn_core.so
 LoadModule authz_core_module ${MODULES}/mod_authz_core.so
 LoadModule authz_host_module ${MODULES}/mod_authz_host.so
+${ww.modules.map(([name, file]) => `LoadModule ${name} ${MODULES}/${file}`).join('\n')}
 User www-data
 Group www-data
 ServerName 127.0.0.1
@@ -57,10 +82,8 @@ Listen 127.0.0.1:${o.port}
 ListenBacklog ${o.backlog}
 ErrorLog ${q(join(dir, 'error.log'))}
 LogLevel warn
-# client address and port, request start (epoch.ms), duration (us), child pid, keep-alive
-# requests before this one on the connection, connection state at the end, request, status, bytes
-LogFormat "%h %{remote}p %{sec}t.%{msec_frac}t %D %P %k %X \\"%r\\" %>s %B" storm
-CustomLog ${q(join(dir, 'access.log'))} storm
+LogFormat ${LOG_FORMATS[log]}
+CustomLog ${q(join(dir, 'access.log'))} ${log}
 Timeout 60
 KeepAlive On
 KeepAliveTimeout 5
@@ -80,7 +103,11 @@ ExtendedStatus On
     SetHandler server-status
     Require local
 </Location>
-PerlSwitches -I${PERL_DIR}
+${ww.section}`;
+}
+
+export function apacheConfig(dir: string, o: ApacheOptions): string {
+  const section = `PerlSwitches -I${PERL_DIR}
 <Location /WW>
     Require all granted
     SetHandler modperl
@@ -95,15 +122,55 @@ PerlSwitches -I${PERL_DIR}
     PerlSetVar StormControlDir ${q(join(dir, 'control'))}
 </Location>
 `;
+  return frameConfig(dir, o, { modules: [['perl_module', 'mod_perl.so']], section }, 'storm');
+}
+
+export interface ProxyOptions {
+  port: number;
+  /** The server that answers /WW (e.g. the test master, test/helpers/master/server.ts): http://host:port */
+  backend: string;
+}
+
+/**
+ * Apache in front of another master (mod_proxy): the requests reach Apache from the nodes and are
+ * logged as a Warewulf master logs them, the distributions' default `combined` format.
+ */
+export function proxyConfig(dir: string, o: ProxyOptions): string {
+  const section = `<Location /WW/>
+    Require all granted
+    ProxyPass ${o.backend}/WW/
+</Location>
+`;
+  return frameConfig(
+    dir,
+    { port: o.port, workers: 16, backlog: 511 },
+    {
+      modules: [
+        ['proxy_module', 'mod_proxy.so'],
+        ['proxy_http_module', 'mod_proxy_http.so'],
+      ],
+      section,
+    },
+    'combined',
+  );
 }
 
 export async function startApache(procs: Procs, dir: string, o: ApacheOptions): Promise<Apache> {
+  return startServer(procs, dir, o.port, (d) => apacheConfig(d, o));
+}
+
+/** Apache proxying /WW to `o.backend`, logging in the combined format (proxyConfig). */
+export async function startProxyApache(procs: Procs, dir: string, o: ProxyOptions): Promise<Apache> {
+  return startServer(procs, dir, o.port, (d) => proxyConfig(d, o));
+}
+
+async function startServer(procs: Procs, dir: string, port: number, config: (dir: string) => string): Promise<Apache> {
   fs.mkdirSync(join(dir, 'run'), { recursive: true });
   fs.mkdirSync(join(dir, 'control'), { recursive: true });
   fs.chmodSync(dir, 0o755);
   fs.chmodSync(join(dir, 'control'), 0o755);
   const conf = join(dir, 'httpd.conf');
-  fs.writeFileSync(conf, apacheConfig(dir, o));
+  fs.writeFileSync(conf, config(dir));
   const out = fs.openSync(join(dir, 'apache2.out'), 'a');
   const child = procs.spawn('apache2', '/usr/sbin/apache2', ['-f', conf, '-DFOREGROUND'], {
     stdio: ['ignore', out, out],
@@ -119,7 +186,7 @@ export async function startApache(procs: Procs, dir: string, o: ApacheOptions): 
         `storm: apache2 exited (${exited}) at start:\n${readTail(join(dir, 'apache2.out'))}\n${readTail(join(dir, 'error.log'))}`,
       );
     }
-    const s = await serverStatus(o.port, 1000).catch(() => undefined);
+    const s = await serverStatus(port, 1000).catch(() => undefined);
     if (s && s.processes >= 5) break;
     if (Date.now() > until) throw new Error(`storm: apache2 did not answer within 30 s:\n${readTail(join(dir, 'error.log'))}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -128,10 +195,26 @@ export async function startApache(procs: Procs, dir: string, o: ApacheOptions): 
     pid: child.pid!,
     child,
     dir,
+    port,
     accessLog: join(dir, 'access.log'),
     errorLog: join(dir, 'error.log'),
     controlDir: join(dir, 'control'),
   };
+}
+
+/**
+ * Rotates the access log as logrotate does: renames it to `to`, then a graceful restart (SIGUSR1)
+ * makes Apache open a new one; resolves once the new log exists and Apache answers again.
+ */
+export async function rotateAccessLog(a: Apache, to: string): Promise<void> {
+  fs.renameSync(a.accessLog, to);
+  process.kill(a.pid, 'SIGUSR1');
+  const until = Date.now() + 15_000;
+  for (;;) {
+    if (fs.existsSync(a.accessLog) && (await serverStatus(a.port, 1000).catch(() => undefined))) return;
+    if (Date.now() > until) throw new Error(`storm: apache2 did not reopen its access log within 15 s:\n${readTail(a.errorLog)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export interface StatusSample {

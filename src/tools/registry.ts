@@ -1,3 +1,4 @@
+import { fleet } from './fleet.ts';
 import { status } from './status.ts';
 import type { Tool } from './tool.ts';
 import { wwgetfiles } from './wwgetfiles.ts';
@@ -6,4 +7,4 @@ import { wwgetscript } from './wwgetscript.ts';
 import { wwgetvnfs } from './wwgetvnfs.ts';
 
 // `status` only in the multi-call executable (wwruntime status): no standalone executable (build/targets.mjs).
-export const TOOLS: Tool[] = [wwgetfiles, wwgetscript, wwgetvnfs, wwgetnodeconfig, status];
+export const TOOLS: Tool[] = [wwgetfiles, wwgetscript, wwgetvnfs, wwgetnodeconfig, fleet, status];

@@ -32,12 +32,14 @@ function finish(code: number): void {
 }
 
 /** The one line for a failed run, and its exit status. A reader of stdout that went away is not reported. */
-function failure(name: string, err: unknown): { line: string | null; error: string; code: number } {
+function failure(tool: Tool, err: unknown): { line: string | null; error: string; code: number } {
+  const name = tool.name;
   const error = describe(err);
   if (err instanceof WwError && err.code === 'WW_OUTPUT_CLOSED') return { line: null, error, code: err.exitCode };
   // One line, whatever went wrong; a usage error says where the options are listed.
   const hint = err instanceof WwError && err.code === 'WW_USAGE' ? ` (see '${name} --help')` : '';
-  return { line: `${name}: ERROR: ${error}${hint}\n`, error, code: err instanceof WwError ? err.exitCode : EXIT.FAILED };
+  const code = tool.failureExit ?? (err instanceof WwError ? err.exitCode : EXIT.FAILED);
+  return { line: `${name}: ERROR: ${error}${hint}\n`, error, code };
 }
 
 /**
@@ -71,7 +73,7 @@ function start(tool: Tool, argv: string[]): void {
     },
     (err) => {
       settled = true;
-      const { line, error, code } = failure(tool.name, err);
+      const { line, error, code } = failure(tool, err);
       if (line) stderr.write(line);
       return ended(code, error);
     },
@@ -82,19 +84,25 @@ export function runStandalone(tool: Tool): void {
   start(tool, process.argv.slice(2));
 }
 
+/** A tool by its name, or by its name without the multi-call prefix (`wwruntime fleet` for wwruntime-fleet). */
+function findTool(tools: Tool[], name: string | undefined): Tool | undefined {
+  return tools.find((t) => t.name === name || t.name === `${MULTICALL_NAME}-${name}`);
+}
+
 export function multicallHelp(tools: Tool[]): string {
-  const lines = tools.map((t) => `  ${t.name.padEnd(16)} ${t.summary}`);
+  const lines = tools.map((t) => `  ${t.name.replace(`${MULTICALL_NAME}-`, '').padEnd(16)} ${t.summary}`);
   return `Usage: ${MULTICALL_NAME} TOOL [options]   (or invoke through a symlink named after the tool)
 Tools:
 ${lines.join('\n')}
 Run '${MULTICALL_NAME} TOOL --help' for a tool's options, settings and exit codes.
-Exit codes: 0 success, 1 locked, 2 failure or bad usage; 129, 130, 143 ended by SIGHUP, SIGINT, SIGTERM.
+Exit codes: 0 success, 1 locked, 2 failure or bad usage; 129, 130, 143 ended by SIGHUP, SIGINT, SIGTERM
+(fleet: Nagios states 0-3, see 'wwruntime fleet --help').
 `;
 }
 
 export function runMulticall(tools: Tool[]): void {
   const invoked = basename(process.argv0 || process.argv[1] || '');
-  let tool = tools.find((t) => t.name === invoked);
+  let tool = tools.find((t) => t.name === invoked); // a symlink: its exact name (wwruntime-fleet)
   let argv = process.argv.slice(2);
   if (!tool) {
     const [first, ...rest] = argv;
@@ -102,7 +110,7 @@ export function runMulticall(tools: Tool[]): void {
       stdout.write(`${versionLine(MULTICALL_NAME)}\n`);
       return finish(0);
     }
-    tool = tools.find((t) => t.name === first);
+    tool = findTool(tools, first);
     if (!tool) {
       const help = first === undefined || first === '--help' || first === '-h';
       (help ? stdout : stderr).write(`${help ? '' : `${MULTICALL_NAME}: ERROR: unknown tool '${first}'\n`}${multicallHelp(tools)}`);

@@ -118,6 +118,8 @@ function asJson(r: CheckResult): string {
 export const status: Tool = {
   name: NAME,
   summary: 'the runtime services as a monitoring check (Nagios/Icinga; --json)',
+  // Whatever fails unexpectedly (an unreadable root) is UNKNOWN, never the tools' 2, which means CRITICAL here.
+  failureExit: STATE.UNKNOWN,
   async main(io: ToolIO) {
     // A plugin's bad usage is UNKNOWN, not the tools' 2 (which is CRITICAL here).
     let values;

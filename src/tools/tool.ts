@@ -25,6 +25,8 @@ export interface ToolIO {
 export interface Tool {
   name: string;
   summary: string;
+  /** The exit status of a failed run (default: the error's, 2 for most); wwruntime-fleet: 3, a Nagios UNKNOWN. */
+  failureExit?: number;
   main(io: ToolIO): Promise<number>;
 }
 

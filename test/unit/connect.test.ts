@@ -1,16 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openSocket, usesPrivilegedPort } from '../../src/core/net/socket.ts';
 import { readBody } from '../../src/core/net/body.ts';
 import { MasterClient } from '../../src/core/net/client.ts';
 import { memoryLogger } from '../../src/core/log.ts';
 import { parseMasterList } from '../../src/core/settings/masters.ts';
+import { makeCa } from '../helpers/certs.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -55,30 +52,9 @@ test('a refused connection is reported as such', async () => {
 });
 
 test('https with a private CA file; without it the certificate is refused', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const cert = readFileSync(join(dir, 'cert.pem'));
-  const server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }, (_req, res) => res.end('WWNAME="tls"\n'));
+  const ca = makeCa();
+  const { key, cert } = ca.leaf('master', 'IP:127.0.0.1,DNS:localhost', 'localhost');
+  const server = https.createServer({ key, cert }, (_req, res) => res.end('WWNAME="tls"\n'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   const mk = (ca?: Buffer) =>
@@ -91,7 +67,7 @@ test('https with a private CA file; without it the certificate is refused', asyn
       log: memoryLogger(),
     });
   try {
-    const good = mk(cert);
+    const good = mk(ca.cert);
     assert.is(await good.get('/WW/nodeconfig', { hwaddr: 'aa' }, async (r) => (await readBody(r)).toString()), 'WWNAME="tls"\n');
     good.close();
     const bad = mk();

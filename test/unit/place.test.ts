@@ -38,9 +38,9 @@ test('a planted symlink at the target is replaced, not followed', async () => {
 test('symlink placement replaces a file or link atomically', async () => {
   const d = fresh();
   writeFileSync(join(d, 'l'), 'was a file');
-  await placeSymlink(d, 'l', '/usr/share/zoneinfo/UTC', { uid: 0, gid: 0, mode: 0o777 }, isRoot);
+  await placeSymlink({ dir: d, name: 'l', own: { uid: 0, gid: 0, mode: 0o777 }, chown: isRoot }, '/usr/share/zoneinfo/UTC');
   assert.is(readlinkSync(join(d, 'l')), '/usr/share/zoneinfo/UTC');
-  await placeSymlink(d, 'l', 'other', { uid: 0, gid: 0, mode: 0o777 }, isRoot);
+  await placeSymlink({ dir: d, name: 'l', own: { uid: 0, gid: 0, mode: 0o777 }, chown: isRoot }, 'other');
   assert.is(readlinkSync(join(d, 'l')), 'other');
   assert.equal(readdirSync(d), ['l']);
 });
@@ -49,13 +49,13 @@ test('directory placement moves a non-directory aside, sets mode', async () => {
   const d = fresh();
   writeFileSync(join(d, 'conf.d'), 'file in the way');
   const now = new Date(2024, 0, 2, 3, 4, 5);
-  const moved = await placeDirectory(d, 'conf.d', { uid: 0, gid: 0, mode: 0o1777 }, isRoot, now);
+  const moved = await placeDirectory({ dir: d, name: 'conf.d', own: { uid: 0, gid: 0, mode: 0o1777 }, chown: isRoot }, now);
   assert.is(moved, join(d, 'conf.d.ww20240102030405'));
   assert.is(readFileSync(moved!, 'utf8'), 'file in the way');
   assert.is(lstatSync(join(d, 'conf.d')).mode & 0o7777, 0o1777);
   assert.is(asideName('x', now), 'x.ww20240102030405');
   mkdirSync(join(d, 'existing'), { mode: 0o700 });
-  assert.is(await placeDirectory(d, 'existing', { uid: 0, gid: 0, mode: 0o755 }, isRoot, now), null);
+  assert.is(await placeDirectory({ dir: d, name: 'existing', own: { uid: 0, gid: 0, mode: 0o755 }, chown: isRoot }, now), null);
   assert.is(lstatSync(join(d, 'existing')).mode & 0o7777, 0o755);
 });
 
@@ -63,13 +63,21 @@ test('devices and FIFOs via the system mknod', async () => {
   if (!isRoot) return; // mknod of devices needs root; CI runs as root
   const d = fresh();
   const mknod = findMknod();
-  await placeSpecial(d, 'null2', 'char', { major: 1, minor: 3 }, { uid: 0, gid: 5, mode: 0o620 }, true, mknod);
+  await placeSpecial(
+    { dir: d, name: 'null2', own: { uid: 0, gid: 5, mode: 0o620 }, chown: true },
+    { kind: 'char', major: 1, minor: 3 },
+    mknod,
+  );
   const st = lstatSync(join(d, 'null2'));
   assert.ok(st.isCharacterDevice());
   assert.is(st.rdev, makedev(1, 3));
   assert.is(st.gid, 5);
   assert.is(st.mode & 0o7777, 0o620);
-  await placeSpecial(d, 'fifo', 'fifo', { major: 0, minor: 0 }, { uid: 0, gid: 0, mode: 0o640 }, true, mknod);
+  await placeSpecial(
+    { dir: d, name: 'fifo', own: { uid: 0, gid: 0, mode: 0o640 }, chown: true },
+    { kind: 'fifo', major: 0, minor: 0 },
+    mknod,
+  );
   assert.ok(lstatSync(join(d, 'fifo')).isFIFO());
   assert.equal(readdirSync(d).sort(), ['fifo', 'null2']);
 });

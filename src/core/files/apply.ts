@@ -28,7 +28,7 @@ export interface ApplyContext extends PrefetchContext {
 export function parentMaker(plan: Plan, chown: boolean, now: Date): ApplyContext['makeDir'] {
   return (path, leading) => {
     const own = plan.listedDir(leading);
-    return own ? placeDirectory(dirname(path), basename(path), own, chown, now) : mkdir(path, { mode: 0o755 });
+    return own ? placeDirectory({ dir: dirname(path), name: basename(path), own, chown }, now) : mkdir(path, { mode: 0o755 });
   };
 }
 
@@ -65,7 +65,7 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
   if (e.type === 'dir') {
     if (st?.isDirectory() && hasOwnership(st, p.own, c.chown)) return ['unchanged'];
     if (c.dryRun || !parent) return ['installed', `${st?.isDirectory() ? 'update' : verb} ${desc}`];
-    const moved = await placeDirectory(parent.dir, parent.name, p.own, c.chown, c.now);
+    const moved = await placeDirectory({ dir: parent.dir, name: parent.name, own: p.own, chown: c.chown }, c.now);
     return ['installed', `${moved ? `moved ${moved} aside; ` : ''}${st?.isDirectory() ? 'updated' : 'created'} ${await placed(target)}`];
   }
 
@@ -79,7 +79,7 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
     }
     if (c.dryRun || !parent) return ['installed', `${verb} ${desc} -> ${linkTarget}`];
     if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way of this link; not replaced`);
-    await placeSymlink(parent.dir, parent.name, linkTarget, p.own, c.chown);
+    await placeSymlink({ dir: parent.dir, name: parent.name, own: p.own, chown: c.chown }, linkTarget);
     return ['installed', `${verb}d ${await placed(target)} -> ${linkTarget}`];
   }
 
@@ -91,7 +91,11 @@ export async function installOne(p: Planned, c: ApplyContext, ahead: Ahead | nul
     }
     if (c.dryRun || !parent) return ['installed', `${verb} ${desc}`];
     if (st?.isDirectory()) throw new WwError('WW_IN_THE_WAY', `${e.path}: a directory is in the way; not replaced`);
-    await placeSpecial(parent.dir, parent.name, e.type, dev, p.own, c.chown, c.mknodPath ?? findMknod());
+    await placeSpecial(
+      { dir: parent.dir, name: parent.name, own: p.own, chown: c.chown },
+      { kind: e.type, ...dev },
+      c.mknodPath ?? findMknod(),
+    );
     return ['installed', `${verb}d ${await placed(target)}`];
   }
 

@@ -98,7 +98,7 @@ export async function writeMark(rootReal: string, stored: StoredMark, value: num
   // Renamed over whatever is there (a planted file or link is replaced, never followed).
   const parent = await resolveParent(rootReal, safeComponents(`/${MARK_FILE}`), true);
   await temps.sweep(parent!.dir, parent!.name, MARK_OWNER);
-  await writeSmallFile(parent!.dir, parent!.name, `${value}\n`, MARK_OWNER, false);
+  await writeSmallFile({ dir: parent!.dir, name: parent!.name, own: MARK_OWNER, chown: false }, `${value}\n`);
   if (stored.file === LEGACY_MARK_FILE && !stored.distrust) {
     // Carried over; ours, so no one else can have put another file there meanwhile (/tmp is sticky).
     const legacy = await resolveParent(rootReal, safeComponents(`/${LEGACY_MARK_FILE}`), false);

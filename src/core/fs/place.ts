@@ -10,11 +10,29 @@ import { WwError, describe } from '../errors.ts';
 import { mknodSync, type SpecialKind } from './device.ts';
 import { commitFile, createTemp, discardTemp, finishTemp, placeViaTemp, writeTemp, type Ownership } from './temp.ts';
 
-export async function placeSymlink(dir: string, name: string, target: string, own: Ownership, chownOk: boolean): Promise<void> {
+/**
+ * Where an object goes and as whom: its directory (already resolved inside the root, confine.ts),
+ * its name there, its owner and mode, and whether owners can be set at all (only as root).
+ */
+export interface PlaceAt {
+  dir: string;
+  name: string;
+  own: Ownership;
+  chown: boolean;
+}
+
+/** A device node's or FIFO's kind and numbers (0, 0 for a FIFO). */
+export interface SpecialNode {
+  kind: SpecialKind;
+  major: number;
+  minor: number;
+}
+
+export async function placeSymlink({ dir, name, own, chown }: PlaceAt, target: string): Promise<void> {
   try {
     placeViaTemp(dir, name, (tmp) => {
       fs.symlinkSync(target, tmp);
-      if (chownOk) fs.lchownSync(tmp, own.uid, own.gid);
+      if (chown) fs.lchownSync(tmp, own.uid, own.gid);
     });
   } catch (err) {
     throw new WwError('WW_IO', `cannot install link ${join(dir, name)}: ${describe(err)}`);
@@ -32,7 +50,7 @@ export function asideName(name: string, now: Date): string {
  * the way (file, link, device) is moved aside first, as upstream does. Owner and
  * mode are set through a descriptor opened with O_NOFOLLOW.
  */
-export async function placeDirectory(dir: string, name: string, own: Ownership, chownOk: boolean, now: Date): Promise<string | null> {
+export async function placeDirectory({ dir, name, own, chown }: PlaceAt, now: Date): Promise<string | null> {
   const path = join(dir, name);
   let movedTo: string | null = null;
   const st = fs.lstatSync(path, { throwIfNoEntry: false });
@@ -53,7 +71,7 @@ export async function placeDirectory(dir: string, name: string, own: Ownership, 
   }
   const fd = fs.openSync(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
   try {
-    if (chownOk) fs.fchownSync(fd, own.uid, own.gid);
+    if (chown) fs.fchownSync(fd, own.uid, own.gid);
     fs.fchmodSync(fd, own.mode);
   } finally {
     fs.closeSync(fd);
@@ -61,19 +79,12 @@ export async function placeDirectory(dir: string, name: string, own: Ownership, 
   return movedTo;
 }
 
-export async function placeSpecial(
-  dir: string,
-  name: string,
-  kind: SpecialKind,
-  dev: { major: number; minor: number },
-  own: Ownership,
-  chownOk: boolean,
-  mknod: string,
-): Promise<void> {
+/** `mknod` is the system's mknod(1), for what Node cannot make itself (device.ts). */
+export async function placeSpecial({ dir, name, own, chown }: PlaceAt, { kind, major, minor }: SpecialNode, mknod: string): Promise<void> {
   try {
     placeViaTemp(dir, name, (tmp) => {
-      mknodSync(tmp, kind, dev.major, dev.minor, undefined, mknod);
-      if (chownOk) fs.lchownSync(tmp, own.uid, own.gid);
+      mknodSync(tmp, kind, major, minor, undefined, mknod);
+      if (chown) fs.lchownSync(tmp, own.uid, own.gid);
       fs.chmodSync(tmp, own.mode);
     });
   } catch (err) {
@@ -87,22 +98,15 @@ export async function placeSpecial(
  * version but never leaves half of one at the name, and a run must not wait for the disk (three
  * fsyncs cost a steady-state wwgetfiles run ~40% on a virtual disk).
  */
-export async function writeSmallFile(
-  dir: string,
-  name: string,
-  data: string,
-  own: Ownership,
-  chownOk: boolean,
-  o: { sync?: boolean } = {},
-): Promise<void> {
+export async function writeSmallFile({ dir, name, own, chown }: PlaceAt, data: string, o: { sync?: boolean } = {}): Promise<void> {
   const t = await createTemp(dir, name);
   try {
     writeTemp(t, Buffer.from(data));
-    if (o.sync === false) t.chown(own, chownOk);
+    if (o.sync === false) t.chown(own, chown);
   } catch (err) {
     await discardTemp(t);
     throw new WwError('WW_IO', `cannot write ${join(dir, name)}: ${describe(err)}`);
   }
   if (o.sync === false) await finishTemp(t, dir, name, own);
-  else await commitFile(t, dir, name, own, chownOk);
+  else await commitFile(t, dir, name, own, chown);
 }

@@ -163,7 +163,7 @@ export async function writeRecord(rootReal: string, record: RunRecord, identity:
   const own = { uid: identity.uid, gid: -1, mode: 0o644 };
   // What a run killed while writing left beside it (its temporary) goes first.
   await new StaleTemps(undefined, { identity }).sweep(parent!.dir, parent!.name, own);
-  await writeSmallFile(parent!.dir, parent!.name, text, own, false, { sync: false });
+  await writeSmallFile({ dir: parent!.dir, name: parent!.name, own, chown: false }, text, { sync: false });
 }
 
 /** What a tool tells the recorder about its run as it learns it. */

@@ -97,7 +97,9 @@ export async function writeTextfile(o: TextfileOptions): Promise<string | null> 
     if (!parent) return o.dir === undefined ? null : `${shown} does not exist under ${o.rootReal}: no metrics written`;
     const text = renderMetrics(await readAllRecords(o.rootReal, [0, o.identity.uid]));
     // Readable by node_exporter, whoever it runs as.
-    await writeSmallFile(parent.dir, parent.name, text, { uid: o.identity.uid, gid: -1, mode: 0o644 }, false, { sync: false });
+    await writeSmallFile({ dir: parent.dir, name: parent.name, own: { uid: o.identity.uid, gid: -1, mode: 0o644 }, chown: false }, text, {
+      sync: false,
+    });
     return null;
   } catch (err) {
     return `cannot write ${join(o.rootReal, dir, TEXTFILE_NAME)} (${shown}): ${describe(err)}; no metrics written`;
