@@ -981,7 +981,7 @@ WWRT_RECORD=var/lib/wwruntime/status/boot.json
 # the second the last finished run before it; nothing older is kept.
 wwrt_record() {
     [ "$WWRT_MODE" = boot ] && [ -n "${NEWROOT:-}" ] && [ -d "$NEWROOT" ] || return 0
-    [ -e "$NEWROOT/.wwgetvnfs-incomplete" ] && return 0
+    if [ -e "$NEWROOT/.wwgetvnfs-incomplete" ] || [ -L "$NEWROOT/.wwgetvnfs-incomplete" ]; then return 0; fi
     WWRT_ROOT=${NEWROOT%/}
     _s_now=$(date +%s 2>/dev/null) || _s_now=
     # without date (optional, like cmp) there is no time to record: silently none

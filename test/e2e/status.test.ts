@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,6 +191,16 @@ test('the boot step records its failure, under busybox sh and dash; status WARNI
     const r = await status(sc.root);
     assert.match(r.stdout, /boot WARNING last run failed \(exit 2: Could not identify master node!\)/, shell[0]);
     sc.cleanup();
+    // The image's var a link to a folder of the host: followed inside NEWROOT, as the node will see it; the host's folder untouched.
+    const hostile = scratch();
+    const outside = join(hostile.dir, 'outside');
+    mkdirSync(outside);
+    symlinkSync(outside, join(hostile.root, 'var'));
+    const h = runStep(shell, hostile, { WWRUNTIME_SCHEDULER: 'cron' });
+    assert.is(h.status, 0, h.stderr);
+    assert.equal(readdirSync(outside), [], `${shell[0]}: nothing written outside NEWROOT`);
+    assert.is(JSON.parse(readFileSync(join(hostile.root, outside, 'lib/wwruntime/status/boot.json'), 'utf8')).exit, 0);
+    hostile.cleanup();
   }
 });
 

@@ -10,9 +10,8 @@
 // believed of it. Overall: the worst, CRITICAL before UNKNOWN before WARNING before OK (a record
 // that cannot be read must not hide behind a warning). Runtime services not installed at all
 // (neither the step's manifest nor a job): UNKNOWN.
-import { RECORDED, type RecordRead, type RecordedTool, type RunCounts } from './record.ts';
+import { RECORDED, readAllRecords, type RecordRead, type RecordedTool, type RunCounts } from './record.ts';
 import { MANIFEST, readSchedule, readSmall, type Schedule, type ScheduledTool } from './schedule.ts';
-import { readAllRecords } from './textfile.ts';
 
 export const STATE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type State = (typeof STATE)[keyof typeof STATE];

@@ -156,6 +156,14 @@ export async function readRecord(rootReal: string, tool: RecordedTool, trusted: 
   }
 }
 
+/** Every tool's record under the root, as `trusted` owners leave them. */
+export async function readAllRecords(rootReal: string, trusted: number[]): Promise<Map<RecordedTool, RecordRead>> {
+  const out = new Map<RecordedTool, RecordRead>();
+  for (const tool of RECORDED)
+    out.set(tool, await readRecord(rootReal, tool, trusted).catch((e) => ({ kind: 'bad', why: describe(e) }) as const));
+  return out;
+}
+
 /** Writes `record` as ROOT's record of its tool, atomically; the caller's user owns it. */
 export async function writeRecord(rootReal: string, record: RunRecord, identity: Identity): Promise<void> {
   const text = `${JSON.stringify(record, null, 1)}\n`;

@@ -8,7 +8,7 @@ import { describe } from '../errors.ts';
 import { resolveParent, safeComponents } from '../fs/confine.ts';
 import { writeSmallFile } from '../fs/place.ts';
 import type { Identity } from '../identity.ts';
-import { RECORDED, readRecord, type RecordRead, type RecordedTool } from './record.ts';
+import { RECORDED, readAllRecords, type RecordRead, type RecordedTool } from './record.ts';
 
 export const TEXTFILE_NAME = 'wwruntime.prom';
 /** Used when WWRUNTIME_TEXTFILE_DIR is not set, and only when it exists (Debian's and node_exporter's usual place). */
@@ -67,14 +67,6 @@ export function renderMetrics(records: Map<RecordedTool, RecordRead>): string {
     .filter((f) => f.samples.length > 0)
     .map((f) => `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} gauge\n${f.samples.map((s) => `${f.name}${s}\n`).join('')}`)
     .join('');
-}
-
-/** Every tool's record under the root, as `trusted` owners leave them. */
-export async function readAllRecords(rootReal: string, trusted: number[]): Promise<Map<RecordedTool, RecordRead>> {
-  const out = new Map<RecordedTool, RecordRead>();
-  for (const tool of RECORDED)
-    out.set(tool, await readRecord(rootReal, tool, trusted).catch((e) => ({ kind: 'bad', why: describe(e) }) as const));
-  return out;
 }
 
 export interface TextfileOptions {
