@@ -29,7 +29,9 @@ export const wwgetscript: Tool = {
     checkScriptType(type);
     return withMaster(io, values, NAME, async ({ client, hwaddr, log, settings }) => {
       // The runtime script is the scheduled job's: recorded under --sysroot (default /; pre and post run in the initramfs, not recorded).
-      if (type === 'runtime') await io.record?.begin({ tool: NAME, rootReal: await realRoot(values.sysroot ?? '/'), settings, log });
+      // (A --sysroot that is not there only means no settings files: then no record either.)
+      const rootReal = type === 'runtime' ? await realRoot(values.sysroot ?? '/').catch(() => null) : null;
+      if (rootReal) await io.record?.begin({ tool: NAME, rootReal, settings, log });
       let script: Buffer;
       try {
         script = await fetchScript(client, hwaddr, type);

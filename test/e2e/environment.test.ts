@@ -10,7 +10,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { bundleChroot, CHROOT, type Chroot } from '../helpers/chroot.ts';
@@ -555,9 +556,11 @@ test("GLIBC_TUNABLES, MALLOC_ARENA_MAX (the C library's allocator): act only on 
 test('through the launcher: NODE_OPTIONS, OPENSSL_CONF, NODE_TLS_REJECT_UNAUTHORIZED ignored', async () => {
   const hostile = join(c.root, 'hostile');
   const env = { WWINIT_HWADDR: HW, WWMASTER: m.address };
-  const base = await run(bin('wwgetscript'), ['--source-port', 'any', 'runtime'], { env });
+  // --sysroot: the run record of wwgetscript runtime goes under it, not into the host's /var/lib.
+  const sys = mkdtempSync(join(tmpdir(), 'env-sysroot-'));
+  const base = await run(bin('wwgetscript'), ['--sysroot', sys, '--source-port', 'any', 'runtime'], { env });
   assert.is(base.code, 0, base.stderr);
-  const r = await run(bin('wwgetscript'), ['--source-port', 'any', 'runtime'], {
+  const r = await run(bin('wwgetscript'), ['--sysroot', sys, '--source-port', 'any', 'runtime'], {
     env: { ...env, NODE_OPTIONS: `--require=${hostile}/mark.js`, OPENSSL_CONF: `${hostile}/openssl.cnf` },
   });
   assert.is(r.code, 0, r.stderr);
@@ -565,9 +568,13 @@ test('through the launcher: NODE_OPTIONS, OPENSSL_CONF, NODE_TLS_REJECT_UNAUTHOR
   assert.is(r.stderr, '');
   assert.not.ok(existsSync(join(c.root, 'tmp/hostile-mark')) || existsSync('/tmp/hostile-mark'));
   copyFileSync(caA.certPath, join(hostile, 'a.pem'));
-  const t = await run(bin('wwgetscript'), ['--source-port', 'any', '--https', '--ca-file', join(hostile, 'a.pem'), 'runtime'], {
-    env: { WWINIT_HWADDR: HW, WWMASTER: tlsB.address, NODE_TLS_REJECT_UNAUTHORIZED: '0' },
-  });
+  const t = await run(
+    bin('wwgetscript'),
+    ['--sysroot', sys, '--source-port', 'any', '--https', '--ca-file', join(hostile, 'a.pem'), 'runtime'],
+    {
+      env: { WWINIT_HWADDR: HW, WWMASTER: tlsB.address, NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+    },
+  );
   oneErrorLine(t, TLS_REFUSED, 'launcher, NODE_TLS_REJECT_UNAUTHORIZED=0');
 });
 
