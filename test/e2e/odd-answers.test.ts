@@ -5,6 +5,7 @@
 // its --target before it has a master.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { RUN_RECORDS, walkTree, withoutRunRecords } from '../helpers/tree.ts';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,7 +70,9 @@ test('a file-object id 0 (the master answers fileid=0 with the list) makes the l
     assert.is(r.code, 2, r.stderr);
     assert.match(r.stderr, /file list line 3 is malformed: file object id 0/);
     assert.not.ok(existsSync(join(root, 'etc/zero')), 'the list was not installed as a file');
-    assert.equal(readdirSync(root), [], 'nothing at all from a malformed list');
+    // Nothing at all from a malformed list: only the run's record, which says so.
+    assert.equal(withoutRunRecords(walkTree(root)), [], 'nothing at all from a malformed list');
+    assert.match(JSON.parse(readFileSync(join(root, RUN_RECORDS, 'wwgetfiles.json'), 'utf8')).error, /file object id 0/);
   } finally {
     fx.nodes[0].fileIds!.pop();
     fx.files.pop();
