@@ -3,9 +3,10 @@
 // the commands a step runs besides Node.js, found on the PATH (or at the absolute path given),
 // and one line naming what is missing with the command that installs it. The words of a package
 // line's trailing comment name the steps that need it besides the tests ("# build": the build and
-// so the demo; "# package": npm run package); the tests need every line.
+// so the demo; "# package": npm run package); the tests need every line. The npm packages of
+// package.json (npm ci) are checked too.
 //   node build/prerequisites.mjs STEP...   (build, package, test) exit 0, or 2 with that one line on stderr
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from './lib.mjs';
@@ -41,6 +42,12 @@ export function missingPrerequisites({ purposes, root = ROOT, path = process.env
   return missing;
 }
 
+/** The devDependencies of package.json not installed in node_modules/ (npm ci not run yet). */
+export function missingNodeModules(root = ROOT) {
+  const deps = Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies ?? {});
+  return deps.filter((d) => !existsSync(join(root, 'node_modules', d, 'package.json')));
+}
+
 /** The one line for what `missingPrerequisites` found (empty when nothing is missing). */
 export function prerequisitesLine(purposes, missing) {
   if (missing.length === 0) return '';
@@ -60,6 +67,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const line = prerequisitesLine(purposes, missingPrerequisites({ purposes }));
   if (line) {
     process.stderr.write(`${line}\n`);
+    process.exit(2);
+  }
+  const modules = missingNodeModules();
+  if (modules.length > 0) {
+    process.stderr.write(`npm packages missing: ${modules.join(', ')}; install them with: npm ci  (or everything: npm run setup)\n`);
     process.exit(2);
   }
 }

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { missingPrerequisites, prerequisitesLine } from '../build/prerequisites.mjs';
+import { missingNodeModules, missingPrerequisites, prerequisitesLine } from '../build/prerequisites.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pattern = process.argv[2] ?? '';
@@ -19,6 +19,12 @@ const FILE_TIMEOUT_S = Number(process.env.WW_TEST_FILE_TIMEOUT ?? 900);
 const missing = missingPrerequisites({ purposes: ['test'], root: ROOT });
 if (missing.length > 0) {
   console.log(prerequisitesLine(['test'], missing));
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+const modules = missingNodeModules(ROOT);
+if (modules.length > 0) {
+  console.log(`npm packages missing: ${modules.join(', ')}; install them with: npm ci  (or everything: npm run setup)`);
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
