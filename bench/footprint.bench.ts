@@ -47,7 +47,15 @@ function step(env: Record<string, string>): { status: number | null; written: nu
     for (const d of [root, host]) spawnSync('mkdir', ['-p', d]);
     const t0 = process.hrtime.bigint();
     const r = spawnSync('/bin/busybox', ['sh', STEP], {
-      env: { PATH, NEWROOT: root, WWRUNTIME_HOSTROOT: host, WWRUNTIME_SOURCE: join(ROOT, 'dist'), WWINIT_HWADDR: 'aa:bb:cc:dd:ee:ff', WWMASTER: '10.0.0.1', ...env },
+      env: {
+        PATH,
+        NEWROOT: root,
+        WWRUNTIME_HOSTROOT: host,
+        WWRUNTIME_SOURCE: join(ROOT, 'dist'),
+        WWINIT_HWADDR: 'aa:bb:cc:dd:ee:ff',
+        WWMASTER: '10.0.0.1',
+        ...env,
+      },
       encoding: 'utf8',
       timeout: 120_000,
     });
