@@ -381,6 +381,7 @@ for (const arch of ARCHS) {
       'rpmlib(CompressedFileNames) rpmlib',
       'rpmlib(FileDigests) rpmlib',
       'rpmlib(PayloadFilesHavePrefix) rpmlib',
+      `${capPkg(arch)} manual`,
     ]);
     assert.equal(rpmq(pkg, '--provides').trim().split('\n').sort(), [
       `warewulf-wwruntime = ${VERSION}-${RELEASE}`,
@@ -582,7 +583,16 @@ function oldPackage(arch: string): string {
   ok(sh('cp', ['-a', join(DIST, arch), join(top, 'dist', arch)]), 'cp -a');
   copyFileSync(capFile(arch), join(top, `dist/capability/provision-wwruntime.${arch}.cpio`));
   mkdirSync(join(w, 'SOURCES'));
-  ok(sh('tar', ['-C', w, '-czf', join(w, 'SOURCES', `wwruntime-${VERSION}-${arch}.tar.gz`), `wwruntime-${VERSION}-${arch}`]), 'tar -c');
+  // gzip -1 for the tarball and the payload: the same files, a third of the CPU time (the spec is otherwise as saved)
+  const spec = join(w, 'warewulf-wwruntime-0.1.0-1.spec');
+  writeFileSync(
+    spec,
+    readFileSync(join(ROOT, 'test/package/fixtures/warewulf-wwruntime-0.1.0-1.spec'), 'utf8').replace('w6.gzdio', 'w1.gzdio'),
+  );
+  ok(
+    sh('tar', ['-C', w, '-I', 'gzip -1', '-cf', join(w, 'SOURCES', `wwruntime-${VERSION}-${arch}.tar.gz`), `wwruntime-${VERSION}-${arch}`]),
+    'tar -c',
+  );
   const def = (k: string, v: string) => ['--define', `${k} ${v}`];
   ok(
     sh(
@@ -597,7 +607,7 @@ function oldPackage(arch: string): string {
         ...def('_rpmfilename', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm'),
         ...def('_tmppath', join(w, 'tmp')),
         ...def('wwversion', VERSION),
-        join(ROOT, 'test/package/fixtures/warewulf-wwruntime-0.1.0-1.spec'),
+        spec,
       ],
       { env: { PATH, HOME: w, LC_ALL: 'C', SOURCE_DATE_EPOCH: String(epoch) }, cwd: w },
     ),
