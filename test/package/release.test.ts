@@ -623,7 +623,7 @@ test(`rpm -U from the 0.1.0-1 package (five executables, the capability inside) 
   const foreign = MACHINE[arch] !== HOST ? ['--ignorearch'] : [];
   const old = oldPackage(arch);
   process.stdout.write(
-    `# the 0.1.0-1 ${MACHINE[arch]} package: ${(statSync(old).size / 1e6).toFixed(1)} MB; this one: ${(statSync(join(A, rpmName(arch))).size / 1e6).toFixed(1)} MB + capability ${(statSync(join(A, capRpmName(arch))).size / 1e6).toFixed(1)} MB\n`,
+    `# the 0.1.0-1 ${MACHINE[arch]} package (payload at gzip -1 here): ${(statSync(old).size / 1e6).toFixed(1)} MB; this one: ${(statSync(join(A, rpmName(arch))).size / 1e6).toFixed(1)} MB + capability ${(statSync(join(A, capRpmName(arch))).size / 1e6).toFixed(1)} MB\n`,
   );
   const s = rpmRoot(`upgrade-${arch}`);
   const before = s.snapshot();
