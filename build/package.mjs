@@ -1,15 +1,25 @@
 #!/usr/bin/env node
-// Release packages for a Warewulf 3 master, from the build's dist/ (npm run package builds first):
-//   dist/release/wwruntime-VERSION-ARCH.tar.gz            one per dist/ARCH folder (linux-x64, linux-arm64)
-//   dist/release/warewulf-wwruntime-VERSION-1.MACHINE.rpm  built by rpmbuild from that tarball
-//                                                         and build/warewulf-wwruntime.spec
-//   dist/release/SHA256SUMS
-// Every architecture the build made (dist/linux-*/ with its capability cpio) is packaged; the
-// runtime folder dist/ARCH/ is taken whole, whatever it holds (executables, libraries, notices).
+// Release packages for a Warewulf 3 master, from the build's dist/ (npm run package builds first).
+// Per architecture ARCH the build made (dist/linux-*/, MACHINE its uname -m):
+//   wwruntime-VERSION-ARCH.tar.gz                 the runtime folder, bootstrap/ (wwruntime-install),
+//                                                 README, LICENSE: the source tree's shape
+//   warewulf-wwruntime-VERSION-R.MACHINE.rpm      the same, built by rpmbuild from that tarball and
+//                                                 build/warewulf-wwruntime.spec
+//   wwruntime-capability-VERSION-ARCH.tar.gz      the one file provision-wwruntime, to unpack into
+//                                                 initramfs/MACHINE/capabilities/ of any master
+//   warewulf-wwruntime-capability-MACHINE-VERSION-R.noarch.rpm   the same as a noarch RPM
+//                                                 (build/warewulf-wwruntime-capability.spec)
+//   SHA256SUMS
+// One executable per package: the runtime folder ships bin/wwruntime and the four tool names as
+// symlinks to it, the rest of dist/ARCH (lib/, launchers, NOTICE) as built; its SHA256SUMS is
+// rewritten for that tree. The capability is dist/capability/provision-wwruntime.ARCH.* (whatever
+// the build made), byte for byte; it is a package of its own because it carries the runtime a
+// second time. dist/ARCH is checked against its SHA256SUMS first: a damaged dist/ is refused.
 // Reproducible: the same dist/ gives the same bytes. Dates are SOURCE_DATE_EPOCH (default: the
 // time of the last git commit); archive members are sorted, owned by 0:0, with normalised modes;
 // gzip stores no name or time; rpmbuild gets a fixed host name and the same epoch.
-//   node build/package.mjs [--out DIR] [--quiet]
+//   node build/package.mjs [--dist DIR] [--out DIR] [--quiet]   (default dist/, dist/release)
+// Exit status: 0 done, 1 refused or failed (one line: package: ERROR: ...), 2 bad usage.
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -19,16 +29,20 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileHash, ROOT, run, sumsText } from './lib.mjs';
-import { ARCHS, BOOTSTRAP_FILES, CAPABILITY_NAME, MULTICALL } from './targets.mjs';
+import { ARCHS, BOOTSTRAP_FILES, CAPABILITY_NAME, MULTICALL, TOOLS } from './targets.mjs';
 
 export const SPEC = 'build/warewulf-wwruntime.spec';
+export const CAPABILITY_SPEC = 'build/warewulf-wwruntime-capability.spec';
 
 /** SOURCE_DATE_EPOCH from the environment, else the last commit's time. */
 export function sourceDateEpoch(root = ROOT, env = process.env) {
@@ -46,7 +60,18 @@ export function sourceDateEpoch(root = ROOT, env = process.env) {
   }
 }
 
-/** The architectures the build made, each with its runtime folder and capability cpio. */
+/** The capability file the build made for an architecture: dist/capability/provision-wwruntime.ARCH.* (one). */
+export function capabilityFile(dist, arch) {
+  const dir = join(dist, 'capability');
+  const prefix = `${CAPABILITY_NAME}.${arch}.`;
+  const found = existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(prefix) && !n.includes('.tmp')) : [];
+  if (found.length === 0) throw new Error(`${dir}/${prefix}* is missing: run npm run build first`);
+  if (found.length > 1)
+    throw new Error(`${dir}: more than one capability for ${arch} (${found.sort().join(', ')}): rebuild (npm run build)`);
+  return join(dir, found[0]);
+}
+
+/** The architectures the build made, each with its runtime folder and capability file. */
 export function builtArchs(dist) {
   const archs = existsSync(dist)
     ? readdirSync(dist)
@@ -57,24 +82,47 @@ export function builtArchs(dist) {
   return archs.map((arch) => {
     if (!ARCHS[arch]) throw new Error(`${dist}/${arch}: unknown architecture (known: ${Object.keys(ARCHS).join(', ')})`);
     const runtime = join(dist, arch);
-    const cpio = join(dist, 'capability', `${CAPABILITY_NAME}.${arch}.cpio`);
-    for (const f of [join(runtime, MULTICALL), cpio]) {
+    for (const f of [join(runtime, MULTICALL), join(runtime, 'bin', MULTICALL)]) {
       if (!existsSync(f)) throw new Error(`${f} is missing: run npm run build first`);
     }
-    verifySums(runtime);
-    return { arch, machine: ARCHS[arch].uname, runtime, cpio };
+    const capability = capabilityFile(dist, arch);
+    verifyRuntime(runtime);
+    return { arch, machine: ARCHS[arch].uname, runtime, capability };
   });
 }
 
-/** Checks the build's own SHA256SUMS (when it has one), so a half-copied dist/ is never shipped. */
-function verifySums(dir) {
+/**
+ * Checks the runtime folder against the build's own SHA256SUMS, so that a damaged or half-copied
+ * dist/ is never shipped: every listed file present and matching, every file listed, every
+ * symlink pointing at a file of the folder.
+ */
+function verifyRuntime(dir) {
   const sums = join(dir, 'SHA256SUMS');
-  if (!existsSync(sums)) return;
+  if (!existsSync(sums)) throw new Error(`${sums} is missing: rebuild (npm run build)`);
+  const listed = new Map();
   for (const line of readFileSync(sums, 'utf8').split('\n').filter(Boolean)) {
     const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (!m) throw new Error(`${sums}: malformed line '${line}'`);
-    const f = join(dir, m[2]);
-    if (!existsSync(f) || fileHash('sha256', f) !== m[1]) throw new Error(`${f} does not match ${sums}: rebuild (npm run build)`);
+    listed.set(m[2], m[1]);
+  }
+  const walk = (rel) => {
+    for (const n of readdirSync(join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      const p = join(dir, r);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(r);
+      else if (st.isSymbolicLink()) {
+        const target = readlinkSync(p);
+        const to = resolve(dirname(p), target);
+        if (isAbsolute(target) || relative(dir, to).startsWith('..') || !existsSync(to) || !statSync(to).isFile())
+          throw new Error(`${p} -> ${target}: the link's target is not a file of ${dir}: rebuild (npm run build)`);
+      } else if (r !== 'SHA256SUMS' && !listed.has(r)) throw new Error(`${p} is not listed in ${sums}: rebuild (npm run build)`);
+    }
+  };
+  walk('');
+  for (const [r, hash] of listed) {
+    const f = join(dir, r);
+    if (!existsSync(f) || fileHash('sha256', f) !== hash) throw new Error(`${f} does not match ${sums}: rebuild (npm run build)`);
   }
 }
 
@@ -91,16 +139,44 @@ function normaliseModes(dir) {
   }
 }
 
+/**
+ * The runtime folder a package ships: dist/ARCH with one executable, bin/wwruntime, and the
+ * four tool names as symlinks to it (the multi-call executable picks its tool from its name;
+ * the standalone executables stay a build output). Its SHA256SUMS lists every name, a link with
+ * its target's sum (what sha256sum and wwruntime-install --standalone read through it).
+ */
+function stageRuntime(from, to) {
+  const files = [];
+  const walk = (rel) => {
+    mkdirSync(join(to, rel), { recursive: true });
+    for (const n of readdirSync(join(from, rel)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      const src = join(from, r);
+      const st = lstatSync(src);
+      if (st.isDirectory()) walk(r);
+      else if (r !== 'SHA256SUMS' && !(rel === 'bin' && TOOLS.includes(n))) {
+        if (st.isSymbolicLink()) symlinkSync(readlinkSync(src), join(to, r));
+        else copyFileSync(src, join(to, r));
+        files.push(r);
+      }
+    }
+  };
+  walk('');
+  for (const t of TOOLS) {
+    symlinkSync(MULTICALL, join(to, 'bin', t));
+    files.push(`bin/${t}`);
+  }
+  writeFileSync(join(to, 'SHA256SUMS'), sumsText(to, files.sort()));
+}
+
 /** Lays out the tarball's tree: the source tree's shape, so that bootstrap/wwruntime-install finds ../dist. */
 function stage(root, a, top) {
   mkdirSync(join(top, 'bootstrap'), { recursive: true });
-  mkdirSync(join(top, 'dist', 'capability'), { recursive: true });
+  mkdirSync(join(top, 'dist'), { recursive: true });
   for (const f of ['README.md', 'LICENSE']) copyFileSync(join(root, f), join(top, f));
   for (const f of BOOTSTRAP_FILES) copyFileSync(join(root, 'bootstrap', f), join(top, 'bootstrap', f));
   chmodSync(join(top, 'bootstrap', 'wwruntime-lib.sh'), 0o644); // sourced, never run
-  // cp -a keeps symlinks (a runtime's library links) as they are
-  run('cp', ['-a', a.runtime, join(top, 'dist', a.arch)]);
-  copyFileSync(a.cpio, join(top, 'dist', 'capability', `${CAPABILITY_NAME}.${a.arch}.cpio`));
+  stageRuntime(a.runtime, join(top, 'dist', a.arch));
   normaliseModes(top);
   for (const f of ['wwruntime-install', 'wwruntime-step']) chmodSync(join(top, 'bootstrap', f), 0o755);
 }
@@ -121,6 +197,13 @@ function sweepStale(out) {
   }
 }
 
+/** The Release: of a spec (the RPMs' file names carry it). */
+function specRelease(spec) {
+  const m = /^Release:\s*(\S+)\s*$/m.exec(readFileSync(spec, 'utf8'));
+  if (!m) throw new Error(`${spec}: no Release: line`);
+  return m[1];
+}
+
 /**
  * Writes the release packages.
  * @param {{ root?: string, dist?: string, out?: string, epoch?: number, say?: (m: string) => void }} [opts]
@@ -128,7 +211,7 @@ function sweepStale(out) {
  */
 export function packageRelease(opts = {}) {
   const root = opts.root ?? ROOT;
-  const dist = opts.dist ?? join(root, 'dist');
+  const dist = resolve(opts.dist ?? join(root, 'dist'));
   const out = resolve(opts.out ?? join(dist, 'release'));
   const say = opts.say ?? (() => {});
   const epoch = opts.epoch ?? sourceDateEpoch(root);
@@ -150,63 +233,84 @@ export function packageRelease(opts = {}) {
     TZ: 'UTC',
     SOURCE_DATE_EPOCH: String(epoch),
   };
+  /** DIR/NAME (a folder or a file) as OUT.tar.gz: sorted, 0:0, dated the epoch, gzip without name or time. */
+  const tarGz = (dir, name, tar) => {
+    run(
+      'tar',
+      ['--sort=name', '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${epoch}`, '-C', dir, '-cf', tar, name],
+      { env },
+    );
+    run('gzip', ['-n', '-6', tar], { env });
+    return `${tar}.gz`;
+  };
+  /** rpmbuild -bb of SPEC for TARGET with SOURCES (file paths), the RPM FILE moved into the release. */
+  const rpmbuild = (w, spec, target, sources, defines, file) => {
+    const src = join(w, 'SOURCES');
+    const rpms = join(w, 'RPMS');
+    mkdirSync(src, { recursive: true });
+    for (const f of sources) renameSync(f, join(src, basename(f)));
+    const def = (k, v) => ['--define', `${k} ${v}`];
+    run(
+      'rpmbuild',
+      [
+        '-bb',
+        '--target',
+        target,
+        ...def('_topdir', join(w, 'rpmbuild')),
+        ...def('_sourcedir', src),
+        ...def('_rpmdir', rpms),
+        ...def('_rpmfilename', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm'),
+        ...def('_tmppath', join(w, 'tmp')),
+        ...def('wwversion', version),
+        ...Object.entries(defines).flatMap(([k, v]) => def(k, v)),
+        join(root, spec),
+      ],
+      { env, cwd: work },
+    );
+    if (!existsSync(join(rpms, file))) throw new Error(`rpmbuild made no ${file}`);
+    renameSync(join(rpms, file), join(next, file));
+    rmSync(w, { recursive: true, force: true });
+    return file;
+  };
+  const release = specRelease(join(root, SPEC));
+  const capRelease = specRelease(join(root, CAPABILITY_SPEC));
   const oldMask = process.umask(0o022);
   try {
     const files = [];
+    const add = (f) => {
+      files.push(f);
+      say(f);
+    };
     for (const a of archs) {
+      const w = join(work, a.arch);
+      // the runtime: tarball, and the RPM built from it
       const name = `wwruntime-${version}-${a.arch}`;
-      const top = join(work, a.arch, name);
-      stage(root, a, top);
-      const tar = join(work, a.arch, `${name}.tar`);
-      run(
-        'tar',
-        [
-          '--sort=name',
-          '--format=gnu',
-          '--owner=0',
-          '--group=0',
-          '--numeric-owner',
-          `--mtime=@${epoch}`,
-          '-C',
-          join(work, a.arch),
-          '-cf',
-          tar,
-          name,
-        ],
-        { env },
+      stage(root, a, join(w, name));
+      const tgz = tarGz(w, name, join(w, `${name}.tar`));
+      copyFileSync(tgz, join(next, `${name}.tar.gz`));
+      add(`${name}.tar.gz`);
+      add(rpmbuild(join(w, 'rpm'), SPEC, a.machine, [tgz], {}, `warewulf-wwruntime-${version}-${release}.${a.machine}.rpm`));
+      // the capability: a tarball of the one file for initramfs/MACHINE/capabilities/, and a noarch RPM
+      const capName = `wwruntime-capability-${version}-${a.arch}`;
+      mkdirSync(join(w, 'cap'), { recursive: true });
+      copyFileSync(a.capability, join(w, 'cap', CAPABILITY_NAME));
+      chmodSync(join(w, 'cap', CAPABILITY_NAME), 0o644);
+      const capTgz = tarGz(join(w, 'cap'), CAPABILITY_NAME, join(w, `${capName}.tar`));
+      renameSync(capTgz, join(next, `${capName}.tar.gz`));
+      add(`${capName}.tar.gz`);
+      const capSource = join(w, basename(a.capability));
+      copyFileSync(a.capability, capSource);
+      add(
+        rpmbuild(
+          join(w, 'caprpm'),
+          CAPABILITY_SPEC,
+          'noarch',
+          [capSource],
+          { wwnodearch: a.machine, wwcapfile: basename(a.capability) },
+          `warewulf-wwruntime-capability-${a.machine}-${version}-${capRelease}.noarch.rpm`,
+        ),
       );
-      run('gzip', ['-n', '-6', tar], { env });
-      copyFileSync(`${tar}.gz`, join(next, `${name}.tar.gz`));
-      files.push(`${name}.tar.gz`);
-      say(`${name}.tar.gz`);
-
-      const src = join(work, a.arch, 'SOURCES');
-      mkdirSync(src);
-      renameSync(`${tar}.gz`, join(src, `${name}.tar.gz`));
-      const rpms = join(work, a.arch, 'RPMS');
-      const def = (k, v) => ['--define', `${k} ${v}`];
-      run(
-        'rpmbuild',
-        [
-          '-bb',
-          '--target',
-          a.machine,
-          ...def('_topdir', join(work, a.arch, 'rpmbuild')),
-          ...def('_sourcedir', src),
-          ...def('_rpmdir', rpms),
-          ...def('_rpmfilename', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm'),
-          ...def('_tmppath', join(work, a.arch, 'tmp')),
-          ...def('wwversion', version),
-          join(root, SPEC),
-        ],
-        { env, cwd: work },
-      );
-      const rpm = `warewulf-wwruntime-${version}-1.${a.machine}.rpm`;
-      if (!existsSync(join(rpms, rpm))) throw new Error(`rpmbuild made no ${rpm}`);
-      renameSync(join(rpms, rpm), join(next, rpm));
-      files.push(rpm);
-      say(rpm);
-      rmSync(join(work, a.arch), { recursive: true, force: true });
+      rmSync(w, { recursive: true, force: true });
     }
     files.sort();
     writeFileSync(join(next, 'SHA256SUMS'), sumsText(next, files));
@@ -223,13 +327,21 @@ export function packageRelease(opts = {}) {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const quiet = args.includes('--quiet');
-  const o = args.indexOf('--out');
-  if (o >= 0 && !args[o + 1]) {
-    process.stderr.write('package: --out needs a folder\n');
-    process.exit(2);
-  }
+  const value = (flag) => {
+    const i = args.indexOf(flag);
+    if (i < 0) return undefined;
+    if (!args[i + 1]) {
+      process.stderr.write(`package: ${flag} needs a folder\n`);
+      process.exit(2);
+    }
+    return args[i + 1];
+  };
   try {
-    const r = packageRelease({ out: o >= 0 ? args[o + 1] : undefined, say: (m) => quiet || process.stderr.write(`package: ${m}\n`) });
+    const r = packageRelease({
+      out: value('--out'),
+      dist: value('--dist'),
+      say: (m) => quiet || process.stderr.write(`package: ${m}\n`),
+    });
     if (!quiet) process.stderr.write(`package: done: ${r.out}\n`);
   } catch (err) {
     process.stderr.write(`package: ERROR: ${err?.message ?? err}\n`);

@@ -5,9 +5,10 @@
 // test/prerequisites.txt and stops with one line naming any that is missing.
 //   node test/run.mjs [PATTERN]   only the test files whose path contains PATTERN
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, readdirSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, relative, resolve, dirname } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { missingNodeModules, missingPrerequisites, prerequisitesLine } from '../build/prerequisites.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pattern = process.argv[2] ?? '';
@@ -15,27 +16,15 @@ const FILE_TIMEOUT_S = Number(process.env.WW_TEST_FILE_TIMEOUT ?? 900);
 
 // Prerequisites first (test/prerequisites.txt, the list .ci/install-deps installs): on a machine
 // without them the build and dozens of tests would fail with raw ENOENTs; say once what is missing.
-function executable(p) {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-const PATH_DIRS = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-const found = (cmd) => (isAbsolute(cmd) ? executable(cmd) : PATH_DIRS.some((d) => executable(join(d, cmd))));
-const missing = [];
-for (const line of readFileSync(join(ROOT, 'test/prerequisites.txt'), 'utf8').split('\n')) {
-  const [pkg, ...cmds] = line.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
-  for (const cmd of cmds) if (!found(cmd)) missing.push({ pkg, cmd });
-}
+const missing = missingPrerequisites({ purposes: ['test'], root: ROOT });
 if (missing.length > 0) {
-  const pkgs = [...new Set(missing.map((m) => m.pkg))];
-  console.log(
-    `test prerequisites missing: ${missing.map((m) => `${m.cmd} (package ${m.pkg})`).join(', ')}; ` +
-      `install them with: apt-get install --no-install-recommends ${pkgs.join(' ')}  (as root; or: bash .ci/install-deps)`,
-  );
+  console.log(prerequisitesLine(['test'], missing));
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+const modules = missingNodeModules(ROOT);
+if (modules.length > 0) {
+  console.log(`npm packages missing: ${modules.join(', ')}; install them with: npm ci  (or everything: npm run setup)`);
   console.log('0 passed, 1 failed');
   process.exit(1);
 }

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/exec.ts';
@@ -38,7 +38,10 @@ test('no build: asks for npm run build, keeps the previous release', () => {
     refused(s, /run npm run build first/);
     mkdirSync(join(s.dist, 'linux-x64'), { recursive: true });
     writeFileSync(join(s.dist, 'linux-x64/wwruntime'), 'x');
-    refused(s, /provision-wwruntime\.linux-x64\.cpio is missing: run npm run build first/);
+    refused(s, /bin\/wwruntime is missing: run npm run build first/);
+    mkdirSync(join(s.dist, 'linux-x64/bin'));
+    writeFileSync(join(s.dist, 'linux-x64/bin/wwruntime'), 'x');
+    refused(s, /provision-wwruntime\.linux-x64\.\* is missing: run npm run build first/);
   } finally {
     s.cleanup();
   }
@@ -51,8 +54,13 @@ test('a runtime folder that does not match its SHA256SUMS, or an unknown archite
     mkdirSync(join(s.dist, 'capability'));
     writeFileSync(join(s.dist, 'capability/provision-wwruntime.linux-x64.cpio'), 'cpio');
     writeFileSync(join(s.dist, 'linux-x64/wwruntime'), 'launcher');
+    mkdirSync(join(s.dist, 'linux-x64/bin'));
+    writeFileSync(join(s.dist, 'linux-x64/bin/wwruntime'), 'multi-call');
     writeFileSync(join(s.dist, 'linux-x64/lib/libc.so.6'), 'changed after the build');
-    const sum = spawnSync('sha256sum', ['lib/libc.so.6'], { cwd: join(s.dist, 'linux-x64'), encoding: 'utf8' }).stdout;
+    const sum = spawnSync('sha256sum', ['lib/libc.so.6', 'wwruntime', 'bin/wwruntime'], {
+      cwd: join(s.dist, 'linux-x64'),
+      encoding: 'utf8',
+    }).stdout;
     writeFileSync(
       join(s.dist, 'linux-x64/SHA256SUMS'),
       sum.replace(/^[0-9a-f]/, (c) => (c === '0' ? '1' : '0')),
@@ -61,6 +69,92 @@ test('a runtime folder that does not match its SHA256SUMS, or an unknown archite
     writeFileSync(join(s.dist, 'linux-x64/SHA256SUMS'), sum);
     mkdirSync(join(s.dist, 'linux-riscv64'));
     refused(s, /linux-riscv64: unknown architecture/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+/** A small dist/ the checks accept as built: linux-x64 with SHA256SUMS over its files, and a capability. */
+function fakeDist(dist: string) {
+  const x = join(dist, 'linux-x64');
+  mkdirSync(join(x, 'bin'), { recursive: true });
+  mkdirSync(join(x, 'lib'));
+  mkdirSync(join(dist, 'capability'));
+  writeFileSync(join(dist, 'capability/provision-wwruntime.linux-x64.cpio'), 'cpio');
+  for (const [f, text] of [
+    ['wwruntime', 'launcher'],
+    ['bin/wwruntime', 'multi-call'],
+    ['lib/libc.so.6', 'libc'],
+  ])
+    writeFileSync(join(x, f), text);
+  const sums = spawnSync('sha256sum', ['wwruntime', 'bin/wwruntime', 'lib/libc.so.6'], { cwd: x, encoding: 'utf8' }).stdout;
+  writeFileSync(join(x, 'SHA256SUMS'), sums);
+  return x;
+}
+/** The package step as the administrator runs it: its exit status and its standard error. */
+const cli = (dist: string, out: string) =>
+  spawnSync(process.execPath, [join(ROOT, 'build/package.mjs'), '--dist', dist, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+
+test('a damaged runtime folder is refused with one line, exit 1: a dangling or escaping symlink, a file SHA256SUMS does not list', () => {
+  for (const [what, damage, re] of [
+    [
+      'a symlink to a missing file',
+      (x: string) => symlinkSync('wwruntime-gone', join(x, 'bin/wwgetfiles')),
+      /bin\/wwgetfiles -> wwruntime-gone: the link's target is not a file of /,
+    ],
+    [
+      'a symlink out of the folder',
+      (x: string) => symlinkSync('../../../etc/passwd', join(x, 'bin/wwgetvnfs')),
+      /bin\/wwgetvnfs -> \.\.\/\.\.\/\.\.\/etc\/passwd: the link's target is not a file of /,
+    ],
+    [
+      'an absolute symlink',
+      (x: string) => symlinkSync('/bin/sh', join(x, 'bin/wwgetscript')),
+      /bin\/wwgetscript -> \/bin\/sh: the link's target is not a file of /,
+    ],
+    [
+      'a file SHA256SUMS does not list',
+      (x: string) => writeFileSync(join(x, 'lib/libextra.so'), 'stray'),
+      /lib\/libextra\.so is not listed in .*SHA256SUMS: rebuild/,
+    ],
+    ['no SHA256SUMS', (x: string) => rmSync(join(x, 'SHA256SUMS')), /SHA256SUMS is missing: rebuild/],
+  ] as [string, (x: string) => void, RegExp][]) {
+    const s = scratch();
+    try {
+      damage(fakeDist(s.dist));
+      refused(s, re);
+      const r = cli(s.dist, s.out);
+      assert.is(r.status, 1, `${what}: ${r.stderr}`);
+      assert.is(r.stderr.split('\n').filter(Boolean).length, 1, `${what}: one line, not ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^package: ERROR: .*${re.source}`), what);
+      assert.is(readFileSync(join(s.out, 'SHA256SUMS'), 'utf8'), 'the previous release\n', `${what}: the previous release kept`);
+    } finally {
+      s.cleanup();
+    }
+  }
+});
+
+test('a checksum mismatch against dist/ARCH/SHA256SUMS: one line from the package command, exit 1', () => {
+  const s = scratch();
+  try {
+    const x = fakeDist(s.dist);
+    writeFileSync(join(x, 'bin/wwruntime'), 'multi-call, damaged');
+    const r = cli(s.dist, s.out);
+    assert.is(r.status, 1, r.stderr);
+    assert.is(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+    assert.match(r.stderr, /^package: ERROR: .*bin\/wwruntime does not match .*SHA256SUMS: rebuild \(npm run build\)$/m);
+    assert.is(readFileSync(join(s.out, 'SHA256SUMS'), 'utf8'), 'the previous release\n');
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('two capability files for one architecture (an older build beside a newer one) are refused', () => {
+  const s = scratch();
+  try {
+    fakeDist(s.dist);
+    writeFileSync(join(s.dist, 'capability/provision-wwruntime.linux-x64.cpio.xz'), 'another');
+    refused(s, /more than one capability for linux-x64 .*: rebuild/);
   } finally {
     s.cleanup();
   }

@@ -1,6 +1,8 @@
-// npm run package (build/package.mjs, build/warewulf-wwruntime.spec), checked the way an
-// administrator meets it: the release folder, its reproducibility, the tarball unpacked
-// anywhere, the RPM queried, installed into a scratch root, used and removed.
+// npm run package (build/package.mjs, build/warewulf-wwruntime.spec and
+// build/warewulf-wwruntime-capability.spec), checked the way an administrator meets it: the
+// release folder, its sizes and reproducibility, the tarballs unpacked anywhere, the RPMs
+// queried, installed into scratch roots (both node architectures' capabilities on one master,
+// an upgrade from the 0.1.0-1 package), used and removed.
 // Two package runs from the same build: the second runs while the tests look at the first.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,10 +16,12 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT } from '../helpers/exec.ts';
 import { ARCHS as TARGETS, MULTICALL, TOOLS } from '../../build/targets.mjs';
 import { QEMU_ARM64 } from '../helpers/chroot.ts';
@@ -36,7 +40,21 @@ const TMP = mkdtempSync('/tmp/wwpkg-test-');
 const A = join(TMP, 'release-a');
 const B = join(TMP, 'release-b');
 const tarName = (arch: string) => `wwruntime-${VERSION}-${arch}`;
-const rpmName = (arch: string) => `warewulf-wwruntime-${VERSION}-1.${MACHINE[arch]}.rpm`;
+const specRelease = (spec: string) => /^Release:\s*(\S+)/m.exec(readFileSync(join(ROOT, 'build', spec), 'utf8'))?.[1];
+const RELEASE = specRelease('warewulf-wwruntime.spec');
+const CAP_RELEASE = specRelease('warewulf-wwruntime-capability.spec');
+const rpmName = (arch: string) => `warewulf-wwruntime-${VERSION}-${RELEASE}.${MACHINE[arch]}.rpm`;
+const capTarName = (arch: string) => `wwruntime-capability-${VERSION}-${arch}`;
+const capPkg = (arch: string) => `warewulf-wwruntime-capability-${MACHINE[arch]}`;
+const capRpmName = (arch: string) => `${capPkg(arch)}-${VERSION}-${CAP_RELEASE}.noarch.rpm`;
+/** The build's capability file of an architecture, whatever its format: dist/capability/provision-wwruntime.ARCH.* */
+const capFile = (arch: string) => {
+  const [f, ...more] = readdirSync(join(DIST, 'capability')).filter((n) => n.startsWith(`provision-wwruntime.${arch}.`));
+  assert.ok(f && more.length === 0, `one capability file for ${arch}`);
+  return join(DIST, 'capability', f);
+};
+/** The goal of issue 20: no package over 50 MB (one executable each). */
+const MAX_PACKAGE = 50e6;
 const capDir = (arch: string) => `/var/lib/warewulf/initramfs/${MACHINE[arch]}/capabilities`;
 
 const sha = fileSha256;
@@ -100,6 +118,29 @@ function entries(dir: string, rel = ''): [string, string, number][] {
   }
   return out;
 }
+/** What a package ships of dist/ARCH: the same tree, with bin/TOOL a symlink to bin/wwruntime. */
+const shipped = (arch: string): [string, string, number][] =>
+  entries(join(DIST, arch)).map(([p, t, m]) => (TOOLS.some((tool) => p === `bin/${tool}`) ? [p, 'l', 0o777] : [p, t, m]));
+/** A shipped runtime folder (dist/ARCH as unpacked or installed) holds dist/ARCH's bytes, one executable, and a true SHA256SUMS. */
+function assertShippedRuntime(dir: string, arch: string) {
+  for (const [p, t] of shipped(arch)) {
+    if (t === 'l') assert.is(readlinkSync(join(dir, p)), MULTICALL, `${p} -> ${MULTICALL}`);
+    else if (t === '-' && p !== 'SHA256SUMS') assert.is(sha(join(dir, p)), sha(join(DIST, arch, p)), p);
+  }
+  // every name listed, a link with its target's sum: sha256sum -c (and wwruntime-install) read through it
+  const listed = readFileSync(join(dir, 'SHA256SUMS'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('  ')[1]);
+  assert.equal(
+    listed,
+    shipped(arch)
+      .filter(([p, t]) => t !== 'd' && p !== 'SHA256SUMS')
+      .map(([p]) => p)
+      .sort(),
+  );
+  ok(sh('sha256sum', ['--strict', '--quiet', '-c', 'SHA256SUMS'], { cwd: dir }), 'sha256sum -c of the shipped SHA256SUMS');
+}
 const perms = (type: string, mode: number) => {
   let s = type;
   for (let i = 8; i >= 0; i--) s += mode & (1 << i) ? 'rwx'[(8 - i) % 3] : '-';
@@ -110,7 +151,7 @@ const perms = (type: string, mode: number) => {
 function rpmRoot(name: string): { root: string; rpm: (...a: string[]) => SpawnSyncReturns<string>; snapshot: () => string[] } {
   const root = join(TMP, name);
   // the folders every EL system has (its filesystem package owns them)
-  for (const d of ['usr/sbin', 'usr/libexec', 'usr/share/doc', 'usr/share/licenses', 'var/lib'])
+  for (const d of ['usr/bin', 'usr/sbin', 'usr/libexec', 'usr/share/doc', 'usr/share/licenses', 'var/lib'])
     mkdirSync(join(root, d), { recursive: true });
   const rpm = (...a: string[]) => sh('rpm', ['--root', root, '--dbpath', '/var/lib/rpm', ...a]);
   ok(rpm('--initdb'), 'rpm --initdb');
@@ -155,8 +196,11 @@ test('both architectures are built and packaged', () => {
   assert.equal(ARCHS, ['linux-arm64', 'linux-x64']);
 });
 
-test('dist/release: a tarball and an RPM per built architecture, and SHA256SUMS over them', () => {
-  const expect = ['SHA256SUMS', ...ARCHS.flatMap((a) => [`${tarName(a)}.tar.gz`, rpmName(a)])].sort();
+test('dist/release: per built architecture a runtime tarball and RPM, a capability tarball and noarch RPM; SHA256SUMS over them', () => {
+  const expect = [
+    'SHA256SUMS',
+    ...ARCHS.flatMap((a) => [`${tarName(a)}.tar.gz`, rpmName(a), `${capTarName(a)}.tar.gz`, capRpmName(a)]),
+  ].sort();
   assert.equal(readdirSync(A).sort(), expect);
   const sums = readFileSync(join(A, 'SHA256SUMS'), 'utf8')
     .trim()
@@ -173,6 +217,15 @@ test('dist/release: a tarball and an RPM per built architecture, and SHA256SUMS 
     readdirSync(TMP).filter((n) => n.startsWith('release-a')),
     ['release-a'],
   );
+});
+
+test('every package is at most 50 MB: one executable in each', () => {
+  const sizes = readdirSync(A)
+    .filter((f) => f !== 'SHA256SUMS')
+    .sort()
+    .map((f) => [f, statSync(join(A, f)).size] as const);
+  for (const [f, n] of sizes) process.stdout.write(`# ${f}: ${(n / 1e6).toFixed(1)} MB\n`);
+  for (const [f, n] of sizes) assert.ok(n <= MAX_PACKAGE, `${f} is ${(n / 1e6).toFixed(1)} MB, over ${MAX_PACKAGE / 1e6} MB`);
 });
 
 for (const arch of ARCHS) {
@@ -194,10 +247,8 @@ for (const arch of ARCHS) {
       [`${top}/bootstrap/wwruntime-lib.sh`, '-', 0o644],
       [`${top}/bootstrap/wwruntime-step`, '-', 0o755],
       [`${top}/dist`, 'd', 0o755],
-      [`${top}/dist/capability`, 'd', 0o755],
-      [`${top}/dist/capability/provision-wwruntime.${arch}.cpio`, '-', 0o644],
       [`${top}/dist/${arch}`, 'd', 0o755],
-      ...entries(join(DIST, arch)).map(([p, t, m]): [string, string, number] => [`${top}/dist/${arch}/${p}`, t, m]),
+      ...shipped(arch).map(([p, t, m]): [string, string, number] => [`${top}/dist/${arch}/${p}`, t, m]),
     ];
     const listing = ok(sh('tar', ['--numeric-owner', '--full-time', '-tvzf', tgz()], { env: { PATH, TZ: 'UTC' } }), 'tar -t')
       .trim()
@@ -219,16 +270,26 @@ for (const arch of ARCHS) {
     );
 
     const dir = unpack(join(TMP, `bytes-${arch}`));
-    for (const [p, t] of entries(join(DIST, arch))) {
-      if (t === '-') assert.is(sha(join(dir, 'dist', arch, p)), sha(join(DIST, arch, p)), p);
-    }
-    assert.is(
-      sha(join(dir, `dist/capability/provision-wwruntime.${arch}.cpio`)),
-      sha(join(DIST, `capability/provision-wwruntime.${arch}.cpio`)),
-    );
+    assertShippedRuntime(join(dir, 'dist', arch), arch);
     for (const f of ['wwruntime-install', 'wwruntime-lib.sh', 'wwruntime-step'])
       assert.is(sha(join(dir, 'bootstrap', f)), sha(join(ROOT, 'bootstrap', f)), f);
     rmSync(join(TMP, `bytes-${arch}`), { recursive: true, force: true });
+  });
+
+  test(`${arch} capability tarball: the one file provision-wwruntime, 0:0, 0644, the build's capability byte for byte`, () => {
+    const tgz = join(A, `${capTarName(arch)}.tar.gz`);
+    const listing = ok(sh('tar', ['--numeric-owner', '-tvzf', tgz]), 'tar -t')
+      .trim()
+      .split('\n');
+    assert.is(listing.length, 1, listing.join('\n'));
+    assert.match(listing[0], /^-rw-r--r-- 0\/0 .* provision-wwruntime$/);
+    // unpacked as the README says: straight into the capabilities folder of a master
+    const caps = join(TMP, `capdir-${arch}`, capDir(arch));
+    mkdirSync(caps, { recursive: true });
+    ok(sh('tar', ['-xzf', tgz, '-C', caps]), 'tar -x');
+    assert.equal(readdirSync(caps), ['provision-wwruntime']);
+    assert.is(sha(join(caps, 'provision-wwruntime')), sha(capFile(arch)));
+    rmSync(join(TMP, `capdir-${arch}`), { recursive: true, force: true });
   });
 
   test(`${arch} tarball unpacked anywhere: the tools run under env -i, and its wwruntime-install puts them into a libc-less chroot where they run`, () => {
@@ -248,6 +309,20 @@ for (const arch of ARCHS) {
       const r = c.run(`/warewulf/bin/${t}`, ['--version']);
       assert.is(r.status, 0, `${t} in the chroot: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^${t}\\b`));
+    }
+    if (MACHINE[arch] === HOST) {
+      // --standalone from a package (links, not four executables): four copies of wwruntime, checked against SHA256SUMS
+      const s = emptyChroot(`standalone-${arch}`, arch);
+      ok(
+        sh(join(dir, 'bootstrap/wwruntime-install'), ['--into', s.root, '--standalone'], { env: { PATH } }),
+        'wwruntime-install --standalone',
+      );
+      for (const t of TOOLS) {
+        assert.ok(lstatSync(join(s.root, 'warewulf/bin', t)).isFile(), `${t} is a file`);
+        assert.is(sha(join(s.root, 'warewulf/bin', t)), sha(join(DIST, arch, 'bin', MULTICALL)), t);
+        assert.match(s.run(`/warewulf/bin/${t}`, ['--version']).stdout, new RegExp(`^${t}\\b`));
+      }
+      rmSync(s.root, { recursive: true, force: true });
     }
   });
 
@@ -294,7 +369,7 @@ for (const arch of ARCHS) {
       '--qf',
       '%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}|%{BUILDTIME}|%{BUILDHOST}|%{LICENSE}|%{PAYLOADCOMPRESSOR}|%{FILEDIGESTALGO}',
     );
-    assert.is(info, `warewulf-wwruntime|${VERSION}|1|${MACHINE[arch]}|${epoch}|wwruntime-build|GPL-2.0-only|gzip|8`);
+    assert.is(info, `warewulf-wwruntime|${VERSION}|${RELEASE}|${MACHINE[arch]}|${epoch}|wwruntime-build|GPL-2.0-only|gzip|8`);
     const qpi = rpmq(pkg, '-i');
     assert.match(qpi, /^Name\s+: warewulf-wwruntime$/m);
     assert.match(qpi, new RegExp(`^Architecture: ${MACHINE[arch]}$`, 'm'));
@@ -303,15 +378,59 @@ for (const arch of ARCHS) {
     const req = rpmq(pkg, '--qf', '[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]').trim().split('\n').sort();
     assert.equal(req, [
       '/bin/sh manual',
+      'rpmlib(CompressedFileNames) rpmlib',
+      'rpmlib(FileDigests) rpmlib',
+      'rpmlib(PayloadFilesHavePrefix) rpmlib',
+      `${capPkg(arch)} manual`,
+    ]);
+    assert.equal(rpmq(pkg, '--provides').trim().split('\n').sort(), [
+      `warewulf-wwruntime = ${VERSION}-${RELEASE}`,
+      `warewulf-wwruntime(${ISA[MACHINE[arch]]}) = ${VERSION}-${RELEASE}`,
+    ]);
+    // the capability of the master's own architecture, of the same build
+    assert.equal(
+      rpmq(pkg, '--qf', '[%{REQUIRENAME} %{REQUIREFLAGS:depflags} %{REQUIREVERSION}\n]')
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('warewulf')),
+      [`${capPkg(arch)} = ${VERSION}-${RELEASE}`],
+    );
+  });
+
+  test(`${arch} capability RPM: noarch, named for the nodes' machine; only /bin/sh required; conflicts with the 0.1.0-1 package that carried the capability`, () => {
+    const pkg = join(A, capRpmName(arch));
+    const info = rpmq(
+      pkg,
+      '--qf',
+      '%{NAME}|%{VERSION}|%{RELEASE}|%{ARCH}|%{BUILDTIME}|%{BUILDHOST}|%{LICENSE}|%{PAYLOADCOMPRESSOR}|%{FILEDIGESTALGO}',
+    );
+    assert.is(info, `${capPkg(arch)}|${VERSION}|${CAP_RELEASE}|noarch|${epoch}|wwruntime-build|GPL-2.0-only|gzip|8`);
+    const req = rpmq(pkg, '--qf', '[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]').trim().split('\n').sort();
+    assert.equal(req, [
+      '/bin/sh manual',
       '/bin/sh post,interp',
       'rpmlib(CompressedFileNames) rpmlib',
       'rpmlib(FileDigests) rpmlib',
       'rpmlib(PayloadFilesHavePrefix) rpmlib',
     ]);
-    assert.equal(rpmq(pkg, '--provides').trim().split('\n').sort(), [
-      `warewulf-wwruntime = ${VERSION}-1`,
-      `warewulf-wwruntime(${ISA[MACHINE[arch]]}) = ${VERSION}-1`,
-    ]);
+    assert.equal(rpmq(pkg, '--conflicts').trim(), 'warewulf-wwruntime < 0.1.0-2');
+    const d = (p: string) => `drwxr-xr-x root root ${p}`;
+    const got = rpmq(pkg, '--qf', '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]').trim().split('\n');
+    assert.equal(
+      got.sort(),
+      [
+        d('/var/lib/warewulf'),
+        d('/var/lib/warewulf/initramfs'),
+        d(`/var/lib/warewulf/initramfs/${MACHINE[arch]}`),
+        d(capDir(arch)),
+        `-rw-r--r-- root root ${capDir(arch)}/provision-wwruntime`,
+      ].sort(),
+    );
+    const x = join(TMP, `rpm2cpio-cap-${arch}`);
+    mkdirSync(x);
+    ok(sh('bash', ['-o', 'pipefail', '-c', 'rpm2cpio "$0" | cpio -idm --quiet', pkg], { cwd: x }), 'rpm2cpio | cpio -i');
+    assert.is(sha(join(x, capDir(arch), 'provision-wwruntime')), sha(capFile(arch)));
+    rmSync(x, { recursive: true, force: true });
   });
 
   test(`${arch} RPM: exactly the intended files, modes and owners; contents byte for byte`, () => {
@@ -320,8 +439,9 @@ for (const arch of ARCHS) {
     const d = (p: string) => `drwxr-xr-x root root ${p}`;
     const want = [
       `-rwxr-xr-x root root /usr/sbin/wwruntime-install`,
+      `lrwxrwxrwx root root /usr/bin/wwruntime-fleet`,
       d(lib),
-      ...entries(join(DIST, arch)).map(([p, t, m]) => `${perms(t, m)} root root ${lib}/${arch}/${p}`),
+      ...shipped(arch).map(([p, t, m]) => `${perms(t, m)} root root ${lib}/${arch}/${p}`),
       d(`${lib}/${arch}`),
       `-rwxr-xr-x root root ${lib}/wwruntime-install`,
       `-rw-r--r-- root root ${lib}/wwruntime-lib.sh`,
@@ -332,11 +452,6 @@ for (const arch of ARCHS) {
       ...readdirSync(join(DIST, arch))
         .filter((n) => /licen[cs]e|notice|copying/i.test(n))
         .map((n) => `-rw-r--r-- root root /usr/share/licenses/warewulf-wwruntime/${n}`),
-      d('/var/lib/warewulf'),
-      d('/var/lib/warewulf/initramfs'),
-      d(`/var/lib/warewulf/initramfs/${MACHINE[arch]}`),
-      d(capDir(arch)),
-      `-rw-r--r-- root root ${capDir(arch)}/provision-wwruntime`,
     ].sort();
     const got = rpmq(pkg, '--qf', '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]').trim().split('\n');
     assert.equal(got.sort(), want);
@@ -345,15 +460,14 @@ for (const arch of ARCHS) {
     const x = join(TMP, `rpm2cpio-${arch}`);
     mkdirSync(x);
     ok(sh('bash', ['-o', 'pipefail', '-c', 'rpm2cpio "$0" | cpio -idm --quiet', pkg], { cwd: x }), 'rpm2cpio | cpio -i');
-    for (const [p, t] of entries(join(DIST, arch))) {
-      if (t === '-') assert.is(sha(join(x, lib, arch, p)), sha(join(DIST, arch, p)), p);
-    }
-    assert.is(sha(join(x, capDir(arch), 'provision-wwruntime')), sha(join(DIST, `capability/provision-wwruntime.${arch}.cpio`)));
+    assertShippedRuntime(join(x, lib, arch), arch);
+    assert.is(readlinkSync(join(x, 'usr/bin/wwruntime-fleet')), `../libexec/wwruntime/${arch}/wwruntime`);
     rmSync(x, { recursive: true, force: true });
   });
 
-  test(`${arch} RPM %post: tells the admin to re-run wwbootstrap, and does not run it`, () => {
-    const post = rpmq(join(A, rpmName(arch)), '--qf', '%{POSTINPROG}\n%{POSTIN}');
+  test(`${arch} capability RPM %post: tells the admin to re-run wwbootstrap, and does not run it`, () => {
+    assert.is(rpmq(join(A, rpmName(arch)), '--qf', '%{POSTIN}'), '(none)', 'the runtime package has no %post');
+    const post = rpmq(join(A, capRpmName(arch)), '--qf', '%{POSTINPROG}\n%{POSTIN}');
     const [prog, ...body] = post.split('\n');
     assert.is(prog, '/bin/sh');
     // a wwbootstrap on the PATH that records being run
@@ -373,11 +487,19 @@ for (const arch of ARCHS) {
     const s = rpmRoot(`root-${arch}`);
     const before = s.snapshot();
     const foreign = MACHINE[arch] !== HOST ? ['--ignorearch'] : [];
-    ok(s.rpm('-i', '--nodeps', '--noscripts', ...foreign, join(A, rpmName(arch))), 'rpm -i');
-    const verify = s.rpm('-V', '--nodeps', 'warewulf-wwruntime');
+    ok(s.rpm('-i', '--nodeps', '--noscripts', ...foreign, join(A, rpmName(arch)), join(A, capRpmName(arch))), 'rpm -i');
+    const verify = s.rpm('-V', '--nodeps', 'warewulf-wwruntime', capPkg(arch));
     assert.is(verify.status, 0, verify.stdout + verify.stderr);
     assert.is(verify.stdout, '', 'rpm -V: every file as packaged');
-    assert.is(sha(join(s.root, capDir(arch), 'provision-wwruntime')), sha(join(DIST, `capability/provision-wwruntime.${arch}.cpio`)));
+    assert.is(sha(join(s.root, capDir(arch), 'provision-wwruntime')), sha(capFile(arch)));
+    assertShippedRuntime(join(s.root, 'usr/libexec/wwruntime', arch), arch);
+    // wwruntime-fleet: a name of the multi-call executable, through the launcher (which follows the link)
+    const fleet = join(s.root, 'usr/bin/wwruntime-fleet');
+    assert.is(sha(fleet), sha(join(DIST, arch, MULTICALL)), 'wwruntime-fleet resolves to the launcher');
+    if (!foreign.length) {
+      const r = sh(join(s.root, 'usr/libexec/wwruntime', arch, 'wwgetfiles'), ['--version'], { env: {} });
+      assert.match(r.stdout, new RegExp(`^wwgetfiles\\b.*${VERSION.replace(/\./g, '\\.')}`), r.stderr);
+    }
 
     ok(sh('shellcheck', ['--shell=sh', join(s.root, 'usr/sbin/wwruntime-install')]), 'shellcheck of the wrapper');
     // as the admin calls it: from the PATH (the wrapper finds the package's folder)
@@ -395,7 +517,7 @@ for (const arch of ARCHS) {
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^wwgetfiles\\b.*${VERSION.replace(/\./g, '\\.')}`));
 
-    ok(s.rpm('-e', '--noscripts', 'warewulf-wwruntime'), 'rpm -e');
+    ok(s.rpm('-e', '--noscripts', 'warewulf-wwruntime', capPkg(arch)), 'rpm -e');
     assert.equal(s.snapshot(), before);
   });
 
@@ -404,9 +526,19 @@ for (const arch of ARCHS) {
     mkdirSync(join(s.root, capDir(arch)), { recursive: true });
     writeFileSync(join(s.root, capDir(arch), 'transport-http'), 'not ours\n');
     const before = s.snapshot();
-    ok(s.rpm('-i', '--nodeps', '--noscripts', ...(MACHINE[arch] !== HOST ? ['--ignorearch'] : []), join(A, rpmName(arch))), 'rpm -i');
+    ok(
+      s.rpm(
+        '-i',
+        '--nodeps',
+        '--noscripts',
+        ...(MACHINE[arch] !== HOST ? ['--ignorearch'] : []),
+        join(A, rpmName(arch)),
+        join(A, capRpmName(arch)),
+      ),
+      'rpm -i',
+    );
     assert.ok(existsSync(join(s.root, capDir(arch), 'provision-wwruntime')));
-    ok(s.rpm('-e', '--noscripts', 'warewulf-wwruntime'), 'rpm -e');
+    ok(s.rpm('-e', '--noscripts', 'warewulf-wwruntime', capPkg(arch)), 'rpm -e');
     assert.equal(s.snapshot(), before);
   });
 
@@ -421,6 +553,103 @@ for (const arch of ARCHS) {
     });
   }
 }
+
+for (const master of ARCHS) {
+  test(`one ${MACHINE[master]} master serves both node architectures: its runtime RPM and both noarch capability RPMs install, verify and remove`, () => {
+    const s = rpmRoot(`both-${master}`);
+    const before = s.snapshot();
+    const foreign = MACHINE[master] !== HOST ? ['--ignorearch'] : [];
+    // noarch: the other architecture's capability needs no --ignorearch
+    ok(s.rpm('-i', '--nodeps', '--noscripts', ...foreign, join(A, rpmName(master)), ...ARCHS.map((a) => join(A, capRpmName(a)))), 'rpm -i');
+    const verify = s.rpm('-V', '--nodeps', 'warewulf-wwruntime', ...ARCHS.map(capPkg));
+    assert.is(verify.status, 0, verify.stdout + verify.stderr);
+    assert.is(verify.stdout, '');
+    for (const a of ARCHS) assert.is(sha(join(s.root, capDir(a), 'provision-wwruntime')), sha(capFile(a)), a);
+    assert.equal(readdirSync(join(s.root, 'var/lib/warewulf/initramfs')).sort(), ARCHS.map((a) => MACHINE[a]).sort());
+    ok(s.rpm('-e', '--noscripts', 'warewulf-wwruntime', ...ARCHS.map(capPkg)), 'rpm -e');
+    assert.equal(s.snapshot(), before);
+  });
+}
+
+/** The 0.1.0-1 package (five executables and the capability in one RPM), from its saved spec and main's tarball layout. */
+function oldPackage(arch: string): string {
+  const w = join(TMP, `old-${arch}`);
+  const top = join(w, `wwruntime-${VERSION}-${arch}`);
+  mkdirSync(join(top, 'bootstrap'), { recursive: true });
+  mkdirSync(join(top, 'dist/capability'), { recursive: true });
+  for (const f of ['README.md', 'LICENSE']) copyFileSync(join(ROOT, f), join(top, f));
+  for (const f of ['wwruntime-install', 'wwruntime-lib.sh', 'wwruntime-step'])
+    copyFileSync(join(ROOT, 'bootstrap', f), join(top, 'bootstrap', f));
+  ok(sh('cp', ['-a', join(DIST, arch), join(top, 'dist', arch)]), 'cp -a');
+  copyFileSync(capFile(arch), join(top, `dist/capability/provision-wwruntime.${arch}.cpio`));
+  mkdirSync(join(w, 'SOURCES'));
+  // gzip -1 for the tarball and the payload: the same files, a third of the CPU time (the spec is otherwise as saved)
+  const spec = join(w, 'warewulf-wwruntime-0.1.0-1.spec');
+  writeFileSync(
+    spec,
+    readFileSync(join(ROOT, 'test/package/fixtures/warewulf-wwruntime-0.1.0-1.spec'), 'utf8').replace('w6.gzdio', 'w1.gzdio'),
+  );
+  ok(
+    sh('tar', ['-C', w, '-I', 'gzip -1', '-cf', join(w, 'SOURCES', `wwruntime-${VERSION}-${arch}.tar.gz`), `wwruntime-${VERSION}-${arch}`]),
+    'tar -c',
+  );
+  const def = (k: string, v: string) => ['--define', `${k} ${v}`];
+  ok(
+    sh(
+      'rpmbuild',
+      [
+        '-bb',
+        '--target',
+        MACHINE[arch],
+        ...def('_topdir', join(w, 'rpmbuild')),
+        ...def('_sourcedir', join(w, 'SOURCES')),
+        ...def('_rpmdir', join(w, 'RPMS')),
+        ...def('_rpmfilename', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm'),
+        ...def('_tmppath', join(w, 'tmp')),
+        ...def('wwversion', VERSION),
+        spec,
+      ],
+      { env: { PATH, HOME: w, LC_ALL: 'C', SOURCE_DATE_EPOCH: String(epoch) }, cwd: w },
+    ),
+    'rpmbuild of the 0.1.0-1 spec',
+  );
+  rmSync(top, { recursive: true, force: true });
+  rmSync(join(w, 'SOURCES'), { recursive: true, force: true });
+  return join(w, 'RPMS', `warewulf-wwruntime-${VERSION}-1.${MACHINE[arch]}.rpm`);
+}
+
+test(`rpm -U from the 0.1.0-1 package (five executables, the capability inside) to this one and its capability: verifies, and the root is exactly a fresh install's`, () => {
+  const arch = ARCHS.find((a) => MACHINE[a] === HOST) ?? ARCHS[0];
+  const foreign = MACHINE[arch] !== HOST ? ['--ignorearch'] : [];
+  const old = oldPackage(arch);
+  process.stdout.write(
+    `# the 0.1.0-1 ${MACHINE[arch]} package (payload at gzip -1 here): ${(statSync(old).size / 1e6).toFixed(1)} MB; this one: ${(statSync(join(A, rpmName(arch))).size / 1e6).toFixed(1)} MB + capability ${(statSync(join(A, capRpmName(arch))).size / 1e6).toFixed(1)} MB\n`,
+  );
+  const s = rpmRoot(`upgrade-${arch}`);
+  const before = s.snapshot();
+  ok(s.rpm('-i', '--nodeps', '--noscripts', ...foreign, old), 'rpm -i of 0.1.0-1');
+  for (const t of TOOLS)
+    assert.ok(lstatSync(join(s.root, 'usr/libexec/wwruntime', arch, 'bin', t)).isFile(), `0.1.0-1 ships bin/${t} as an executable`);
+  ok(s.rpm('-U', '--nodeps', '--noscripts', ...foreign, join(A, rpmName(arch)), join(A, capRpmName(arch))), 'rpm -U');
+  assert.equal(
+    ok(s.rpm('-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\n'), 'rpm -qa')
+      .trim()
+      .split('\n')
+      .sort(),
+    [`${capPkg(arch)}-${VERSION}-${CAP_RELEASE}`, `warewulf-wwruntime-${VERSION}-${RELEASE}`].sort(),
+  );
+  const verify = s.rpm('-V', '--nodeps', 'warewulf-wwruntime', capPkg(arch));
+  assert.is(verify.status, 0, verify.stdout + verify.stderr);
+  assert.is(verify.stdout, '');
+  assert.is(sha(join(s.root, capDir(arch), 'provision-wwruntime')), sha(capFile(arch)));
+  // no stale file: the same tree as this release installed on a clean root
+  const fresh = rpmRoot(`fresh-${arch}`);
+  ok(fresh.rpm('-i', '--nodeps', '--noscripts', ...foreign, join(A, rpmName(arch)), join(A, capRpmName(arch))), 'rpm -i');
+  assert.equal(s.snapshot(), fresh.snapshot());
+  ok(s.rpm('-e', '--noscripts', 'warewulf-wwruntime', capPkg(arch)), 'rpm -e');
+  assert.equal(s.snapshot(), before);
+  for (const r of [s.root, fresh.root, dirname(old)]) rmSync(r, { recursive: true, force: true });
+});
 
 test('reproducible: a second run gives identical bytes', async () => {
   await second;
