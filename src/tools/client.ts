@@ -50,8 +50,16 @@ function chooseScheme(https: boolean, caFile: boolean, settings: Settings, log: 
   return 'http';
 }
 
-/** Builds the master client from options and settings (options win); `started` is when the run began (--max-run). */
-export function masterContext(io: ToolIO, values: CommonValues, o: { log: Logger; settings: Settings; started?: number }): MasterContext {
+/**
+ * Builds the master client from options and settings (options win); `started` is when the run began
+ * (--max-run), `concurrency` the ceiling of requests in flight at a master (--concurrency),
+ * `initramfs` whether a node that gives up reboots (then a master that answers at all is never given up on).
+ */
+export function masterContext(
+  io: ToolIO,
+  values: CommonValues,
+  o: { log: Logger; settings: Settings; started?: number; concurrency?: number; initramfs?: boolean },
+): MasterContext {
   const { log, settings, started = Date.now() } = o;
   // Options first: a usage error comes before any setting is read, any file opened or any master asked.
   const mode = (values['source-port'] ?? 'auto') as SourcePortMode;
@@ -96,7 +104,8 @@ export function masterContext(io: ToolIO, values: CommonValues, o: { log: Logger
     imageMaxTimeMs: values['max-time'] === undefined ? undefined : maxTime,
     speedLimit: speedLimit > 0 ? { bytesPerSec: speedLimit, windowMs: speedTime } : undefined,
     deadline: maxRun === undefined ? undefined : started + maxRun,
-    retry: { ...base, attempts, maxWaitMs: maxWait },
+    retry: { ...base, attempts, maxWaitMs: maxWait, whileAnswering: !!o.initramfs },
+    maxSockets: o.concurrency,
     log,
   });
   log.debug(`masters ${masters.map((m) => m.label).join(',')} (${settings.sourceOf('WWMASTER') ?? 'option'}), hwaddr ${hwaddr}, ${scheme}`);
