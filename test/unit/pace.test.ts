@@ -1,7 +1,7 @@
 // The adaptive window (src/core/net/pace.ts), on a clock the test moves: no timers, no flakiness.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MIN_WINDOW, Pace } from '../../src/core/net/pace.ts';
+import { FAST_MAX_MS, MIN_WINDOW, Pace } from '../../src/core/net/pace.ts';
 import { backoffMs, MAX_STEP_MS } from '../../src/core/net/client.ts';
 import { parseRetryAfter } from '../../src/core/net/exchange.ts';
 
@@ -34,11 +34,19 @@ test('slow answers do not grow it; much slower ones ease it back to one', () => 
   const p = new Pace({ ceiling: 8, initial: 4 });
   answer(p, 0, 20); // the fastest: 20 ms
   const w = p.window;
-  answer(p, 100, 60); // between 2x+10 and 4x+10: neither
+  answer(p, 100, 90); // between 3x+10 and 6x+10: neither
   assert.is(p.window, w);
   for (let i = 0; i < 20; i++) answer(p, 200 + i * 200, 150); // > 4x: queueing at the master
   assert.is(p.window, 1, 'down to one request, not below: slowness alone is no failure');
   assert.is(answer(p, 10_000, 150), 0, 'no pause at a window of one');
+});
+
+test('a node that never saw the master unloaded: answers slower than FAST_MAX_MS never grow the window', () => {
+  const p = new Pace({ ceiling: 4 });
+  for (let i = 0; i < 50; i++) answer(p, i * 1000, 600 + (i % 3) * 50); // a storm: 600-700 ms each, its "fastest" 600
+  assert.is(p.window, 1, 'one request at a time while the master is this slow');
+  for (let i = 0; i < 3; i++) answer(p, 100_000 + i * 100, FAST_MAX_MS - 20); // it recovers
+  assert.is(p.limit, 2, 'a fast answer at last: it grows');
 });
 
 test('halves on overload, once per overload however many requests in flight saw it', () => {

@@ -25,10 +25,16 @@ export interface PaceOptions {
 
 /** The smallest window: one request, then fifteen answer-times of quiet. */
 export const MIN_WINDOW = 1 / 16;
-/** An answer within FAST x the fastest one seen (plus SLACK_MS) counts as fast: the window may grow. */
-const FAST = 2;
+/**
+ * An answer within FAST x the fastest one seen (plus SLACK_MS), and within FAST_MAX_MS, counts as
+ * fast: the window may grow. The absolute bound is for a node that starts in a storm and so never
+ * sees the master unloaded: a warm request takes 20-50 ms on an idle master (PROTOCOL 2.8), so an
+ * answer slower than that bound says the master is queueing, whatever this node saw before.
+ */
+const FAST = 3;
+export const FAST_MAX_MS = 200;
 /** Slower than SLOW x the fastest: the master is queueing; the window eases back towards one. */
-const SLOW = 4;
+const SLOW = 6;
 const SLACK_MS = 10;
 
 /** One request's place in the window. */
@@ -79,7 +85,7 @@ export class Pace {
     if (verdict === 'ok') {
       this.smoothMs = this.smoothMs === 0 ? took : 0.875 * this.smoothMs + 0.125 * took;
       this.fastestMs = Math.min(this.fastestMs, took);
-      if (took <= FAST * this.fastestMs + SLACK_MS) {
+      if (took <= Math.min(FAST * this.fastestMs + SLACK_MS, FAST_MAX_MS)) {
         // +1 per window's worth of answers above one; below one, +1/2 of itself per answer (doubling in ~2).
         this.window = Math.min(this.ceiling, this.window < 1 ? Math.min(1, this.window * 1.5) : this.window + 1 / this.window);
       } else if (took > SLOW * this.fastestMs + SLACK_MS && this.window > 1) {
