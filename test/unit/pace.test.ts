@@ -1,7 +1,7 @@
 // The adaptive window (src/core/net/pace.ts), on a clock the test moves: no timers, no flakiness.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FAST_MAX_MS, MIN_WINDOW, Pace } from '../../src/core/net/pace.ts';
+import { FAST_MAX_MS, MAX_PAUSE_MS, MIN_WINDOW, Pace } from '../../src/core/net/pace.ts';
 import { backoffMs, MAX_STEP_MS } from '../../src/core/net/client.ts';
 import { parseRetryAfter } from '../../src/core/net/exchange.ts';
 
@@ -74,6 +74,8 @@ test('below one request: pauses of (1/window - 1) answer-times, no request in be
   for (let i = 0; i < 10; i++) pause = answer(p, 1000 * (i + 1), 5, 'overload');
   assert.is(p.window, MIN_WINDOW, 'bounded below');
   assert.is(pause, 40 * 15, 'one request in sixteen answer-times');
+  const q = new Pace({ ceiling: 4, initial: MIN_WINDOW });
+  assert.is(answer(q, 0, 120_000, 'overload'), MAX_PAUSE_MS, 'a timeout counts as a second, and no pause is longer than 15 s');
   let t = 20_000;
   let n = 0;
   while (p.window < 1) {

@@ -23,8 +23,9 @@ export interface PaceOptions {
   initial?: number;
 }
 
-/** The smallest window: one request, then fifteen answer-times of quiet. */
+/** The smallest window: one request, then fifteen answer-times of quiet (at most MAX_PAUSE_MS). */
 export const MIN_WINDOW = 1 / 16;
+export const MAX_PAUSE_MS = 15_000;
 /**
  * An answer within FAST x the fastest one seen (plus SLACK_MS), and within FAST_MAX_MS, counts as
  * fast: the window may grow. The absolute bound is for a node that starts in a storm and so never
@@ -96,7 +97,9 @@ export class Pace {
       this.window = Math.max(MIN_WINDOW, this.window / 2);
       this.cutAt = now;
     }
-    const pause = this.window >= 1 ? 0 : Math.ceil(Math.max(this.smoothMs, took, SLACK_MS) * (1 / this.window - 1));
+    // An answer-time is the smoothed good one, or this one's up to a second (a timeout's is the bound, not the master's pace).
+    const answerMs = Math.max(this.smoothMs, Math.min(took, 1000), SLACK_MS);
+    const pause = this.window >= 1 ? 0 : Math.min(MAX_PAUSE_MS, Math.ceil(answerMs * (1 / this.window - 1)));
     this.notBefore = Math.max(this.notBefore, now + pause);
     return pause;
   }
