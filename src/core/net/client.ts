@@ -177,9 +177,11 @@ export class MasterClient {
     let counted = 0;
     for (let round = 1; ; round++) {
       const failures: WwError[] = [];
+      const overloaded: Pace[] = [];
       for (const master of [...this.order]) {
         const pace = this.paceOf(master);
-        const ticket = await this.place(pace);
+        // A request back from its own back-off has waited its due: the hold it set is for the others.
+        const ticket = await this.place(pace, round > 1);
         if (deadline !== undefined && this.now() >= deadline) {
           this.done(pace, ticket, 'neutral');
           const last = failures[failures.length - 1];
@@ -198,7 +200,9 @@ export class MasterClient {
           return result;
         } catch (err) {
           const e = networkError(err, url);
-          this.done(pace, ticket, verdictOf(e));
+          const verdict = verdictOf(e);
+          this.done(pace, ticket, verdict);
+          if (verdict === 'overload') overloaded.push(pace);
           // This node's own failure (a full disk, an I/O error) while consuming: another master's
           // answer would be written to the same disk, so the request ends here, not at the round's end.
           if (LOCAL_CODES.has(e.code)) throw e;
@@ -228,6 +232,8 @@ export class MasterClient {
       const of = retry.whileAnswering ? `${attempts - counted} unanswered round(s) left` : `attempt ${round + 1} of ${attempts}`;
       log.warn(`${last.message}; retrying in ${(delay / 1000).toFixed(1).replace(/\.0$/, '')} s (${of})`);
       waited += delay;
+      // The whole node waits with this request when the master is overloaded (not for a 404-like answer).
+      for (const p of overloaded) p.hold(this.now() + delay);
       // No connection held through the sleep: on a prefork master an idle one pins a worker.
       this.dropIdle();
       await this.sleep(delay);
@@ -241,10 +247,10 @@ export class MasterClient {
   }
 
   /** Waits for a place in the master's window (and its pause, below one), and takes it. */
-  private async place(pace: Pace): Promise<Ticket> {
+  private async place(pace: Pace, waited = false): Promise<Ticket> {
     for (;;) {
       const wait = pace.waitMs(this.now());
-      if (wait === 0) return pace.start(this.now());
+      if (wait === 0 || (wait > 0 && waited)) return pace.start(this.now());
       if (wait < 0) {
         await new Promise<void>((r) => this.waiting.push(r));
         continue;

@@ -73,6 +73,14 @@ export class Pace {
     return Math.max(0, this.notBefore - now);
   }
 
+  /**
+   * The master is struggling and one request is backing off until `until`: the node's other
+   * requests wait too, rather than go on meeting the same failing workers meanwhile.
+   */
+  hold(until: number): void {
+    this.notBefore = Math.max(this.notBefore, until);
+  }
+
   /** A request starts (the caller checked waitMs). */
   start(now: number): Ticket {
     this.inFlight++;

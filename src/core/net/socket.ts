@@ -141,7 +141,7 @@ function agentConnect(opts: ConnectOptions, secure: boolean) {
  * 2.8) while the node applies objects or waits; the client closes idle ones at once before a
  * back-off or a pause (net/client.ts).
  */
-export const KEEP_IDLE_MS = 500;
+export const KEEP_IDLE_MS = 1000;
 
 /** A keep-alive agent whose sockets come from openConnection. */
 export function createAgent(opts: ConnectOptions, o: { secure: boolean; maxSockets: number }): http.Agent {
