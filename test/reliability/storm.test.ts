@@ -29,9 +29,10 @@ test('6 nodes boot at once: both patterns complete and correct; the rig measured
   // Upstream: the list and one request per object (203), each on a fresh connection.
   assert.is(up.summary.requests, 6 * 204);
   assert.is(up.summary.connections, up.summary.requests);
-  // Ours: the list and every object but the 9 directories, over a few keep-alive connections.
+  // Ours: the list and every object but the 9 directories, over keep-alive connections, each closed after
+  // 1 s idle or when the window shrinks (net/pace.ts): far fewer than upstream's one per request.
   assert.is(ours.summary.requests, 6 * 195);
-  assert.ok(ours.summary.connections <= 6 * 8, `${ours.summary.connections} connections`);
+  assert.ok(ours.summary.connections <= up.summary.connections / 5, `${ours.summary.connections} connections`);
 });
 
 test('children past MariaDB max_connections answer HTTP 500; our nodes retry and complete', async () => {
