@@ -68,6 +68,8 @@ export interface StormOptions {
   keep: boolean;
   /** Check the master once before the storm (nodeconfig, runtime script, embedded 404). */
   selfCheck: boolean;
+  /** Instead of the storm: one node's full sync on an idle master, against one curl over 4 keep-alive connections, this many times each. */
+  single: number;
   log: (l: string) => void;
 }
 
@@ -88,6 +90,7 @@ export const DEFAULTS: StormOptions = {
   seed: 17,
   keep: false,
   selfCheck: true,
+  single: 0,
   log: (l) => console.log(l),
 };
 
@@ -649,7 +652,106 @@ async function selfCheck(procs: Procs, o: StormOptions, base: string, db: MariaD
   return problems;
 }
 
+// ---------------------------------------------------------------------------
+// One node alone on an idle master, against the baseline of issue 17: one curl process fetching
+// the same URLs over 4 parallel keep-alive connections.
+
+export interface SingleResult {
+  oursS: number[];
+  curlS: number[];
+  /** ours' median / curl's median. */
+  ratio: number;
+  urls: number;
+}
+
+async function singleNode(
+  procs: Procs,
+  o: StormOptions,
+  ctx: { base: string; shm: string; db: MariaDb; nodes: StormNode[]; objects: FileObject[] },
+) {
+  const port = await freePort();
+  const apache = await startApache(procs, join(ctx.base, 'apache-single'), {
+    port,
+    workers: o.workers,
+    backlog: o.backlog,
+    dsn: ctx.db.dsn,
+    dbUser: DB_USER,
+    dbPassword: DB_PASSWORD,
+    firstCpuMs: o.firstCpuMs,
+    requestCpuMs: o.requestCpuMs,
+    requestWaitMs: o.requestWaitMs,
+    busyFraction: 0,
+  });
+  const node = ctx.nodes[0];
+  const dirs = { roots: join(ctx.shm, 'roots-single'), logs: join(ctx.base, 'logs-single'), sysroot: join(ctx.base, 'sysroot-boot') };
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(join(dirs.sysroot, 'init'), '#!/bin/sh\n');
+  let k = 0;
+  const ours = async () => {
+    const n = { ...node, name: `${node.name}-${k++}` };
+    const t0 = performance.now();
+    const r = startNode(procs, { ...o, mode: 'boot' }, 'ours', { ...node, name: n.name }, port, dirs, t0, 0);
+    await r.exited;
+    const s = (performance.now() - t0) / 1000;
+    const wrong = verifyNode(r.root, node, ctx.objects);
+    if (r.code !== 0 || wrong.length) throw new Error(`storm: single node: exit ${r.code}, ${wrong.slice(0, 3).join('; ')}`);
+    fs.rmSync(r.root, { recursive: true, force: true });
+    return s;
+  };
+  const curl = async (urls: string[]) => {
+    const out = join(dirs.roots, `curl-${k++}`);
+    fs.mkdirSync(out);
+    const cfg = join(ctx.base, 'curl.cfg');
+    fs.writeFileSync(cfg, urls.map((u, i) => `url = "${u}"\noutput = "${join(out, String(i))}"\n`).join(''));
+    const t0 = performance.now();
+    const child = procs.spawn(
+      'curl',
+      '/usr/bin/curl',
+      ['-s', '-f', '--no-progress-meter', '--parallel', '--parallel-max', '4', '-K', cfg],
+      {
+        env: { PATH },
+        cwd: '/',
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const s = (performance.now() - t0) / 1000;
+    if (code !== 0) throw new Error(`storm: single node: curl exit ${code}`);
+    fs.rmSync(out, { recursive: true, force: true });
+    return s;
+  };
+  try {
+    await sleep(1000);
+    // A warm-up of each (children started and compiled: an idle master, not a cold one), and the URLs
+    // ours asked for, from the access log: curl fetches exactly those.
+    await ours();
+    const urls = readAccessLog(apache.accessLog).map((e) => `http://127.0.0.1:${port}${e.path}${e.query ? `?${e.query}` : ''}`);
+    await curl(urls);
+    const oursS: number[] = [];
+    const curlS: number[] = [];
+    for (let i = 0; i < o.single; i++) {
+      curlS.push(await curl(urls));
+      oursS.push(await ours());
+    }
+    const med = (v: number[]) =>
+      percentile(
+        [...v].sort((a, b) => a - b),
+        50,
+      );
+    const r: SingleResult = { oursS, curlS, ratio: med(oursS) / med(curlS), urls: urls.length };
+    const f = (v: number[]) => v.map((x) => x.toFixed(2)).join(', ');
+    o.log(
+      `single node, idle master (${urls.length} requests, alternating, ${o.single} each): ours ${f(oursS)} s (median ${med(oursS).toFixed(2)}); ` +
+        `curl, 4 parallel keep-alive connections: ${f(curlS)} s (median ${med(curlS).toFixed(2)}); ratio ${r.ratio.toFixed(2)} (goal <= 1.3)`,
+    );
+    return r;
+  } finally {
+    await stopApache(procs, apache);
+  }
+}
+
 export interface StormRun {
+  single?: SingleResult;
   phases: PhaseResult[];
   selfCheck: string[];
   table: string;
@@ -696,6 +798,7 @@ export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun>
     const nodes = loadData(db, maxN, objects);
     o.log(`storm: MariaDB up with ${maxN} nodes in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const ctx = { base, shm, db, nodes, objects: objects as FileObject[] };
+    if (o.single > 0) return { single: await singleNode(procs, o, ctx), phases, selfCheck: [], table: '' };
     if (o.selfCheck) problems = await selfCheck(procs, o, base, db, nodes[0]);
     const rng = new Rng(o.seed);
     for (const n of o.nodes) {
@@ -794,6 +897,10 @@ export function parseArgs(argv: string[]): Partial<StormOptions> {
       case '--keep':
         o.keep = true;
         break;
+      case '--single':
+        o.single = Math.max(1, Math.round(num()));
+        o.nodes = [1];
+        break;
       case '-h':
       case '--help':
         console.log(HELP);
@@ -821,6 +928,8 @@ const HELP = `Usage: npm run storm -- [options]     (as root; needs apache2, lib
   --busy-fraction F       answer 503 (Retry-After: 30) to this fraction of requests
   --busy-window A-B       answer 503 to every request from A s to B s after the start
   --limit S               end each phase after S s (default 1800; --quick: 300)
+  --single K              instead: one node's full sync on an idle master, K times, against one curl
+                          fetching the same URLs over 4 parallel keep-alive connections (issue 17's baseline)
   --seed N, --keep, --quick`;
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {

@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   WW_RUN_LIMIT: { retry: true, what: 'the run reached --max-run' },
   WW_GAVE_UP: { retry: true, what: 'every master failed in every round' },
   WW_TRUNCATED: { retry: true, what: 'an answer cut short or longer than it said' },
-  WW_HTTP_STATUS: { retry: false, what: 'the master answered an error status (5xx and 503 retried)' },
+  WW_HTTP_STATUS: { retry: false, what: 'the master answered an error status (5xx, 503 and 429 retried)' },
   WW_EMBEDDED_STATUS: { retry: false, what: "the master's error status inside a 200 body (PROTOCOL 2.7; 5xx retried)" },
   WW_REDIRECT: { retry: false, what: 'too many, invalid or unsupported redirects' },
   WW_ENCODING: { retry: false, what: 'an unrequested Content-Encoding' },
@@ -53,6 +53,8 @@ export interface WwErrorOptions {
   retry?: boolean;
   /** The HTTP status behind it, when there is one. */
   status?: number;
+  /** The master's Retry-After (503, 429), in ms from when it was received. */
+  retryAfterMs?: number;
   cause?: unknown;
 }
 
@@ -60,12 +62,14 @@ export class WwError extends Error {
   readonly code: ErrorCode;
   readonly retry: boolean;
   readonly status?: number;
+  readonly retryAfterMs?: number;
   constructor(code: ErrorCode, message: string, opts: WwErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'WwError';
     this.code = code;
     this.retry = opts.retry ?? ERROR_CODES[code].retry;
     this.status = opts.status;
+    this.retryAfterMs = opts.retryAfterMs;
   }
   get exitCode(): number {
     return this.code === 'WW_LOCKED' ? EXIT.LOCKED : EXIT.FAILED;

@@ -19,6 +19,8 @@ import {
   DEFAULT_SPEED_LIMIT,
   DEFAULT_SPEED_TIME_S,
   DURATION,
+  INITRAMFS_IDLE_TIMEOUT_S,
+  INITRAMFS_MAX_TIME_S,
   numberOption,
   type CommonValues,
 } from './options.ts';
@@ -50,8 +52,17 @@ function chooseScheme(https: boolean, caFile: boolean, settings: Settings, log: 
   return 'http';
 }
 
-/** Builds the master client from options and settings (options win); `started` is when the run began (--max-run). */
-export function masterContext(io: ToolIO, values: CommonValues, o: { log: Logger; settings: Settings; started?: number }): MasterContext {
+/**
+ * Builds the master client from options and settings (options win); `started` is when the run began
+ * (--max-run), `concurrency` the ceiling of requests in flight at a master (--concurrency),
+ * `initramfs` whether a node that gives up reboots (then a master that answers at all is never given up on,
+ * and a slow answer is waited for longer: INITRAMFS_IDLE_TIMEOUT_S).
+ */
+export function masterContext(
+  io: ToolIO,
+  values: CommonValues,
+  o: { log: Logger; settings: Settings; started?: number; concurrency?: number; initramfs?: boolean },
+): MasterContext {
   const { log, settings, started = Date.now() } = o;
   // Options first: a usage error comes before any setting is read, any file opened or any master asked.
   const mode = (values['source-port'] ?? 'auto') as SourcePortMode;
@@ -65,11 +76,11 @@ export function masterContext(io: ToolIO, values: CommonValues, o: { log: Logger
   const maxWait = values['max-wait'] === undefined ? undefined : numberOption(values['max-wait'], 'max-wait', BUDGET, 0, 'seconds') * 1000;
   const ms = (name: 'connect-timeout' | 'timeout' | 'max-time' | 'speed-time' | 'max-run', dflt: number) =>
     numberOption(values[name], name, DURATION, dflt, 'seconds') * 1000;
-  const maxTime = ms('max-time', DEFAULT_MAX_TIME_S);
+  const maxTime = ms('max-time', o.initramfs ? INITRAMFS_MAX_TIME_S : DEFAULT_MAX_TIME_S);
   const speedLimit = numberOption(values['speed-limit'], 'speed-limit', BYTES_PER_SEC, DEFAULT_SPEED_LIMIT, 'bytes per second');
   const speedTime = ms('speed-time', DEFAULT_SPEED_TIME_S);
   const connectTimeout = ms('connect-timeout', DEFAULT_CONNECT_TIMEOUT_S);
-  const idleTimeout = ms('timeout', DEFAULT_IDLE_TIMEOUT_S);
+  const idleTimeout = ms('timeout', o.initramfs ? INITRAMFS_IDLE_TIMEOUT_S : DEFAULT_IDLE_TIMEOUT_S);
   const maxRun = values['max-run'] === undefined ? undefined : ms('max-run', 0);
 
   // Then the settings.
@@ -96,7 +107,8 @@ export function masterContext(io: ToolIO, values: CommonValues, o: { log: Logger
     imageMaxTimeMs: values['max-time'] === undefined ? undefined : maxTime,
     speedLimit: speedLimit > 0 ? { bytesPerSec: speedLimit, windowMs: speedTime } : undefined,
     deadline: maxRun === undefined ? undefined : started + maxRun,
-    retry: { ...base, attempts, maxWaitMs: maxWait },
+    retry: { ...base, attempts, maxWaitMs: maxWait, whileAnswering: !!o.initramfs },
+    maxSockets: o.concurrency,
     log,
   });
   log.debug(`masters ${masters.map((m) => m.label).join(',')} (${settings.sourceOf('WWMASTER') ?? 'option'}), hwaddr ${hwaddr}, ${scheme}`);

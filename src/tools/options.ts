@@ -36,6 +36,14 @@ export const DEFAULT_IDLE_TIMEOUT_S = 60;
 export const DEFAULT_MAX_TIME_S = 120;
 export const DEFAULT_SPEED_LIMIT = 1024;
 export const DEFAULT_SPEED_TIME_S = 60;
+/**
+ * In the initramfs (wwgetfiles): a request abandoned in a boot storm is asked again on a new
+ * connection, which needs another prefork child while the first goes on working on the old
+ * request (PROTOCOL 2.8): measured, 100 nodes abandoning their first request at 60 s made the
+ * master start 208 children that each took minutes to "compile". So there the bounds are longer.
+ */
+export const INITRAMFS_IDLE_TIMEOUT_S = 300;
+export const INITRAMFS_MAX_TIME_S = 600;
 
 /** Command-line durations: fractions allowed (--max-time 0.5); at most what a timer can wait. */
 export const DURATION: NumberRange = { min: 0.001, max: MAX_SECONDS, fraction: true };
@@ -55,8 +63,9 @@ export const COMMON_HELP = `Master options:
                          implies --https, unless WWHTTP=http is set (then only for a redirect to https)
   --source-port MODE     auto (privileged port 100-1023 when root, default), privileged, or any
   --connect-timeout SEC  give up reaching a master (TCP connect + TLS handshake) after SEC s (default ${DEFAULT_CONNECT_TIMEOUT_S})
-  --timeout SEC          abandon a request silent for SEC seconds (default ${DEFAULT_IDLE_TIMEOUT_S})
-  --max-time SEC         abandon a request whose whole answer took longer than SEC s (default ${DEFAULT_MAX_TIME_S};
+  --timeout SEC          abandon a request silent for SEC seconds (default ${DEFAULT_IDLE_TIMEOUT_S}; wwgetfiles in the initramfs ${INITRAMFS_IDLE_TIMEOUT_S})
+  --max-time SEC         abandon a request whose whole answer took longer than SEC s (default ${DEFAULT_MAX_TIME_S},
+                         wwgetfiles in the initramfs ${INITRAMFS_MAX_TIME_S};
                          the VNFS image: none unless given, see --speed-limit)
   --speed-limit BYTES    the VNFS image: abandon it when slower than BYTES/s (default ${DEFAULT_SPEED_LIMIT}) ...
   --speed-time SEC       ... averaged over SEC seconds (default ${DEFAULT_SPEED_TIME_S})

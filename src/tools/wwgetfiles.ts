@@ -24,7 +24,9 @@ directories, symbolic links, block and character devices, FIFOs.
   -n, --dry-run          fetch the list and contents, show what would change, write nothing
   --root DIR             install under DIR (same as NEWROOT; default / on a running node)
   --no-delay             skip the random start delay (for runs by hand)
-  --concurrency N        downloads in flight at once (1-64, default 4)
+  --concurrency N        at most N downloads in flight at once (1-64, default 4): the node starts with
+                         one and adds one while answers stay fast, halves on a 5xx, 503, 429, timeout
+                         or refused connection (down to one request, then pauses between requests)
   --object-attempts N    rounds for one object's content before it fails (1-10000; default 3 on a running
                          node, so one bad download does not hold the run; --attempts in the initramfs)
 ${COMMON_HELP}
@@ -81,7 +83,7 @@ export const wwgetfiles: Tool = {
       // Only the run holding the lock records (a locked run would hide the running one); a dry run changes nothing.
       if (!values['dry-run']) await io.record?.begin({ tool: NAME, rootReal, settings, log });
       // --max-run counts from the start, the start delay included: a cron run must end before the next tick.
-      const ctx = masterContext(io, values, { log, settings, started });
+      const ctx = masterContext(io, values, { log, settings, started, concurrency, initramfs: inInitramfs });
       const delay =
         values['no-delay'] || values['dry-run']
           ? 0

@@ -63,6 +63,7 @@ function client(masters: string, extra: Partial<MasterClientOptions> & { attempt
     retry: { attempts: attempts ?? 1, stepMs: stepMs ?? 1000 },
     log: memoryLogger(),
     sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0.5, // the jitter's middle: upstream's steps exactly
     ...rest,
   });
   return { c, sleeps };

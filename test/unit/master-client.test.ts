@@ -63,6 +63,7 @@ function client(masters: string, retry: Partial<RetryPolicy> = {}, extra: { sour
     retry: { attempts: 1, stepMs: 2000, ...retry },
     log,
     sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0.5, // the jitter's middle: upstream's steps exactly
   });
   return { c, sleeps, log };
 }

@@ -71,6 +71,7 @@ function client(masters: string, o: { ca?: Buffer; scheme?: 'http' | 'https'; co
     retry: { attempts: o.attempts ?? 1, stepMs: 1000 },
     log: memoryLogger(),
     sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0.5, // the jitter's middle: upstream's steps exactly
   });
   return { c, sleeps };
 }

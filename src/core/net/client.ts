@@ -1,9 +1,11 @@
 // The master client: GETs against /WW/* on each master in WWMASTER order, with the upstream
-// back-off between rounds and the run's --max-run deadline over all of it. One exchange with
-// one master (redirects, timers, status) is net/exchange.ts's; the body's completeness is
-// net/body.ts's.
+// back-off between rounds (jittered, Retry-After honoured) and the run's --max-run deadline over
+// all of it, and at most as many requests in flight at a master as its pace allows (net/pace.ts).
+// One exchange with one master (redirects, timers, status) is net/exchange.ts's; the body's
+// completeness is net/body.ts's.
 import type http from 'node:http';
 import { createAgent, type ConnectOptions } from './socket.ts';
+import { Pace, type Ticket, type Verdict } from './pace.ts';
 import { exchange, networkError, type ExchangeBound, type ExchangeSettings, type MasterResponse, type SpeedLimit } from './exchange.ts';
 import { WwError, isRetryable, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -16,6 +18,12 @@ export interface RetryPolicy {
   stepMs: number;
   /** Upper bound on the total time spent sleeping between rounds. */
   maxWaitMs?: number;
+  /**
+   * The initramfs: a round in which a master answered at all (an HTTP error status, a cut answer)
+   * does not count towards `attempts`, so the node never gives up on a master that is only busy;
+   * only rounds no master answered do. --max-run still ends it.
+   */
+  whileAnswering?: boolean;
 }
 
 export const UPSTREAM_RETRY: RetryPolicy = { attempts: 30, stepMs: 2000 };
@@ -50,8 +58,13 @@ export interface MasterClientOptions {
   now?: () => number;
   retry: RetryPolicy;
   log: Logger;
+  /** The back-off between rounds. */
   sleep?: (ms: number) => Promise<void>;
-  /** Concurrent connections per master (keep-alive, reused). */
+  /** The pace's pauses between requests (a window below one), on `now`'s clock. */
+  pause?: (ms: number) => Promise<void>;
+  /** 0 <= x < 1: the back-off's jitter. */
+  random?: () => number;
+  /** --concurrency: the ceiling of each master's window, and of connections per master (keep-alive). */
   maxSockets?: number;
   maxRedirects?: number;
   userAgent?: string;
@@ -64,6 +77,31 @@ const LOCAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['WW_IO', 'WW_NO_
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The longest back-off step (upstream's 30th round: 60 s), and the longest Retry-After obeyed. */
+export const MAX_STEP_MS = 60_000;
+export const MAX_RETRY_AFTER_MS = 600_000;
+
+/** What a failed request says of the master's load (net/pace.ts). */
+export function verdictOf(e: WwError): Verdict {
+  if (e.status !== undefined) return e.status >= 500 || e.status === 429 ? 'overload' : 'neutral';
+  if (e.code === 'WW_TIMEOUT' || e.code === 'WW_CONNECT_TIMEOUT' || e.code === 'WW_NETWORK') return 'overload';
+  return 'neutral';
+}
+
+/** Whether the master answered at all (an HTTP status, or part of an answer). */
+const answered = (e: WwError) => e.status !== undefined || e.code === 'WW_TRUNCATED';
+
+/**
+ * The sleep after round `round`: upstream's 2 s, 4 s, 6 s, ... (at most MAX_STEP_MS), spread over
+ * 0.5x-1.5x so a thousand nodes that failed together do not come back together; never shorter than
+ * the master's Retry-After (plus up to a quarter more, for the same reason).
+ */
+export function backoffMs(o: { stepMs: number; round: number; random: () => number; retryAfterMs?: number }): number {
+  const step = Math.min(o.stepMs * o.round, MAX_STEP_MS) * (0.5 + o.random());
+  const after = o.retryAfterMs === undefined ? 0 : Math.min(o.retryAfterMs, MAX_RETRY_AFTER_MS) * (1 + 0.25 * o.random());
+  return Math.round(Math.max(step, after));
+}
+
 function hostPort(m: MasterAddress, scheme: string): string {
   const host = m.host.includes(':') ? `[${m.host}]` : m.host;
   const dflt = scheme === 'https' ? 443 : 80;
@@ -75,7 +113,14 @@ export class MasterClient {
   private readonly agents: { http: http.Agent; https?: http.Agent };
   private order: MasterAddress[];
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly pause: (ms: number) => Promise<void>;
+  private readonly random: () => number;
   private readonly now: () => number;
+  /** Each master's window (by label), made at its first request. */
+  private readonly paces = new Map<string, Pace>();
+  /** Wakes the requests waiting for a place in a full window. */
+  private waiting: (() => void)[] = [];
+  private readonly ceiling: number;
   /** What every exchange of this client shares. */
   private readonly exchangeSettings: ExchangeSettings;
   /** Requests sent, for summaries and benchmarks. */
@@ -86,10 +131,13 @@ export class MasterClient {
   constructor(opts: MasterClientOptions) {
     this.opts = opts;
     const maxSockets = opts.maxSockets ?? 4;
+    this.ceiling = maxSockets;
     // The https agent only when first needed: it loads node:https and node:tls (net/tls.ts).
     this.agents = { http: createAgent(opts.connect, { secure: false, maxSockets }) };
     this.order = [...opts.masters];
     this.sleep = opts.sleep ?? defaultSleep;
+    this.pause = opts.pause ?? defaultSleep;
+    this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
     this.exchangeSettings = {
       agent: (secure: boolean) =>
@@ -128,10 +176,16 @@ export class MasterClient {
     const { retry, log, deadline } = this.opts;
     const attempts = limits.attempts ?? retry.attempts;
     let waited = 0;
+    let counted = 0;
     for (let round = 1; ; round++) {
       const failures: WwError[] = [];
+      const overloaded: Pace[] = [];
       for (const master of [...this.order]) {
+        const pace = this.paceOf(master);
+        // A request back from its own back-off has waited its due: the hold it set is for the others.
+        const ticket = await this.place(pace, round > 1);
         if (deadline !== undefined && this.now() >= deadline) {
+          this.done(pace, ticket, 'neutral');
           const last = failures[failures.length - 1];
           const tried = round - (last ? 0 : 1);
           throw new WwError(
@@ -142,12 +196,16 @@ export class MasterClient {
         const url = this.url(master, path, query);
         try {
           const result = await exchange(this.exchangeSettings, { master, url, consume, discard, bound: this.bound(limits) });
+          this.done(pace, ticket, 'ok');
           // Stay with the master that answered: the file list and its contents should come from one place.
           this.order = [master, ...this.order.filter((m) => m !== master)];
           this.answered = master.label;
           return result;
         } catch (err) {
           const e = networkError(err, url);
+          const verdict = verdictOf(e);
+          this.done(pace, ticket, verdict);
+          if (verdict === 'overload') overloaded.push(pace);
           // This node's own failure (a full disk, an I/O error) while consuming: another master's
           // answer would be written to the same disk, so the request ends here, not at the round's end.
           if (LOCAL_CODES.has(e.code)) throw e;
@@ -159,18 +217,74 @@ export class MasterClient {
       const definitive = failures.find((f) => !isRetryable(f));
       if (definitive) throw definitive;
       const last = failures[failures.length - 1];
-      const delay = retry.stepMs * round;
-      if (round >= attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
+      if (!retry.whileAnswering || !failures.some(answered)) counted++;
+      const retryAfter = failures.map((f) => f.retryAfterMs).filter((v) => v !== undefined);
+      const delay = backoffMs({
+        stepMs: retry.stepMs,
+        round,
+        random: this.random,
+        retryAfterMs: retryAfter.length ? Math.max(...retryAfter) : undefined,
+      });
+      if (counted >= attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
         throw new WwError('WW_GAVE_UP', `gave up after ${round} attempt(s): ${last.message}`, { cause: last });
       }
       // A sleep that would end past the run's deadline is not worth starting.
       if (deadline !== undefined && this.now() + delay >= deadline) {
         throw new WwError('WW_RUN_LIMIT', `${RUN_LIMIT} after ${round} attempt(s): ${last.message}`, { cause: last });
       }
-      log.warn(`${last.message}; retrying in ${delay / 1000} s (attempt ${round + 1} of ${attempts})`);
+      const of = retry.whileAnswering ? `${attempts - counted} unanswered round(s) left` : `attempt ${round + 1} of ${attempts}`;
+      log.warn(`${last.message}; retrying in ${(delay / 1000).toFixed(1).replace(/\.0$/, '')} s (${of})`);
       waited += delay;
+      // The whole node waits with this request when the master is overloaded (not for a 404-like answer).
+      for (const p of overloaded) p.hold(this.now() + delay);
+      // No connection held through the sleep: on a prefork master an idle one pins a worker.
+      this.dropIdle();
       await this.sleep(delay);
     }
+  }
+
+  private paceOf(master: MasterAddress): Pace {
+    let p = this.paces.get(master.label);
+    if (!p) this.paces.set(master.label, (p = new Pace({ ceiling: this.ceiling })));
+    return p;
+  }
+
+  /** Waits for a place in the master's window (and its pause, below one), and takes it. */
+  private async place(pace: Pace, waited = false): Promise<Ticket> {
+    for (;;) {
+      const wait = pace.waitMs(this.now());
+      if (wait === 0 || (wait > 0 && waited)) return pace.start(this.now());
+      if (wait < 0) {
+        await new Promise<void>((r) => this.waiting.push(r));
+        continue;
+      }
+      this.dropIdle();
+      await this.pause(wait);
+      // Once: a pause on another clock than `now`'s must not spin.
+      if (pace.waitMs(this.now()) >= 0) return pace.start(this.now());
+    }
+  }
+
+  private done(pace: Pace, ticket: Ticket, verdict: Verdict): void {
+    const before = pace.limit;
+    pace.finish(ticket, verdict, this.now());
+    // A smaller window needs fewer connections: close the idle ones now rather than let them pin workers.
+    if (pace.limit < before) this.dropIdle();
+    const w = this.waiting;
+    this.waiting = [];
+    for (const wake of w) wake();
+  }
+
+  /** Closes every idle keep-alive connection (those in use finish their request). */
+  dropIdle(): void {
+    for (const agent of [this.agents.http, this.agents.https]) {
+      for (const list of Object.values(agent?.freeSockets ?? {})) for (const sock of [...(list ?? [])]) sock.destroy();
+    }
+  }
+
+  /** The window of each master asked so far, for summaries and benchmarks. */
+  windows(): Record<string, number> {
+    return Object.fromEntries([...this.paces].map(([k, p]) => [k, p.window]));
   }
 
   /** The time bounds of one attempt (redirects included), from the client's options and the request's limits. */

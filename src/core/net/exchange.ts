@@ -91,8 +91,17 @@ export function networkError(err: unknown, url: string): WwError {
   return new WwError(permanent ? 'WW_TLS' : 'WW_NETWORK', `${url}: ${what}`, { cause: err, retry: !permanent });
 }
 
+/** Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date, as ms from `now`; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!v) return undefined;
+  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) || !/[a-z]/i.test(v) ? undefined : Math.max(0, at - now);
+}
+
 /** What a status other than 200 (and other than a redirect) means, in one line. */
-export function statusError(url: string, status: number, connect: ConnectOptions): WwError {
+export function statusError(url: string, status: number, connect: ConnectOptions, retryAfterMs?: number): WwError {
   if (status === 403) {
     const hint = usesPrivilegedPort(connect)
       ? "this node is not allowed to fetch it (is the request coming from one of the node's addresses?)"
@@ -100,7 +109,13 @@ export function statusError(url: string, status: number, connect: ConnectOptions
     return new WwError('WW_HTTP_STATUS', `${url}: 403 Forbidden: ${hint}`, { status });
   }
   if (status === 404) return new WwError('WW_HTTP_STATUS', `${url}: 404 Not Found (unknown node, file object or VNFS)`, { status });
-  if (status === 503) return new WwError('WW_HTTP_STATUS', `${url}: 503 Service Unavailable (master busy)`, { status, retry: true });
+  const after = retryAfterMs === undefined ? '' : `, retry after ${Math.round(retryAfterMs / 1000)} s`;
+  if (status === 503) {
+    return new WwError('WW_HTTP_STATUS', `${url}: 503 Service Unavailable (master busy${after})`, { status, retry: true, retryAfterMs });
+  }
+  if (status === 429) {
+    return new WwError('WW_HTTP_STATUS', `${url}: 429 Too Many Requests (master busy${after})`, { status, retry: true, retryAfterMs });
+  }
   if (status >= 500) return new WwError('WW_HTTP_STATUS', `${url}: HTTP ${status}`, { status, retry: true });
   return new WwError('WW_HTTP_STATUS', `${url}: HTTP ${status}`, { status });
 }
@@ -177,7 +192,10 @@ function attempt<T>(s: ExchangeSettings, a: Attempt<T>): Promise<T> {
           stop();
           return attempt(s, { ...a, url: next.href, redirects: a.redirects + 1, staleRetried: false }).then(resolve, reject);
         }
-        if (status !== 200) return fail(statusError(url, status, s.connect));
+        if (status !== 200) {
+          const after = status === 503 || status === 429 ? parseRetryAfter(res.headers['retry-after'], Date.now()) : undefined;
+          return fail(statusError(url, status, s.connect, after));
+        }
         // We never send Accept-Encoding, so an encoded body (mod_deflate, a proxy) is not the bytes to
         // install or print: refuse it rather than place compressed content under the object's name.
         const encoding = res.headers['content-encoding'];

@@ -135,10 +135,18 @@ function agentConnect(opts: ConnectOptions, secure: boolean) {
   };
 }
 
+/**
+ * How long a kept-alive connection may sit unused before it is closed. Long enough for the next
+ * request of the same run (milliseconds later), short enough not to pin a prefork worker (PROTOCOL
+ * 2.8) while the node applies objects or waits; the client closes idle ones at once before a
+ * back-off or a pause (net/client.ts).
+ */
+export const KEEP_IDLE_MS = 1000;
+
 /** A keep-alive agent whose sockets come from openConnection. */
 export function createAgent(opts: ConnectOptions, o: { secure: boolean; maxSockets: number }): http.Agent {
   const { secure, maxSockets } = o;
-  const base = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
+  const base = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const, timeout: KEEP_IDLE_MS };
   // node:https, like node:tls (net/tls.ts), is loaded only for a master reached over https.
   const agent = secure ? new (process.getBuiltinModule('node:https').Agent)(base) : new http.Agent(base);
   (agent as unknown as { createConnection: unknown }).createConnection = agentConnect(opts, secure);
