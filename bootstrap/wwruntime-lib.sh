@@ -3,7 +3,8 @@
 #   wwruntime-step     the provision step run in the initramfs (mode "boot")
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
 # Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
-# sort uname readlink sha256sum (or busybox sha256sum) (and cmp, grep, tr, od, date when present).
+# sort uname readlink sha256sum (or busybox sha256sum), unxz (or xz, or busybox unxz) for a packed
+# executable, head df (and cmp, grep, tr, od, date when present).
 #
 # Contents (in this order; each section starts with a "# ---- " line):
 #   bookkeeping      the manifest of what an install placed (wwrt_track, wwrt_init, wwrt_safe_rel)
@@ -11,8 +12,9 @@
 #                    linking there (wwrt_mkdir, wwrt_put, wwrt_copy, wwrt_link)
 #   /warewulf/config our keys written and removed, other lines kept
 #   settings         the master (PROTOCOL 1 order, files parsed as data), the config keys
-#   executables      wwrt_find_runtime: finds the ARCH folder AND validates it (loader, ELF machine,
-#                    every copied file against SHA256SUMS) before anything is placed; wwrt_install_bin
+#   executables      wwrt_find_runtime: finds the ARCH folder, unpacks its bin/wwruntime.xz
+#                    (wwrt_unpack_runtime) AND validates it (loader, ELF machine, every copied
+#                    file against SHA256SUMS) before anything is placed; wwrt_install_bin
 #   numbers          wwrt_number: the one number grammar (the TypeScript tools use the same)
 #   schedulers       cron files or systemd timers, the log folder
 #   upstream         what 60-runtimesupport left (its transport copy, its cron files)
@@ -499,11 +501,13 @@ wwrt_find_runtime() {
             return 1
         fi
     fi
+    WWRT_CHECKED=
     _b_src=${WWRUNTIME_SOURCE:-${WWRUNTIME_HOME:-/warewulf/wwruntime}}
     _b_src=${_b_src%/}
     for _b_d in "$_b_src/$WWRT_ARCH" "$_b_src"; do
-        if [ -f "$_b_d/bin/wwruntime" ]; then
+        if [ -f "$_b_d/bin/wwruntime" ] || [ -f "$_b_d/bin/wwruntime.xz" ]; then
             WWRT_BIN=$_b_d
+            wwrt_unpack_runtime "$_b_d" || return 1
             wwrt_check_runtime
             return
         fi
@@ -541,14 +545,7 @@ wwrt_check_runtime() {
         wwrt_err "$_k_sums is missing: cannot check the runtime in $WWRT_BIN"
         return 1
     fi
-    if command -v sha256sum >/dev/null 2>&1; then
-        WWRT_SHA=sha256sum
-    elif command -v busybox >/dev/null 2>&1 && busybox sha256sum </dev/null >/dev/null 2>&1; then
-        WWRT_SHA=busybox
-    else
-        wwrt_err "no sha256sum here (nor busybox with its sha256sum applet): cannot check $WWRT_BIN against its SHA256SUMS, not installing"
-        return 1
-    fi
+    wwrt_sha_tool || return 1
     WWRT_LIBS=
     while read -r _k_sum _k_rel; do
         _k_rel=${_k_rel#\*}
@@ -583,7 +580,7 @@ wwrt_check_runtime() {
         fi
     fi
     # the executables this install copies, each checked once
-    _k_done=
+    _k_done=${WWRT_CHECKED:-}
     for _k_t in $(wwrt_bin_sources); do
         case " $_k_done " in *" $_k_t "*) continue ;; esac
         wwrt_verify "bin/$_k_t" 'the executable of this build' || return 1
@@ -596,6 +593,18 @@ wwrt_check_runtime() {
         return 1
     fi
     return 0
+}
+
+# Sets WWRT_SHA: sha256sum, or busybox's applet. Without either nothing can be checked: one line.
+wwrt_sha_tool() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        WWRT_SHA=sha256sum
+    elif command -v busybox >/dev/null 2>&1 && busybox sha256sum </dev/null >/dev/null 2>&1; then
+        WWRT_SHA=busybox
+    else
+        wwrt_err "no sha256sum here (nor busybox with its sha256sum applet): cannot check $WWRT_BIN against its SHA256SUMS, not installing"
+        return 1
+    fi
 }
 
 # Sets WWRT_SUM to the sum SHA256SUMS lists for REL ("HASH  REL" or "HASH *REL"); status 1 when
@@ -611,24 +620,72 @@ wwrt_sum_of() { # REL
     return 1
 }
 
-# Checks WWRT_BIN/REL against SHA256SUMS: one line and status 1 when it is not listed or differs.
-wwrt_verify() { # REL WHAT
+# Checks WWRT_BIN/REL (or FILE, a copy of it being made) against SHA256SUMS: one line and status 1
+# when it is not listed or differs.
+wwrt_verify() { # REL WHAT [FILE]
+    _v_file=${3:-$WWRT_BIN/$1}
     if ! wwrt_sum_of "$1"; then
         wwrt_err "$WWRT_BIN/$1 is not listed in $WWRT_BIN/SHA256SUMS: cannot check it, not installing"
         return 1
     fi
     if [ "$WWRT_SHA" = busybox ]; then
-        _v_got=$(busybox sha256sum <"$WWRT_BIN/$1")
+        _v_got=$(busybox sha256sum <"$_v_file")
     else
-        _v_got=$(sha256sum <"$WWRT_BIN/$1")
+        _v_got=$(sha256sum <"$_v_file")
     fi || {
-        wwrt_err "could not read $WWRT_BIN/$1"
+        wwrt_err "could not read $_v_file"
         return 1
     }
     if [ "${_v_got%% *}" != "$WWRT_SUM" ]; then
         wwrt_err "$WWRT_BIN/$1 is not $2 (SHA256SUMS differs): damaged or truncated, not installing"
         return 1
     fi
+}
+
+# The capability carries the executable xz-compressed, as bin/wwruntime.xz (27 MB instead of 109 MB
+# in every node's initfs.gz; busybox's unxz reads it: plain LZMA2, no BCJ filter). Unpacks it as
+# DIR/bin/wwruntime where it lies (the initramfs, in RAM; the transport does this at the first
+# tool it runs, the step when the transport did not): the blob is checked against SHA256SUMS, then
+# unpacked into a temporary name in DIR/bin, checked again, and only then renamed whole. Any
+# failure (a truncated or damaged blob, no space left, no decompressor) is one line and status
+# 1, with nothing left at DIR/bin/wwruntime nor anywhere in NEWROOT. Nothing to do when
+# bin/wwruntime is already there.
+wwrt_unpack_runtime() { # DIR
+    WWRT_BIN=$1
+    _u_dst=$1/bin/wwruntime
+    [ -f "$_u_dst" ] && return 0
+    if [ ! -f "$1/SHA256SUMS" ]; then
+        wwrt_err "$1/SHA256SUMS is missing: cannot check $1/bin/wwruntime.xz"
+        return 1
+    fi
+    wwrt_sha_tool || return 1
+    wwrt_verify bin/wwruntime.xz 'the packed executable of this build' || return 1
+    if command -v unxz >/dev/null 2>&1; then
+        set -- unxz -c
+    elif command -v xz >/dev/null 2>&1; then
+        set -- xz -dc
+    elif command -v busybox >/dev/null 2>&1 && busybox unxz -c </dev/null >/dev/null 2>&1; then
+        set -- busybox unxz -c
+    else
+        wwrt_err "no unxz here (nor xz, nor busybox with its unxz applet): cannot unpack $WWRT_BIN/bin/wwruntime.xz"
+        return 1
+    fi
+    _u_tmp=$WWRT_BIN/bin/.wwruntime.wwrt$$
+    rm -f "$_u_tmp"
+    # stdout into the temporary, the decompressor's own message kept for our one line
+    if _u_msg=$( (set -C && "$@" <"$WWRT_BIN/bin/wwruntime.xz" >"$_u_tmp") 2>&1); then
+        if wwrt_verify bin/wwruntime 'the executable of this build' "$_u_tmp" && chmod 0755 "$_u_tmp" && mv -f "$_u_tmp" "$_u_dst"; then
+            WWRT_CHECKED=' wwruntime' # wwrt_check_runtime need not read it again
+            return 0
+        fi
+        rm -f "$_u_tmp"
+        return 1
+    fi
+    rm -f "$_u_tmp"
+    _u_msg=$(printf '%s' "$_u_msg" | head -n 1)
+    _u_free=$(df -P -k "$WWRT_BIN/bin" 2>/dev/null | tail -n 1 | while read -r _ _ _ _u_a _; do echo "$_u_a"; done)
+    wwrt_err "could not unpack $WWRT_BIN/bin/wwruntime.xz into $WWRT_BIN/bin (${_u_msg:-$1 failed}; ${_u_free:-?} KiB free there): not installing"
+    return 1
 }
 
 # The names under WWRT_BIN/bin/ the install copies: wwruntime, or for standalone tools each
@@ -1061,6 +1118,70 @@ wwrt_preflight() { # SCHEDULER
             return 1
         fi
     done
+    wwrt_space
+}
+
+# Size of a file in bytes (0 when there is none, or only a symbolic link: replacing it frees nothing).
+wwrt_size() { # FILE
+    if [ -f "$1" ] && [ ! -L "$1" ]; then
+        _z=$(wc -c <"$1") || return 1
+        echo $((_z + 0))
+    else
+        echo 0
+    fi
+}
+
+# Before anything is written: the file system that will hold NEWROOT/warewulf has room for the
+# runtime (the executable and its C runtime, ~115 MB; files already at their names are replaced,
+# and each old one stays until its new copy is renamed over it). A full NEWROOT is refused
+# here with one line instead of leaving lib/ installed and bin/ empty. Without df: not checked.
+wwrt_space() {
+    command -v df >/dev/null 2>&1 || return 0
+    _s_new=0
+    _s_old=0
+    _s_max=0
+    # shellcheck disable=SC2046 # one word per name, no blanks in them
+    set -- $(wwrt_bin_sources)
+    if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then set -- wwruntime; fi
+    _s_pairs="NOTICE:warewulf/lib/NOTICE"
+    for _s_l in $WWRT_LIBS; do _s_pairs="$_s_pairs lib/$_s_l:warewulf/lib/$_s_l"; done
+    if [ -z "${WWRUNTIME_STANDALONE:-}" ]; then
+        _s_pairs="$_s_pairs bin/wwruntime:warewulf/bin/wwruntime"
+    else
+        for _s_t in $WWRT_TOOLS; do
+            _s_pairs="$_s_pairs bin/$1:warewulf/bin/$_s_t"
+            shift
+        done
+    fi
+    # where warewulf/ is, or will be
+    wwrt_path warewulf all || return 1
+    _s_at=$WWRT_P
+    [ -d "$_s_at" ] || _s_at=${WWRT_ROOT:-/}
+    _s_free=$(df -P -k "$_s_at" 2>/dev/null | tail -n 1 | while read -r _ _ _ _s_a _; do echo "$_s_a"; done)
+    case $_s_free in '' | *[!0-9]*) return 0 ;; esac
+    # first by sizes alone; only when that does not fit, identical copies (which the install
+    # keeps as they are: wwrt_copy) are left out, at the price of reading them
+    for _s_same in '' cmp; do
+        _s_new=0
+        _s_old=0
+        _s_max=0
+        for _s_p in $_s_pairs; do
+            wwrt_path "${_s_p#*:}" || return 1
+            if [ -n "$_s_same" ] && [ -f "$WWRT_P" ] && cmp -s "$WWRT_BIN/${_s_p%%:*}" "$WWRT_P" 2>/dev/null; then continue; fi
+            _s_n=$(wwrt_size "$WWRT_BIN/${_s_p%%:*}") || return 1
+            _s_o=$(wwrt_size "$WWRT_P") || return 1
+            _s_new=$((_s_new + _s_n))
+            _s_old=$((_s_old + _s_o))
+            [ "$_s_o" -gt "$_s_max" ] && _s_max=$_s_o
+        done
+        _s_need=$(((_s_new - _s_old + _s_max) / 1024 + 1))
+        [ "$_s_free" -ge "$_s_need" ] && return 0
+        command -v cmp >/dev/null 2>&1 || break
+    done
+    if [ "$_s_free" -lt "$_s_need" ]; then
+        wwrt_err "no space for the runtime in ${WWRT_ROOT:-}/warewulf: $_s_need KiB needed, $_s_free KiB free there: not installing"
+        return 1
+    fi
     return 0
 }
 

@@ -4,20 +4,23 @@
 //     rootfs/warewulf/wwruntime/wwruntime-lib.sh      its library (outside provision/: the
 //                                                     provision handler runs every file there)
 //     rootfs/warewulf/wwruntime/wwruntime-install     the image builder's installer
-//     rootfs/warewulf/wwruntime/ARCH/bin/wwruntime    the multi-call executable, per arch
+//     rootfs/warewulf/wwruntime/ARCH/bin/wwruntime.xz the multi-call executable, per arch, xz-packed
+//                                                     (the transport or the step unpacks it at boot)
 //     rootfs/warewulf/wwruntime/ARCH/lib/*            its C runtime (loader, libc, libstdc++, ...)
 //     rootfs/warewulf/wwruntime/ARCH/wwruntime        the launcher: runs bin/wwruntime in the initramfs
 //                                                     itself (bin/ names /warewulf/lib/LOADER, which is
 //                                                     only there in NEWROOT after the step)
 //     rootfs/warewulf/wwruntime/ARCH/NOTICE           bundled components and licences
-//     rootfs/warewulf/wwruntime/ARCH/SHA256SUMS       of the files above (the step checks lib/)
+//     rootfs/warewulf/wwruntime/ARCH/SHA256SUMS       of the files above and of bin/wwruntime unpacked
+//                                                     (the step checks every file it unpacks or copies)
 //     rootfs/warewulf/transports/wwruntime/           the "wwruntime" transport: register + the four
 //                                                     tool names (bootstrap/wwruntime-transport)
 //     provision-wwruntime.ARCH.cpio                   rootfs as a newc archive, one per arch: the
 //                                                     file wwbootstrap takes as a capability
-// Only the multi-call executable goes in: every byte of the capability is in every node's
-// initramfs. A node asked for standalone tools gets four copies of it (it picks its tool
-// from its own name). Every file is written to a temporary name and renamed (concurrent builds).
+// Only the multi-call executable goes in, packed: every byte of the capability is in every node's
+// initfs.gz (gzip -9 makes 40 MB of the 109 MB executable, xz 27 MB; README "Footprint"). A node
+// asked for standalone tools gets four copies of it (it picks its tool from its own name).
+// Every file is written to a temporary name and renamed (concurrent builds).
 import {
   chmodSync,
   closeSync,
@@ -31,8 +34,9 @@ import {
   writeSync,
   writeFileSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join, relative } from 'node:path';
-import { put, ROOT, sumsText } from './lib.mjs';
+import { fileHash, put, ROOT, sha256, sumsText } from './lib.mjs';
 import { CAPABILITY_NAME, MULTICALL, STEP_NAME, TOOLS, TRANSPORT_DIR } from './targets.mjs';
 
 /** Writes a newc cpio archive of the tree under `dir` but the paths in `skip` (owner root, mtime 0: reproducible). */
@@ -80,6 +84,23 @@ export function writeCpio(dir, outFile, skip = []) {
   });
 }
 
+// Plain LZMA2: busybox's unxz (the initramfs's decompressor) knows no BCJ filter. One thread:
+// the same bytes on every build machine. CRC32: what every unxz checks; SHA256SUMS does the rest.
+const XZ_ARGS = ['-9', '-T1', '--check=crc32', '-c'];
+
+/** EXE xz-compressed, cached in WORK under its own digest (xz takes a minute per architecture). */
+function packed(exe, work) {
+  const key = sha256(`${fileHash('sha256', exe)} ${XZ_ARGS.join(' ')}`).slice(0, 16);
+  const file = join(work, `${MULTICALL}.${key}.xz`);
+  if (!existsSync(file)) {
+    for (const old of existsSync(work) ? readdirSync(work) : []) {
+      if (old.startsWith(`${MULTICALL}.`) && old.endsWith('.xz')) rmSync(join(work, old), { force: true });
+    }
+    put(file, (tmp) => writeFileSync(tmp, execFileSync('xz', XZ_ARGS, { input: readFileSync(exe), maxBuffer: 1 << 30 })));
+  }
+  return file;
+}
+
 /**
  * Assembles the capability folder from bootstrap/ and the built executables.
  * @param {{ root?: string, dist?: string, out?: string }} [opts]
@@ -106,7 +127,6 @@ export function assembleCapability(opts = {}) {
     const to = join(rootfs, 'warewulf/wwruntime', a);
     rmSync(to, { recursive: true, force: true }); // nothing left from an older build or layout
     const files = [
-      `bin/${MULTICALL}`,
       ...readdirSync(join(dist, a, 'lib'))
         .sort()
         .map((l) => `lib/${l}`),
@@ -114,7 +134,10 @@ export function assembleCapability(opts = {}) {
       'NOTICE',
     ];
     for (const f of files) copy(join(dist, a, f), join(to, f), f === 'NOTICE' ? 0o644 : 0o755);
-    const sums = sumsText(to, files);
+    const exe = join(dist, a, 'bin', MULTICALL);
+    copy(packed(exe, join(dist, 'work', a)), join(to, 'bin', `${MULTICALL}.xz`), 0o644);
+    // bin/wwruntime is listed with the sum of the unpacked executable: the step checks what it unpacked.
+    const sums = `${fileHash('sha256', exe)}  bin/${MULTICALL}\n${sumsText(to, [`bin/${MULTICALL}.xz`, ...files])}`;
     put(join(to, 'SHA256SUMS'), (tmp) => writeFileSync(tmp, sums));
   }
   // The transport: the dispatcher execs /warewulf/transports/$WWTRANSPORT/TOOL when `register` exists.
@@ -165,7 +188,9 @@ It adds /warewulf/provision/${STEP_NAME} to the bootstrap's initramfs: the provi
 runs it after the VNFS is unpacked (30-getvnfs, 50-config) and after upstream's
 60-runtimesupport, whose work it replaces.
 
-Architectures in this build: ${archs.join(', ')}. Each carries its own C runtime
+Architectures in this build: ${archs.join(', ')}. The executable is packed with xz
+(rootfs/warewulf/wwruntime/ARCH/bin/wwruntime.xz): the transport or the step unpacks it in the
+initramfs with busybox's unxz and checks it against SHA256SUMS. Each carries its own C runtime
 (rootfs/warewulf/wwruntime/ARCH/lib: loader, glibc, libstdc++, libgcc_s from Debian 12), so the
 tools run whatever C library the node's image has; the step installs it as /warewulf/lib.
 Bundled components and their licences: rootfs/warewulf/wwruntime/ARCH/NOTICE.

@@ -5,7 +5,7 @@
 // periodic jobs (cron, or systemd timers) really running wwgetfiles and the runtime script.
 //   node --import tsx test/boot/boot-test.ts [--only NAME[,NAME]] [--keep-logs]
 // Needs root, qemu-system-x86, debootstrap, cpio, apt access to the Debian mirror (.ci/run).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxStatic, debianImage, kernel, packImage, type Image, type Kernel } from './cache.ts';
 import { assembleInitramfs, bootVm, resolveWork, type Vm } from './vm.ts';
@@ -375,6 +375,16 @@ function verify(o: Outcome): void {
   const done = marks.get('provision done');
   o.figures['provision done s'] = done !== undefined ? +(done / 1000).toFixed(1) : 'none';
   o.figures['switch_root s'] = Number.isFinite(swAt) ? +(swAt / 1000).toFixed(1) : 'none';
+  // The parts the capability's size and packing act on, less noisy than the totals: power-on to
+  // /init (loading and unpacking initfs.gz), /init to the node configuration (the transport's first
+  // tool: with wwtransport=wwruntime it unpacks the executable), and the step itself.
+  const initAt = marks.get('init start');
+  if (initAt !== undefined) o.figures['init start s'] = +(initAt / 1000).toFixed(1);
+  const nc = marks.get('nodeconfig ok');
+  if (initAt !== undefined && nc !== undefined) o.figures['nodeconfig s'] = +((nc - initAt) / 1000).toFixed(1);
+  const ws = marks.get('step wwruntime start');
+  const we = [...marks.entries()].find(([k]) => k.startsWith('step wwruntime rc='))?.[1];
+  if (ws !== undefined && we !== undefined) o.figures['step wwruntime s'] = +((we - ws) / 1000).toFixed(1);
   const vs = marks.get('step getvnfs start');
   const ve = [...marks.entries()].find(([k]) => k.startsWith('step getvnfs rc='))?.[1];
   if (vs !== undefined && ve !== undefined) o.figures['VNFS download+unpack s'] = +((ve - vs) / 1000).toFixed(1);
@@ -413,6 +423,12 @@ async function main(): Promise<number> {
   const initramfs = new Map<string, string>();
   initramfs.set('ours', assembleInitramfs({ work: resolveWork('initramfs-ours'), kernel: k, busybox, capability }));
   initramfs.set('upstream', assembleInitramfs({ work: resolveWork('initramfs-upstream'), kernel: k, busybox }));
+  // What each node fetches at boot (iPXE `initrd .../initfs.gz`), with and without our capability.
+  const size = (k2: string) => statSync(initramfs.get(k2)!).size;
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  process.stdout.write(
+    `# initfs.gz fetched at boot: ${size('ours')} bytes (${mb(size('ours'))}) with our capability, ${size('upstream')} (${mb(size('upstream'))}) without: the capability adds ${mb(size('ours') - size('upstream'))} (its cpio: ${mb(statSync(capability).size)})\n`,
+  );
   const baked = bakedImage(cron);
   process.stdout.write(`# initramfs assembled (${((Date.now() - t0) / 1000).toFixed(0)} s so far)\n`);
 
@@ -461,6 +477,14 @@ async function main(): Promise<number> {
     }
   }
   for (const o of outcomes) process.stdout.write(`  ${o.s.name}: ${JSON.stringify(o.figures)}\n`);
+  // One line for CI: the bytes each node fetches and the seconds to "provision done" per boot.
+  const done = outcomes
+    .filter((o) => o.figures['provision done s'] !== undefined)
+    .map((o) => `${o.s.name} ${o.figures['provision done s']} s`)
+    .join(', ');
+  process.stdout.write(
+    `# footprint: initfs.gz ${size('ours')} bytes with the capability, ${size('upstream')} without; provision done: ${done}\n`,
+  );
   const failures = outcomes.flatMap((o) => o.failures);
   process.stdout.write(
     `\n# boot test: ${outcomes.length} boots, ${failures.length} failed checks, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,

@@ -75,8 +75,9 @@ export function assembleInitramfs(o: InitramfsOptions): string {
   // No C library in this initramfs besides the one our capability brings for its executable
   // (upstream's has glibc but no libstdc++; busybox here is static).
 
+  // gzip -9, as wwbootstrap compresses initfs.gz: its size is what each node fetches at boot.
   const out = join(o.work, 'initramfs.gz');
-  sh(`find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 > '${out}'`, tree);
+  sh(`find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9 > '${out}'`, tree);
   rmSync(tree, { recursive: true, force: true });
   return out;
 }
