@@ -1240,13 +1240,14 @@ EOF
 }
 
 # The step: install, or when WWNORUNTIMESERVICES is set remove an earlier install.
+# A node with WWNORUNTIMESERVICES gets no run record either: it pays nothing beyond the step.
 wwrt_main() {
-    wwrt_record started
     if [ -n "${WWNORUNTIMESERVICES:-}" ]; then
         wwrt_remove
-    else
-        wwrt_install
+        return
     fi
+    wwrt_record started
+    wwrt_install
     _m_rc=$?
     wwrt_record finished "$_m_rc"
     return $_m_rc

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { join } from 'node:path';
 import { TOOLS } from '../../build/targets.mjs';
 import { ROOT } from '../helpers/exec.ts';
+import { RUN_RECORDS, walkTree, withoutRunRecords } from '../helpers/tree.ts';
 import { DIST, distLibs, runIn, runStep, scratch, SHELLS } from './harness.ts';
 
 interface Capability {
@@ -151,7 +152,9 @@ test('a truncated blob in the capability: the transport exits 2 with one line, n
     );
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr, /wwruntime\.xz is not the packed executable of this build/);
-    assert.equal(readdirSync(s.root), [], 'NEWROOT untouched');
+    // Nothing placed but the step's run record, which names the failure (issue 18).
+    assert.equal(withoutRunRecords(walkTree(s.root)), [], 'NEWROOT untouched');
+    assert.match(readFileSync(join(s.root, RUN_RECORDS, 'boot.json'), 'utf8'), /"exit":2,.*wwruntime\.xz is not the packed executable/);
   } finally {
     s.cleanup();
   }

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { parseShellVars } from '../../src/core/settings/shellvars.ts';
 import { TOOLS } from '../../build/targets.mjs';
 import { sh } from '../helpers/exec.ts';
-import { treeLines as tree } from '../helpers/tree.ts';
+import { RUN_RECORDS, treeLines as tree } from '../helpers/tree.ts';
 import { DIST, distLibs, INSTALL, read, runIn, runStep, scratch, SHELLS } from './harness.ts';
 
 const mode = (p: string) => (lstatSync(p).mode & 0o7777).toString(8);
@@ -129,6 +129,8 @@ for (const shell of SHELLS) {
       const skip = runStep(shell, s, { WWNORUNTIMESERVICES: '1' });
       assert.is(skip.status, 1, skip.stderr); // 1: the provision handler shows "skipped"
       assert.equal(tree(s.root), before);
+      // not even a run record: such a node pays nothing beyond the step itself
+      assert.not.ok(existsSync(join(s.root, RUN_RECORDS)), 'a NORUNTIMESERVICES node got a run record');
 
       assert.is(runStep(shell, s).status, 0);
       assert.ok(existsSync(join(s.root, 'warewulf/bin/wwruntime')));
