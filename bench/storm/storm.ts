@@ -272,6 +272,22 @@ export function verifyNode(root: string, node: StormNode, objects: FileObject[])
   return wrong;
 }
 
+/** The rig's master for a run: the run's workers, backlog and per-request costs, on its database. */
+function masterOptions(o: StormOptions, db: MariaDb, port: number, busyFraction: number): ApacheOptions {
+  return {
+    port,
+    workers: o.workers,
+    backlog: o.backlog,
+    dsn: db.dsn,
+    dbUser: DB_USER,
+    dbPassword: DB_PASSWORD,
+    firstCpuMs: o.firstCpuMs,
+    requestCpuMs: o.requestCpuMs,
+    requestWaitMs: o.requestWaitMs,
+    busyFraction,
+  };
+}
+
 // ---------------------------------------------------------------------------
 // One phase: one pattern, N nodes, a fresh Apache
 
@@ -285,18 +301,7 @@ async function phase(
 ): Promise<PhaseResult> {
   const port = await freePort();
   const tag = `${pattern}-${n}-${Date.now() % 100000}`;
-  const apacheOpts: ApacheOptions = {
-    port,
-    workers: o.workers,
-    backlog: o.backlog,
-    dsn: ctx.db.dsn,
-    dbUser: DB_USER,
-    dbPassword: DB_PASSWORD,
-    firstCpuMs: o.firstCpuMs,
-    requestCpuMs: o.requestCpuMs,
-    requestWaitMs: o.requestWaitMs,
-    busyFraction: o.busyFraction,
-  };
+  const apacheOpts = masterOptions(o, ctx.db, port, o.busyFraction);
   const apache = await startApache(procs, join(ctx.base, `apache-${tag}`), apacheOpts);
   const dirs = { roots: join(ctx.shm, `roots-${tag}`), logs: join(ctx.base, `logs-${tag}`), sysroot: join(ctx.base, `sysroot-${o.mode}`) };
   fs.mkdirSync(dirs.roots, { recursive: true });
@@ -594,18 +599,9 @@ export function summaryTable(rows: Summary[]): string {
 /** Checks the master once before the storm: nodeconfig and the runtime script through our tools, the embedded 404. */
 async function selfCheck(procs: Procs, o: StormOptions, base: string, db: MariaDb, node: StormNode): Promise<string[]> {
   const port = await freePort();
-  const apache = await startApache(procs, join(base, 'apache-selfcheck'), {
-    port,
-    workers: 8,
-    backlog: 511,
-    dsn: db.dsn,
-    dbUser: DB_USER,
-    dbPassword: DB_PASSWORD,
-    firstCpuMs: 0,
-    requestCpuMs: 0,
-    requestWaitMs: 0,
-    busyFraction: 0,
-  });
+  // a small quick master: the check is of the rig's answers, not of its costs
+  const quick = { ...o, workers: 8, backlog: 511, firstCpuMs: 0, requestCpuMs: 0, requestWaitMs: 0 };
+  const apache = await startApache(procs, join(base, 'apache-selfcheck'), masterOptions(quick, db, port, 0));
   const problems: string[] = [];
   try {
     const env = { PATH, WWMASTER: `127.0.0.1:${port}`, WWINIT_HWADDR: node.hwaddr };
@@ -670,18 +666,7 @@ async function singleNode(
   ctx: { base: string; shm: string; db: MariaDb; nodes: StormNode[]; objects: FileObject[] },
 ) {
   const port = await freePort();
-  const apache = await startApache(procs, join(ctx.base, 'apache-single'), {
-    port,
-    workers: o.workers,
-    backlog: o.backlog,
-    dsn: ctx.db.dsn,
-    dbUser: DB_USER,
-    dbPassword: DB_PASSWORD,
-    firstCpuMs: o.firstCpuMs,
-    requestCpuMs: o.requestCpuMs,
-    requestWaitMs: o.requestWaitMs,
-    busyFraction: 0,
-  });
+  const apache = await startApache(procs, join(ctx.base, 'apache-single'), masterOptions(o, ctx.db, port, 0));
   const node = ctx.nodes[0];
   const dirs = { roots: join(ctx.shm, 'roots-single'), logs: join(ctx.base, 'logs-single'), sysroot: join(ctx.base, 'sysroot-boot') };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });

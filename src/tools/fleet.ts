@@ -7,7 +7,7 @@ import { FLEET_EXIT, FleetTally } from '../core/fleet/report.ts';
 import { renderTextfile, writeTextfile } from '../core/fleet/textfile.ts';
 import { wwshNodeNames } from '../core/fleet/wwsh.ts';
 import { parseNumber, shownValue } from '../core/settings/number.ts';
-import { numberOption, parse } from './options.ts';
+import { BASIC_OPTIONS, numberOption, parse } from './options.ts';
 import { writeAll } from './output.ts';
 import { handleInfo, makeLogger, type Tool, type ToolIO } from './tool.ts';
 
@@ -54,10 +54,7 @@ Exit codes (Nagios plugin conventions, so it can serve as a check as is):
   A /WW/file error the master sends inside an HTTP 200 (PROTOCOL 2.7) is logged as 200: not seen here.`;
 
 const OPTIONS = {
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'V' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
+  ...BASIC_OPTIONS,
   since: { type: 'string' },
   now: { type: 'string' },
   interval: { type: 'string' },

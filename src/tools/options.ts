@@ -10,11 +10,17 @@ import { describeRange, parseNumber, shownValue, type NumberRange } from '../cor
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export const COMMON_OPTIONS = {
+/** What every tool takes, the master-side report (fleet) included. */
+export const BASIC_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
+} as const satisfies Options;
+
+/** What every node tool takes: the basics and how to reach a master. */
+export const COMMON_OPTIONS = {
+  ...BASIC_OPTIONS,
   master: { type: 'string' },
   hwaddr: { type: 'string' },
   https: { type: 'boolean' },
