@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient } from '../../src/core/net/client.ts';
-import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
 import { bigFixture } from '../helpers/master/fixtures.ts';
+import { testClient } from '../helpers/client.ts';
 import { startMaster } from '../helpers/master/server.ts';
 
 const FS_REQUESTS = new Set(['FSREQCALLBACK', 'FSREQPROMISE', 'FILEHANDLECLOSEREQ']);
@@ -41,14 +40,7 @@ test('a full sync of 200 small files makes at most 2 thread-pool fs requests per
   const fixture = bigFixture(1, FILES, 200); // 32 directories under /opt/bench
   const master = await startMaster(fixture, { privilegedPorts: false });
   const root = mkdtempSync(join(tmpdir(), 'ww-fsops-'));
-  const c = new MasterClient({
-    masters: parseMasterList(master.address),
-    scheme: 'http',
-    connect: { sourcePort: 'any', connectTimeoutMs: 5000 },
-    idleTimeoutMs: 10_000,
-    retry: { attempts: 1, stepMs: 1000 },
-    log: memoryLogger(),
-  });
+  const c = testClient(master.address);
   try {
     const sync = () =>
       syncFiles({

@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger } from '../../src/core/log.ts';
-import { MasterClient } from '../../src/core/net/client.ts';
-import { parseMasterList } from '../../src/core/settings/masters.ts';
 import { syncFiles } from '../../src/core/files/job.ts';
 import { processIdentity } from '../../src/core/identity.ts';
 import type { Fixture } from '../helpers/master/fixtures.ts';
+import { testClient } from '../helpers/client.ts';
 import { startMaster } from '../helpers/master/server.ts';
 
 const HW = '02:00:00:00:00:07';
@@ -27,14 +26,7 @@ async function syncOver(existing: string, content: string, concurrency: number, 
   mkdirSync(join(root, 'etc'));
   writeFileSync(join(root, 'etc/a'), existing);
   chmodSync(join(root, 'etc/a'), 0o640);
-  const c = new MasterClient({
-    masters: parseMasterList(master.address),
-    scheme: 'http',
-    connect: { sourcePort: 'any', connectTimeoutMs: 5000 },
-    idleTimeoutMs: 10_000,
-    retry: { attempts: 1, stepMs: 1000 },
-    log: memoryLogger(),
-  });
+  const c = testClient(master.address);
   try {
     const r = await syncFiles({
       client: c,
