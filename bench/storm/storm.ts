@@ -114,6 +114,8 @@ export interface PhaseResult {
   outcomes: NodeOutcome[];
   requests: LogEntry[];
   samples: StatusSample[];
+  /** The phase's start, epoch seconds (the access log's clock). */
+  startEpoch: number;
   cpu: { apache: number; db: number; machineBusy: number; machineTotal: number };
   db: { maxUsedConnections: number; refusedTooMany: number };
   wallS: number;
@@ -141,6 +143,10 @@ export interface Summary {
   cpuPerNode: number;
   dbRefused: number;
   timeline: string;
+  /** 5xx per interval of the busy-worker timeline. */
+  timeline5xx: string;
+  /** 5xx answered on a connection's first request (a worker met anew). */
+  http5xxNewConnection: number;
 }
 
 export function freePort(): Promise<number> {
@@ -316,6 +322,7 @@ async function phase(
     ctx.db.sql('FLUSH STATUS');
     const cpu0 = { apache: apacheCpu(apache.pid), db: cpuOf(ctx.db.pid), machine: machineCpu() };
     const t0 = performance.now();
+    const startEpoch = Date.now() / 1000;
     const poller = new StatusPoller(port, t0, apache.pid);
     const timers: NodeJS.Timeout[] = [];
     const busyFile = join(apache.controlDir, 'busy');
@@ -416,6 +423,7 @@ async function phase(
       outcomes,
       requests,
       samples,
+      startEpoch,
       wallS,
       cpu: {
         apache: cpu1.apache - cpu0.apache,
@@ -453,10 +461,23 @@ function countLines(path: string, re: RegExp): number {
   }
 }
 
+/** The timelines' interval: about 30 of them per phase. */
+function timelineStep(wallS: number): number {
+  const width = Math.max(1, Math.ceil(wallS / 30));
+  return [1, 2, 5, 10, 15, 20, 30, 60, 120].find((s) => s >= width) ?? width;
+}
+
+/** 5xx answers per interval, by the access log's request start. */
+function timeline5xx(req: LogEntry[], startEpoch: number, wallS: number): string {
+  const step = timelineStep(wallS);
+  const buckets = Array.from({ length: Math.ceil(wallS / step) }, () => 0);
+  for (const e of req) if (e.status >= 500) buckets[Math.max(0, Math.min(buckets.length - 1, Math.floor((e.at - startEpoch) / step)))]++;
+  return `every ${step} s: ${buckets.join(' ')}`;
+}
+
 function timeline(samples: StatusSample[], wallS: number): string {
   if (samples.length === 0) return '';
-  const width = Math.max(1, Math.ceil(wallS / 30));
-  const step = [1, 2, 5, 10, 15, 20, 30, 60, 120].find((s) => s >= width) ?? width;
+  const step = timelineStep(wallS);
   const buckets: number[] = [];
   for (const s of samples) {
     const b = Math.floor(s.t / step);
@@ -506,6 +527,8 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
     cpuPerNode: correct ? cpuMaster / correct : NaN,
     dbRefused: r.db.refusedTooMany,
     timeline: timeline(r.samples, r.wallS),
+    timeline5xx: timeline5xx(req, r.startEpoch, r.wallS),
+    http5xxNewConnection: req.filter((e) => e.status >= 500 && e.keepalive === 0).length,
   };
   const f = new Figures(
     `storm: ${r.pattern === 'ours' ? 'this project (dist/linux-x64/wwgetfiles)' : 'upstream (sh + curl stand-in)'}, ${n} nodes, ${o.mode}`,
@@ -558,6 +581,8 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   f.add('  new connections (first request on a connection)', summary.connections);
   f.add('  per node synced', correct ? req.length / correct : 0);
   f.add('HTTP 5xx answers', summary.http5xx);
+  f.add('HTTP 5xx answers: on a new connection (a worker met anew)', summary.http5xxNewConnection);
+  f.add('HTTP 5xx answers: timeline', summary.timeline5xx);
   f.add('  of them 500 / 503', `${summary.http500} / ${summary.http503}`);
   const other = [...new Set(req.map((e) => e.status))].filter((s) => s !== 200 && s < 500).sort();
   if (other.length) f.add('other non-200 statuses', other.map((s) => `${s} x${status((x) => x === s)}`).join(', '));
@@ -799,6 +824,7 @@ export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun>
   const table = summaryTable(phases.map((p) => p.summary));
   o.log(`\nstorm summary (${o.mode} mode):\n${table}`);
   for (const p of phases) o.log(`busy workers, ${p.pattern}, ${p.nodes} nodes: ${p.summary.timeline}`);
+  for (const p of phases) o.log(`HTTP 5xx, ${p.pattern}, ${p.nodes} nodes: ${p.summary.timeline5xx}`);
   return { phases, selfCheck: problems, table };
 }
 

@@ -38,7 +38,7 @@ test('6 nodes boot at once: both patterns complete and correct; the rig measured
 test('children past MariaDB max_connections answer HTTP 500; our nodes retry and complete', async () => {
   // 12 nodes starting together hold at least one connection each, so ~12 Apache children or more (each
   // node's window starts at one request: net/pace.ts); MariaDB's minimum max_connections is 10.
-  const run = await storm({ nodes: [12], patterns: ['ours'], maxConnections: 10, firstCpuMs: 50, limitS: 100, selfCheck: false, log });
+  const run = await storm({ nodes: [12], patterns: ['ours'], maxConnections: 10, firstCpuMs: 50, limitS: 300, selfCheck: false, log });
   const [p] = run.phases;
   assert.ok(p.summary.http500 > 0, 'some requests met a child without a database connection');
   assert.is(p.summary.http500, p.db.refusedTooMany, 'each 500 is a refused database connect');

@@ -1,7 +1,7 @@
 // The adaptive window (src/core/net/pace.ts), on a clock the test moves: no timers, no flakiness.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FAST_MAX_MS, MAX_PAUSE_MS, MIN_WINDOW, Pace } from '../../src/core/net/pace.ts';
+import { FAST_MAX_MS, MAX_PAUSE_MS, MIN_WINDOW, Pace, SLOW_MIN_MS, STRIKE_DECAY } from '../../src/core/net/pace.ts';
 import { backoffMs, MAX_STEP_MS } from '../../src/core/net/client.ts';
 import { parseRetryAfter } from '../../src/core/net/exchange.ts';
 
@@ -83,6 +83,86 @@ test('below one request: pauses of (1/window - 1) answer-times, no request in be
     n++;
   }
   assert.ok(n >= 4 && n <= 8, `back to one request after ${n} good answers (x1.5 each)`);
+});
+
+test('answers slow to begin cut it below one request, a quarter at a time, once per cut', () => {
+  const p = new Pace({ ceiling: 4 });
+  answer(p, 0, 30); // the fastest: 30 ms
+  const w = p.window;
+  answer(p, 100, SLOW_MIN_MS - 10); // slower than 6x the fastest, but not slower than SLOW_MIN_MS
+  assert.is(p.limit, 1, 'eased back to one request');
+  assert.ok(p.window >= 1, `not below one for a 240 ms answer (window ${p.window}, was ${w})`);
+  answer(p, 1000, 2000); // a storm's answer: two seconds before the head came
+  assert.is(p.window, 1, 'above one: eased back to one first');
+  answer(p, 10_000, 2000);
+  assert.is(p.window, 0.75, 'then cut below it');
+  // Two requests sent before that cut, answered after it: the same queue, no second cut.
+  const q = new Pace({ ceiling: 4, initial: 2 });
+  answer(q, 0, 20);
+  q.window = 1;
+  const a = q.start(100);
+  q.finish(a, 'ok', 2100);
+  assert.is(q.window, 0.75);
+  const b = { startedAt: 150 };
+  q.inFlight++;
+  q.finish(b, 'ok', 2200);
+  assert.is(q.window, 0.75, 'sent before the cut: not cut again');
+  for (let i = 0; i < 40; i++) answer(q, 10_000 + i * 20_000, 3000);
+  assert.is(q.window, MIN_WINDOW, 'bounded below');
+});
+
+test("a good answer's time is when its head came, not how long its body took", () => {
+  const p = new Pace({ ceiling: 4 });
+  answer(p, 0, 20);
+  const t = p.start(100);
+  t.answeredAt = 120; // the head after 20 ms, then a large file for 5 s
+  p.finish(t, 'ok', 5120);
+  assert.ok(p.window > 1, `a big file is no sign of load (window ${p.window})`);
+  const u = p.start(6000);
+  p.finish(u, 'overload', 6010);
+  assert.ok(p.window < 2, 'a failure is timed to its end');
+});
+
+test('overloads are strikes, and good answers wear them off', () => {
+  const p = new Pace({ ceiling: 4 });
+  for (let i = 1; i <= 3; i++) {
+    answer(p, i * 1000, 5, 'overload');
+    assert.is(p.strikes, i);
+  }
+  const tickets = [p.start(10_000), p.start(10_001)];
+  p.finish(tickets[0], 'overload', 10_010);
+  p.finish(tickets[1], 'overload', 10_011);
+  assert.is(p.strikes, 4, 'requests in flight at one overload are one strike');
+  for (let i = 0; i < STRIKE_DECAY; i++) answer(p, 20_000 + i * 100, 20);
+  assert.is(p.strikes, 3, `one strike off per ${STRIKE_DECAY} good answers`);
+  for (let i = 0; i < 100; i++) answer(p, 30_000 + i * 100, 20);
+  assert.is(p.strikes, 0);
+  answer(p, 50_000, 5, 'neutral');
+  assert.is(p.strikes, 0, 'a 404 is no strike');
+});
+
+test('back-off: strikes double the step beyond the first, whichever request met them', () => {
+  const b = (strikes: number, round = 1) => backoffMs({ stepMs: 2000, round, random: () => 0.5, strikes, overloadStepMs: 2000 });
+  assert.is(b(0), 2000);
+  assert.is(b(1), 2000, 'a first strike: upstream step');
+  assert.is(b(2), 4000);
+  assert.is(b(3), 8000);
+  assert.is(b(5), 32_000);
+  assert.is(b(8), MAX_STEP_MS, 'capped as ever');
+  assert.is(b(2, 5), 10_000, "the request's own rounds when they are more");
+  assert.is(backoffMs({ stepMs: 2000, round: 1, random: () => 0, strikes: 3, overloadStepMs: 2000 }), 4000, 'still jittered');
+  assert.is(backoffMs({ stepMs: 2000, round: 3, random: () => 0.5, strikes: 3 }), 6000, 'a master that does not answer: upstream steps');
+  const o = (strikes: number, round = 1) => backoffMs({ stepMs: 2000, round, random: () => 0.5, strikes, overloadStepMs: 15_000 });
+  assert.is(o(1), 15_000, "the master said it is overloaded: its surplus workers' time, not 2 s");
+  assert.is(o(2), 30_000);
+  assert.is(o(3), MAX_STEP_MS);
+  assert.is(o(0, 2), 4000, 'no strike: the round step');
+  assert.is(
+    backoffMs({ stepMs: 2000, round: 1, random: () => 0, strikes: 3, overloadStepMs: 15_000, retryAfterMs: 4000 }),
+    4000,
+    "a Retry-After is the master's word: it replaces the strikes' step",
+  );
+  assert.is(backoffMs({ stepMs: 0, round: 1, random: () => 0.5, strikes: 3, overloadStepMs: 0 }), 0, 'WWDEBUG: no back-off at all');
 });
 
 test('back-off: upstream steps spread 0.5x-1.5x, capped, and never before Retry-After', () => {

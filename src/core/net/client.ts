@@ -16,6 +16,12 @@ export interface RetryPolicy {
   attempts: number;
   /** Sleep after round n is n * stepMs (upstream: 2 s, 4 s, 6 s, ...). */
   stepMs: number;
+  /**
+   * The first step after the master answered that it is overloaded (a 5xx, 429): a prefork
+   * master's surplus workers, those past the database's max_connections, live until Apache
+   * retires them, one a second, so a node that comes back within seconds meets them again.
+   */
+  overloadStepMs?: number;
   /** Upper bound on the total time spent sleeping between rounds. */
   maxWaitMs?: number;
   /**
@@ -26,9 +32,9 @@ export interface RetryPolicy {
   whileAnswering?: boolean;
 }
 
-export const UPSTREAM_RETRY: RetryPolicy = { attempts: 30, stepMs: 2000 };
+export const UPSTREAM_RETRY: RetryPolicy = { attempts: 30, stepMs: 2000, overloadStepMs: 15_000 };
 /** WWDEBUG: fail fast while an admin watches. */
-export const DEBUG_RETRY: RetryPolicy = { attempts: 3, stepMs: 0 };
+export const DEBUG_RETRY: RetryPolicy = { attempts: 3, stepMs: 0, overloadStepMs: 0 };
 
 /** Per-request departures from the client's policy. */
 export interface RequestLimits {
@@ -88,16 +94,37 @@ export function verdictOf(e: WwError): Verdict {
   return 'neutral';
 }
 
+/** The master answered that it is overloaded (not a timeout or a refused connection). */
+const answeredOverload = (e: WwError) => e.status !== undefined && verdictOf(e) === 'overload';
+
 /** Whether the master answered at all (an HTTP status, or part of an answer). */
 const answered = (e: WwError) => e.status !== undefined || e.code === 'WW_TRUNCATED';
 
 /**
  * The sleep after round `round`: upstream's 2 s, 4 s, 6 s, ... (at most MAX_STEP_MS), spread over
  * 0.5x-1.5x so a thousand nodes that failed together do not come back together; never shorter than
- * the master's Retry-After (plus up to a quarter more, for the same reason).
+ * the master's Retry-After (plus up to a quarter more, for the same reason). `strikes`, the
+ * master's recent overloads (net/pace.ts), whichever request met them, start the step at
+ * `overloadStepMs` when the master answered that it is overloaded (a 5xx, a 429), and double it
+ * for each strike beyond the first: in a storm each file's first 500 would otherwise start again
+ * at 2 s, and the node would meet the master's surplus workers every few seconds all storm long.
+ * A master that does not answer (refused, silent) keeps upstream's steps; a Retry-After replaces
+ * the strikes' step.
  */
-export function backoffMs(o: { stepMs: number; round: number; random: () => number; retryAfterMs?: number }): number {
-  const step = Math.min(o.stepMs * o.round, MAX_STEP_MS) * (0.5 + o.random());
+export function backoffMs(o: {
+  stepMs: number;
+  round: number;
+  random: () => number;
+  retryAfterMs?: number;
+  strikes?: number;
+  overloadStepMs?: number;
+}): number {
+  // A Retry-After is the master's own word on when to come back: it replaces the strikes' guess.
+  const strikeStep =
+    o.strikes && o.strikes > 0 && o.overloadStepMs !== undefined && o.retryAfterMs === undefined
+      ? o.overloadStepMs * 2 ** Math.min(o.strikes - 1, 16)
+      : 0;
+  const step = Math.min(Math.max(o.stepMs * o.round, strikeStep), MAX_STEP_MS) * (0.5 + o.random());
   const after = o.retryAfterMs === undefined ? 0 : Math.min(o.retryAfterMs, MAX_RETRY_AFTER_MS) * (1 + 0.25 * o.random());
   return Math.round(Math.max(step, after));
 }
@@ -194,8 +221,13 @@ export class MasterClient {
           );
         }
         const url = this.url(master, path, query);
+        // The pace judges the master by when its answer began, not by how long the body took.
+        const timed = (res: MasterResponse) => {
+          ticket.answeredAt = this.now();
+          return consume(res);
+        };
         try {
-          const result = await exchange(this.exchangeSettings, { master, url, consume, discard, bound: this.bound(limits) });
+          const result = await exchange(this.exchangeSettings, { master, url, consume: timed, discard, bound: this.bound(limits) });
           this.done(pace, ticket, 'ok');
           // Stay with the master that answered: the file list and its contents should come from one place.
           this.order = [master, ...this.order.filter((m) => m !== master)];
@@ -224,6 +256,8 @@ export class MasterClient {
         round,
         random: this.random,
         retryAfterMs: retryAfter.length ? Math.max(...retryAfter) : undefined,
+        strikes: Math.max(0, ...overloaded.map((p) => p.strikes)),
+        overloadStepMs: failures.some(answeredOverload) ? retry.overloadStepMs : undefined,
       });
       if (counted >= attempts || (retry.maxWaitMs !== undefined && waited + delay > retry.maxWaitMs)) {
         throw new WwError('WW_GAVE_UP', `gave up after ${round} attempt(s): ${last.message}`, { cause: last });
