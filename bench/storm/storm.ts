@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FileObject } from '../../test/helpers/master/fixtures.ts';
 import { bin } from '../../test/helpers/exec.ts';
@@ -61,6 +61,12 @@ export interface StormOptions {
   interval: number;
   /** cron: the start delays are divided by this (time compression). */
   compress: number;
+  /**
+   * A tick of nodes already in step: every object is in place and the mark (ours and upstream's)
+   * stands below the K newest, so each node asks for the list and fetches those K (undefined: a
+   * full sync from an empty root).
+   */
+  synced?: number;
   /** Each phase (one pattern, one N) is ended after this many seconds. */
   limitS: number;
   seed: number;
@@ -86,6 +92,7 @@ export const DEFAULTS: StormOptions = {
   busyFraction: 0,
   interval: 180,
   compress: 1,
+  synced: undefined,
   limitS: 1800,
   seed: 17,
   keep: false,
@@ -189,9 +196,11 @@ function startNode(
   dirs: { roots: string; logs: string; sysroot: string },
   t0: number,
   delayS: number,
+  objects: FileObject[],
 ): Running {
   const root = join(dirs.roots, node.name);
   fs.mkdirSync(root, { recursive: true });
+  if (o.synced !== undefined) installNode(root, node, objects, o.synced);
   const log = join(dirs.logs, `${node.name}.log`);
   const env: Record<string, string> = {
     PATH,
@@ -215,6 +224,7 @@ function startNode(
     cmd = '/bin/sh';
     args = [UPSTREAM_SCRIPT];
     env.WWSTORM_SYSROOT = dirs.sysroot;
+    if (o.mode === 'cron') env.WWSTORM_RUNNING_NODE = '1';
   }
   const fd = fs.openSync(log, 'w');
   const r: Running = {
@@ -278,6 +288,27 @@ export function verifyNode(root: string, node: StormNode, objects: FileObject[])
   return wrong;
 }
 
+/** Puts every object in place as a sync would have (verifyNode's inverse), and the marks below the `changed` newest. */
+export function installNode(root: string, node: StormNode, objects: FileObject[], changed: number): void {
+  for (const o of [...objects].sort((a, b) => a.path.split('/').length - b.path.split('/').length)) {
+    const p = join(root, o.path);
+    fs.mkdirSync(dirname(p), { recursive: true });
+    if (o.type === 'link') fs.symlinkSync(String(o.content).replace(/\n+$/, ''), p);
+    else if (o.type === 'dir') fs.mkdirSync(p, { recursive: true });
+    else fs.writeFileSync(p, contentFor(o, node));
+    if (o.type !== 'link') {
+      fs.chownSync(p, o.uid, o.gid);
+      fs.chmodSync(p, o.mode & 0o7777);
+    }
+  }
+  const stamps = objects.map((o) => o.timestamp).sort((a, b) => a - b);
+  const mark = String(changed >= stamps.length ? 0 : stamps[stamps.length - changed - 1]);
+  for (const f of ['var/lib/wwruntime/wwgetfiles_timestamp', 'tmp/.wwgetfiles_timestamp']) {
+    fs.mkdirSync(dirname(join(root, f)), { recursive: true });
+    fs.writeFileSync(join(root, f), `${mark}\n`);
+  }
+}
+
 /** The rig's master for a run: the run's workers, backlog and per-request costs, on its database. */
 function masterOptions(o: StormOptions, db: MariaDb, port: number, busyFraction: number): ApacheOptions {
   return {
@@ -336,7 +367,7 @@ async function phase(
         new Promise<void>((resolve) => {
           const go = () => {
             try {
-              const r = startNode(procs, o, pattern, node, port, dirs, t0, delays[i]);
+              const r = startNode(procs, o, pattern, node, port, dirs, t0, delays[i], ctx.objects);
               running.push(r);
               r.exited.then(resolve);
             } catch (err) {
@@ -700,7 +731,17 @@ async function singleNode(
   const ours = async () => {
     const n = { ...node, name: `${node.name}-${k++}` };
     const t0 = performance.now();
-    const r = startNode(procs, { ...o, mode: 'boot' }, 'ours', { ...node, name: n.name }, port, dirs, t0, 0);
+    const r = startNode(
+      procs,
+      { ...o, mode: 'boot', synced: undefined },
+      'ours',
+      { ...node, name: n.name },
+      port,
+      dirs,
+      t0,
+      0,
+      ctx.objects,
+    );
     await r.exited;
     const s = (performance.now() - t0) / 1000;
     const wrong = verifyNode(r.root, node, ctx.objects);
@@ -801,7 +842,8 @@ export async function storm(opts: Partial<StormOptions> = {}): Promise<StormRun>
         (o.busyWindow ? `; 503 from ${o.busyWindow[0]} s to ${o.busyWindow[1]} s` : '') +
         (o.mode === 'cron'
           ? `; start delay random 0..${o.interval - 1} s${o.compress !== 1 ? `, compressed x${o.compress} (0..${((o.interval - 1) / o.compress).toFixed(1)} s)` : ''}`
-          : ''),
+          : '') +
+        (o.synced !== undefined ? `; nodes in step, ${o.synced} object(s) changed since their mark` : ''),
     );
     const t = Date.now();
     const db = await startMariaDb(procs, join(base, 'mariadb'), await freePort(), o.maxConnections);
@@ -899,6 +941,9 @@ export function parseArgs(argv: string[]): Partial<StormOptions> {
       case '--compress':
         o.compress = Math.max(1, num());
         break;
+      case '--synced':
+        o.synced = Math.max(0, Math.floor(num()));
+        break;
       case '--limit':
         o.limitS = num();
         break;
@@ -930,6 +975,8 @@ const HELP = `Usage: npm run storm -- [options]     (as root; needs apache2, lib
   --mode boot|cron        boot: all start at once, as in the initramfs (default); cron: random start delay
   --interval S            cron: WWGETFILES_INTERVAL, delay random 0..S-1 s (default 180)
   --compress K            cron: divide the start delays by K (the master's costs are not compressed)
+  --synced K              nodes already in step, the K newest objects changed since their mark (a
+                          realistic tick: the list and K downloads per node); default: full syncs
   --workers N             Apache MaxRequestWorkers (default 256)
   --max-connections N     MariaDB max_connections (default 151)
   --backlog N             Apache ListenBacklog (default 511; small + few workers: a full listen queue)

@@ -65,7 +65,9 @@ TIMESTAMP_FILE="$NEWROOT/tmp/.wwgetfiles_timestamp"
 if [ "$1" = "-F" ]; then
     rm -f "$TIMESTAMP_FILE"
 elif [ -f "$TIMESTAMP_FILE" ]; then
-    if [ -z "$NEWROOT" ]; then
+    # The rig's NEWROOT only redirects a running node's files into its scratch root
+    # (WWSTORM_RUNNING_NODE, cron mode): upstream reads the mark where NEWROOT is unset.
+    if [ -z "$NEWROOT" ] || [ -n "$WWSTORM_RUNNING_NODE" ]; then
         TIMESTAMP=`cat $TIMESTAMP_FILE`
     fi
 fi
