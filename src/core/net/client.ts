@@ -120,10 +120,10 @@ export function backoffMs(o: {
   overloadStepMs?: number;
 }): number {
   // A Retry-After is the master's own word on when to come back: it replaces the strikes' guess.
+  // (pace.ts caps strikes at 8; MAX_STEP_MS caps the product.)
+  const strikes = o.strikes ?? 0;
   const strikeStep =
-    o.strikes && o.strikes > 0 && o.overloadStepMs !== undefined && o.retryAfterMs === undefined
-      ? o.overloadStepMs * 2 ** Math.min(o.strikes - 1, 16)
-      : 0;
+    strikes > 0 && o.overloadStepMs !== undefined && o.retryAfterMs === undefined ? o.overloadStepMs * 2 ** (strikes - 1) : 0;
   const step = Math.min(Math.max(o.stepMs * o.round, strikeStep), MAX_STEP_MS) * (0.5 + o.random());
   const after = o.retryAfterMs === undefined ? 0 : Math.min(o.retryAfterMs, MAX_RETRY_AFTER_MS) * (1 + 0.25 * o.random());
   return Math.round(Math.max(step, after));
