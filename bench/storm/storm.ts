@@ -621,6 +621,26 @@ function describe(o: StormOptions, r: PhaseResult): [Figures, Summary] {
   f.add("MariaDB Max_used_connections (the rig's own status query included)", r.db.maxUsedConnections);
   f.add('busy workers: peak', busyPeak);
   f.add('busy workers: mean over the run', busyMean);
+  if (o.mode === 'cron') {
+    // A splay spreads the starts evenly over S s; each node then holds workers for its own sync
+    // time d, so even a perfectly smooth tick rises for d s and falls for d s after the window:
+    // its peak over its mean is (S + d) / S at best. The mean within the window says how even it was.
+    const windowS = o.interval / o.compress;
+    const inWindow = busy.filter((_, i) => r.samples[i].t <= windowS);
+    const windowMean = inWindow.length ? inWindow.reduce((a, b) => a + b, 0) / inWindow.length : 0;
+    const syncS = r.outcomes
+      .filter((x) => x.doneAt !== undefined)
+      .map((x) => x.doneAt! - x.startedAt)
+      .sort((a, b) => a - b);
+    const d = percentile(syncS, 50);
+    f.add('per node: its start to done, s: median / max', `${d.toFixed(1)} / ${(syncS[syncS.length - 1] ?? 0).toFixed(1)}`);
+    f.add(`busy workers: mean within the start window (0..${windowS.toFixed(0)} s)`, windowMean);
+    const ratio = (m: number) => (m ? (busyPeak / m).toFixed(2) : 'n/a');
+    f.add(
+      'busy workers: peak over mean: the run / the start window / an even splay at best, (S + d) / S',
+      `${ratio(busyMean)} / ${ratio(windowMean)} / ${((windowS + d) / windowS).toFixed(2)}`,
+    );
+  }
   f.add('busy workers: timeline', summary.timeline);
   f.add('status polls unanswered within 3 s (every child counted busy)', `${r.samples.length - answered.length} of ${r.samples.length}`);
   f.add('Apache children: peak', childrenPeak);
