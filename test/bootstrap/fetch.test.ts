@@ -283,7 +283,7 @@ test('a master that accepts and never answers: the watchdog ends the fetch at WW
         failsCleanly(
           r,
           new RegExp(
-            `^wwruntime: ERROR: could not fetch the runtime: http://${addr}${URLPATH}: no complete answer within 3 s: not installing$`,
+            `^wwruntime: ERROR: could not fetch the runtime: http://${addr}${URLPATH}: no complete answer within [23] s: not installing$`,
           ),
           l,
           before,
@@ -386,7 +386,7 @@ test('transport: the first tool (wwgetnodeconfig) fetches the real blob, then an
     const before = tree(join(t.home, ARCH));
     const bad = await run('/bin/busybox', ['sh', join(t.bin, 'wwgetnodeconfig')], { env, timeoutMs: 120_000 });
     assert.is(bad.code, 2, bad.stderr);
-    assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
     assert.match(
       bad.stderr.trim(),
       new RegExp(
