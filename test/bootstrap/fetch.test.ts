@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { TOOLS } from '../../build/targets.mjs';
 import { ROOT, run } from '../helpers/exec.ts';
 import { sampleFixture } from '../helpers/master/fixtures.ts';
-import { deadAddress, startMaster } from '../helpers/master/server.ts';
+import { deadAddress, type MasterOptions, startMaster } from '../helpers/master/server.ts';
 import { HWADDR as HW } from '../helpers/node.ts';
 import { sha256, treeLines as tree } from '../helpers/tree.ts';
 import { DIST, fakeRuntime, scratch, STEP, type Scratch } from './harness.ts';
@@ -93,7 +93,7 @@ async function step(l: Lean, masters: string, how: 'busybox' | 'dash', env: Reco
   return { status: r.code, stdout: r.stdout, stderr: r.stderr, seconds: (Date.now() - t0) / 1000 };
 }
 
-const serve = (files: Record<string, Buffer | string>, fault?: Parameters<typeof startMaster>[1]['fault']) =>
+const serve = (files: Record<string, Buffer | string>, fault?: MasterOptions['fault']) =>
   startMaster(sampleFixture(), { files, fault });
 
 /** Status 2, exactly one line matching re, the ARCH folder exactly as before (no temporaries), NEWROOT untouched. */
