@@ -363,6 +363,11 @@ initramfs with busybox's unxz and checks it against SHA256SUMS. Each carries its
 (rootfs/warewulf/wwruntime/ARCH/lib: loader, glibc, libstdc++, libgcc_s from Debian 12), so the
 tools run whatever C library the node's image has; the step installs it as /warewulf/lib.
 Bundled components and their licences: rootfs/warewulf/wwruntime/ARCH/NOTICE.
+The lean capability (opt-in; README "Lean capability (opt-in)"): provision-wwruntime-lean.ARCH.cpio
+carries no runtime, only the manifest warewulf/wwruntime/ARCH/RUNTIME of the blob
+bootstrap/wwruntime/MACHINE/wwruntime-VERSION-ARCH-SHA16.tar.xz, which must lie on the master as
+/var/lib/warewulf/bootstrap/wwruntime/MACHINE/ (served as http://MASTER/WW/bootstrap/): the
+transport's first tool or the step fetches it at boot. Install one of the two capabilities, not both.
 rootfs/ is the same content as a folder; rootfs/warewulf/wwruntime/wwruntime-install
 installs the runtime services into a VNFS chroot at image-build time:
   wwruntime-install --into /var/chroots/IMAGE [--standalone]
