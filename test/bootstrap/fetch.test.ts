@@ -93,8 +93,7 @@ async function step(l: Lean, masters: string, how: 'busybox' | 'dash', env: Reco
   return { status: r.code, stdout: r.stdout, stderr: r.stderr, seconds: (Date.now() - t0) / 1000 };
 }
 
-const serve = (files: Record<string, Buffer | string>, fault?: MasterOptions['fault']) =>
-  startMaster(sampleFixture(), { files, fault });
+const serve = (files: Record<string, Buffer | string>, fault?: MasterOptions['fault']) => startMaster(sampleFixture(), { files, fault });
 
 /** Status 2, exactly one line matching re, the ARCH folder exactly as before (no temporaries), NEWROOT untouched. */
 function failsCleanly(r: { status: number | null; stderr: string }, re: RegExp, l: Lean, before: { arch: string[]; root: string[] }) {
