@@ -4,7 +4,8 @@
 #   wwruntime-install  the image builder's installer into a VNFS chroot (mode "image")
 # Sourced, never run. POSIX sh (busybox ash, dash); uses only ln mv rm rmdir mkdir chmod cat
 # sort uname readlink sha256sum (or busybox sha256sum), unxz (or xz, or busybox unxz) for a packed
-# executable, head df (and cmp, grep, tr, od, date when present).
+# executable, head df (and cmp, grep, tr, od, date when present); for the lean capability's
+# fetched runtime also curl or wget, tar, find, wc.
 #
 # Contents (in this order; each section starts with a "# ---- " line):
 #   bookkeeping      the manifest of what an install placed (wwrt_track, wwrt_init, wwrt_safe_rel)
@@ -14,7 +15,8 @@
 #   settings         the master (PROTOCOL 1 order, files parsed as data), the config keys
 #   executables      wwrt_find_runtime: finds the ARCH folder, unpacks its bin/wwruntime.xz
 #                    (wwrt_unpack_runtime) AND validates it (loader, ELF machine, every copied
-#                    file against SHA256SUMS) before anything is placed; wwrt_install_bin
+#                    file against SHA256SUMS) before anything is placed; the lean capability's
+#                    runtime fetched from the master (wwrt_fetch_runtime); wwrt_install_bin
 #   numbers          wwrt_number: the one number grammar (the TypeScript tools use the same)
 #   schedulers       cron files or systemd timers, the log folder
 #   upstream         what 60-runtimesupport left (its transport copy, its cron files)
@@ -45,6 +47,9 @@
 #   WWRUNTIME_ARCH         executable flavour (default from uname -m: x86_64 -> linux-x64,
 #                          aarch64 -> linux-arm64)
 #   WWRUNTIME_SOURCE       folder holding ARCH/{bin,lib,SHA256SUMS,NOTICE}, or one such ARCH folder
+#                          (or, the lean capability, ARCH/RUNTIME: the manifest of the blob to fetch)
+#   WWRUNTIME_FETCH_TIMEOUT seconds 1..86400 all fetches of the lean capability's blob may take
+#                          together (default 300)
 #   WWRUNTIME_HOSTROOT     prefix of the files of the system the step runs on (/proc/cmdline,
 #                          /etc/network.conf, /init, /var/log/warewulf); for tests
 # Exit status of the entry points: 0 done, 1 skipped (nothing to do), 2 failed. (The
@@ -511,6 +516,12 @@ wwrt_find_runtime() {
             wwrt_check_runtime
             return
         fi
+        # the lean capability: the manifest of a blob on the master
+        if [ -f "$_b_d/$WWRT_LEAN_MANIFEST" ]; then
+            wwrt_fetch_runtime "$_b_d" "$WWRT_ARCH" || return 1
+            wwrt_check_runtime
+            return
+        fi
     done
     if [ -f "$_b_src/$WWRT_ARCH/wwruntime" ] || [ -f "$_b_src/wwruntime" ]; then
         wwrt_err "$_b_src has executables without their C runtime (no bin/ and lib/): rebuild them"
@@ -686,6 +697,300 @@ wwrt_unpack_runtime() { # DIR
     _u_free=$(df -P -k "$WWRT_BIN/bin" 2>/dev/null | tail -n 1 | while read -r _ _ _ _u_a _; do echo "$_u_a"; done)
     wwrt_err "could not unpack $WWRT_BIN/bin/wwruntime.xz into $WWRT_BIN/bin (${_u_msg:-$1 failed}; ${_u_free:-?} KiB free there): not installing"
     return 1
+}
+
+# ---- the lean capability (opt-in, issue 20 variant c): the runtime fetched from the master
+# Its ARCH folder holds only the launcher and the manifest ARCH/RUNTIME ("KEY VALUE" lines: blob,
+# machine, size, sha256, unpacked); the blob (build/capability.mjs: ARCH/{bin/wwruntime, lib/*,
+# NOTICE, SHA256SUMS} as a ustar archive, xz-packed) lies on the master as
+# /var/lib/warewulf/bootstrap/wwruntime/MACHINE/BLOB, which Apache serves as
+# http://MASTER/WW/bootstrap/wwruntime/MACHINE/BLOB (the alias iPXE fetches initfs.gz from; no
+# privileged-port rule there, so busybox wget can fetch it).
+WWRT_LEAN_MANIFEST=RUNTIME
+
+# wwrt_fetch_one URL FILE SECONDS: fetches URL into FILE with curl or wget (WWRT_FTOOL), killed
+# after SECONDS by a watchdog of its own (a background sleep, then kill: no `timeout` applet
+# needed). Status 0 fetched; else WWRT_WHY says why, and FILE is gone.
+wwrt_fetch_one() {
+    rm -f "$2" "$2.err" "$2.late"
+    if [ "$WWRT_FTOOL" = curl ]; then
+        if [ -n "$WWRT_FCA" ]; then
+            curl -fsS -g --cacert "$WWRT_FCA" -o "$2" "$1" 2>"$2.err" &
+        else
+            curl -fsS -g -o "$2" "$1" 2>"$2.err" &
+        fi
+    else
+        # shellcheck disable=SC2086 # "wget" or "busybox wget"
+        $WWRT_FTOOL -q -O "$2" "$1" 2>"$2.err" &
+    fi
+    _o_pid=$!
+    # The watchdog: its sleep is killed with it (the trap), and it holds none of our output open.
+    (
+        trap 'kill "$_o_s" 2>/dev/null; exit 0' TERM
+        sleep "$3" &
+        _o_s=$!
+        wait "$_o_s" && : >"$2.late" && kill "$_o_pid"
+    ) </dev/null >/dev/null 2>&1 &
+    _o_wd=$!
+    wait "$_o_pid" 2>/dev/null # no "Terminated" line for a fetch the watchdog ended
+    _o_rc=$?
+    kill "$_o_wd" 2>/dev/null
+    wait "$_o_wd" 2>/dev/null
+    if [ -f "$2.late" ]; then
+        WWRT_WHY="no complete answer within $3 s"
+    elif [ "$_o_rc" != 0 ]; then
+        WWRT_WHY=
+        [ -f "$2.err" ] && IFS= read -r WWRT_WHY <"$2.err"
+        WWRT_WHY=${WWRT_WHY#curl: (*) }
+        WWRT_WHY=${WWRT_WHY#wget: }
+        WWRT_WHY=${WWRT_WHY:-${WWRT_FTOOL##* } exit status $_o_rc}
+        case $WWRT_WHY in *404*) WWRT_WHY="$WWRT_WHY (the blob is not installed on that master)" ;; esac
+    fi
+    rm -f "$2.err" "$2.late"
+    [ "$_o_rc" = 0 ] && [ ! -f "$2.late" ] && return 0
+    rm -f "$2"
+    return 1
+}
+
+# wwrt_fetch_runtime DIR ARCH: DIR is a lean ARCH folder (the manifest DIR/RUNTIME, no
+# bin/wwruntime). Fetches the blob the manifest names from each master of WWMASTER in turn (a
+# comma or blank separated list of host[:port]; the first that serves it whole wins) with curl
+# when there is one (the genuine development initramfs has a static curl), else wget (busybox's);
+# every fetch is bounded by a watchdog, all of them together by WWRUNTIME_FETCH_TIMEOUT seconds
+# (default 300; each master gets an equal share of what is left). http, as iPXE fetches
+# initfs.gz; https only with WWHTTP=https and curl (verified against /etc/ca-bundle.crt when it is
+# there): busybox wget cannot verify a certificate. Either way the blob is checked against the
+# manifest's size and SHA256, which came in initfs.gz itself. Before any fetch: room for the blob
+# and its unpacked files in DIR (df; a file system reporting 0 KiB in all, ramfs, is taken as
+# unknown). The blob goes to a temporary name in DIR (the initramfs: RAM), is unpacked into a
+# temporary folder there, every file checked against the blob's own SHA256SUMS, and only then
+# are lib/, NOTICE, SHA256SUMS and, last, bin/ renamed into DIR. Any failure: one line naming
+# the URL(s) and the cause, status 1, nothing left in DIR but what the capability brought.
+# Nothing to do when DIR/bin/wwruntime is there (the transport fetched it already).
+wwrt_fetch_runtime() {
+    WWRT_BIN=$1
+    _f_dir=$1
+    _f_arch=$2
+    [ -f "$_f_dir/bin/wwruntime" ] && return 0
+    _f_man=$_f_dir/$WWRT_LEAN_MANIFEST
+    _f_blob=
+    _f_mach=
+    _f_size=
+    _f_sum=
+    _f_unp=
+    if [ -f "$_f_man" ]; then
+        while read -r _f_k _f_v _; do
+            case $_f_k in
+                blob) _f_blob=$_f_v ;;
+                machine) _f_mach=$_f_v ;;
+                size) _f_size=$_f_v ;;
+                sha256) _f_sum=$_f_v ;;
+                unpacked) _f_unp=$_f_v ;;
+            esac
+        done <"$_f_man"
+    fi
+    _f_ok=1
+    case $_f_blob in '' | .* | *[!A-Za-z0-9._+-]*) _f_ok= ;; esac
+    case $_f_mach in '' | *[!A-Za-z0-9_]*) _f_ok= ;; esac
+    case $_f_size in '' | *[!0-9]* | ???????????*) _f_ok= ;; esac
+    case $_f_unp in '' | *[!0-9]* | ???????????*) _f_ok= ;; esac
+    case $_f_sum in *[!0-9a-f]* | '') _f_ok= ;; esac
+    [ "${#_f_sum}" = 64 ] || _f_ok=
+    if [ -z "$_f_ok" ]; then
+        wwrt_err "$_f_man is missing or not a runtime manifest (blob, machine, size, sha256, unpacked): cannot fetch the runtime"
+        return 1
+    fi
+    wwrt_sha_tool || return 1
+    if command -v curl >/dev/null 2>&1; then
+        WWRT_FTOOL=curl
+    elif command -v wget >/dev/null 2>&1; then
+        WWRT_FTOOL=wget
+    elif command -v busybox >/dev/null 2>&1 && busybox wget --help >/dev/null 2>&1; then
+        WWRT_FTOOL='busybox wget'
+    else
+        wwrt_err "no curl or wget here: cannot fetch the runtime $_f_blob"
+        return 1
+    fi
+    if command -v unxz >/dev/null 2>&1; then
+        _f_unxz='unxz -c'
+    elif command -v xz >/dev/null 2>&1; then
+        _f_unxz='xz -dc'
+    elif command -v busybox >/dev/null 2>&1 && busybox unxz -c </dev/null >/dev/null 2>&1; then
+        _f_unxz='busybox unxz -c'
+    else
+        wwrt_err "no unxz here (nor xz, nor busybox with its unxz applet): cannot unpack the runtime $_f_blob"
+        return 1
+    fi
+    WWRT_FCA=
+    _f_scheme=http
+    if [ "${WWHTTP:-}" = https ] && [ "$WWRT_FTOOL" = curl ]; then
+        _f_scheme=https
+        [ -f "${WWRT_HOST:-}/etc/ca-bundle.crt" ] && WWRT_FCA=${WWRT_HOST:-}/etc/ca-bundle.crt
+    fi
+    if [ -z "${WWMASTER:-}" ]; then
+        WWRT_HOST=${WWRT_HOST-${WWRUNTIME_HOSTROOT:-}}
+        WWRT_HOST=${WWRT_HOST%/}
+        if ! wwrt_find_master; then
+            wwrt_err "no master known (WWMASTER, wwmaster=): cannot fetch the runtime $_f_blob"
+            return 1
+        fi
+    fi
+    wwrt_number WWRUNTIME_FETCH_TIMEOUT "${WWRUNTIME_FETCH_TIMEOUT:-}" 1 86400 300
+    _f_bound=$WWRT_NUM
+    # room for the blob and its files side by side (the blob goes once they are unpacked)
+    _f_need=$((_f_size / 1024 + _f_unp / 1024 + 2))
+    _f_df=$(df -P -k "$_f_dir" 2>/dev/null | tail -n 1 | while read -r _ _t _ _a _; do echo "$_t $_a"; done)
+    case $_f_df in
+        '0 '* | '' | *[!0-9\ ]*) ;; # ramfs says 0 in all: unknown, unlimited
+        *)
+            if [ "${_f_df#* }" -lt "$_f_need" ]; then
+                wwrt_err "no space for the runtime $_f_blob in $_f_dir: $_f_need KiB needed, ${_f_df#* } KiB free there: not fetching it"
+                return 1
+            fi
+            ;;
+    esac
+    _f_file=$_f_dir/.wwruntime-fetch.$$
+    _f_tmpd=$_f_dir/.wwruntime-unpack.$$
+    _f_ifs=$IFS
+    IFS=', '
+    set -f
+    # shellcheck disable=SC2086 # the list, split at commas and blanks
+    set -- $WWMASTER
+    set +f
+    IFS=$_f_ifs
+    _f_start=$(date +%s 2>/dev/null) || _f_start=
+    _f_why=
+    _f_url=
+    _f_got=
+    while [ "$#" -gt 0 ]; do
+        _f_url="$_f_scheme://$1/WW/bootstrap/wwruntime/$_f_mach/$_f_blob"
+        # an equal share of the time left for each master still to ask
+        _f_left=$_f_bound
+        _f_now=$(date +%s 2>/dev/null) || _f_now=
+        case "$_f_start$_f_now" in *[!0-9]* | '') ;; *) _f_left=$((_f_bound - (_f_now - _f_start))) ;; esac
+        if [ "$_f_left" -lt 1 ]; then
+            _f_why="$_f_why${_f_why:+; }$_f_url: not tried, the $_f_bound s bound is spent"
+            shift
+            continue
+        fi
+        _f_share=$((_f_left / $#))
+        [ "$_f_share" -ge 1 ] || _f_share=1
+        shift
+        if ! wwrt_fetch_one "$_f_url" "$_f_file" "$_f_share"; then
+            _f_why="$_f_why${_f_why:+; }$_f_url: $WWRT_WHY"
+            continue
+        fi
+        _f_n=$(wc -c <"$_f_file")
+        _f_n=$((_f_n + 0))
+        if [ "$_f_n" != "$_f_size" ]; then
+            _f_why="$_f_why${_f_why:+; }$_f_url: truncated or wrong blob ($_f_n bytes, the manifest says $_f_size)"
+            rm -f "$_f_file"
+            continue
+        fi
+        if [ "$WWRT_SHA" = busybox ]; then _f_h=$(busybox sha256sum <"$_f_file"); else _f_h=$(sha256sum <"$_f_file"); fi
+        if [ "${_f_h%% *}" != "$_f_sum" ]; then
+            _f_why="$_f_why${_f_why:+; }$_f_url: damaged blob (SHA256 differs from the manifest's)"
+            rm -f "$_f_file"
+            continue
+        fi
+        _f_got=1
+        break
+    done
+    if [ -z "$_f_got" ]; then
+        rm -f "$_f_file"
+        wwrt_fetch_fail "could not fetch the runtime: $_f_why: not installing"
+        return 1
+    fi
+    # unpacked beside DIR's own files; the decompressor's status through a file (no pipefail in sh)
+    rm -rf "$_f_tmpd" "$_f_tmpd.rc"
+    mkdir "$_f_tmpd" || {
+        rm -f "$_f_file"
+        wwrt_fetch_fail "could not create $_f_tmpd: not installing"
+        return 1
+    }
+    # shellcheck disable=SC2086 # "unxz -c" and the like
+    _f_msg=$({ $_f_unxz <"$_f_file" 2>"$_f_tmpd.err" || echo x >"$_f_tmpd.rc"; } | { cd "$_f_tmpd" && tar -xf - 2>&1 || echo x >>"$_f_tmpd.rc"; })
+    rm -f "$_f_file"
+    if [ -f "$_f_tmpd.rc" ]; then
+        [ -s "$_f_tmpd.err" ] && _f_msg=$(cat "$_f_tmpd.err")
+        _f_msg=$(printf '%s' "$_f_msg" | head -n 1)
+        rm -rf "$_f_tmpd" "$_f_tmpd.rc" "$_f_tmpd.err"
+        wwrt_fetch_fail "could not unpack $_f_url into $_f_dir (${_f_msg:-unxz or tar failed}): not installing"
+        return 1
+    fi
+    rm -f "$_f_tmpd.err"
+    if ! wwrt_fetch_check "$_f_tmpd/$_f_arch"; then
+        rm -rf "$_f_tmpd"
+        wwrt_fetch_fail "$_f_url: $WWRT_WHY: not installing"
+        return 1
+    fi
+    # into place: bin/ last (its wwruntime says the runtime is there); undone on any failure
+    _f_moved=
+    for _f_n in lib NOTICE SHA256SUMS bin; do
+        [ -e "$_f_tmpd/$_f_arch/$_f_n" ] || continue
+        if rm -rf "${_f_dir:?}/$_f_n" && mv "$_f_tmpd/$_f_arch/$_f_n" "$_f_dir/$_f_n"; then
+            _f_moved="$_f_moved $_f_n"
+            continue
+        fi
+        for _f_m in $_f_moved; do rm -rf "${_f_dir:?}/$_f_m"; done
+        rm -rf "$_f_tmpd"
+        wwrt_fetch_fail "could not move the fetched runtime into $_f_dir: not installing"
+        return 1
+    done
+    rm -rf "$_f_tmpd"
+    WWRT_BIN=$_f_dir
+    WWRT_CHECKED=' wwruntime' # checked above
+    _f_end=$(date +%s 2>/dev/null) || _f_end=
+    _f_t=
+    case "$_f_start$_f_end" in *[!0-9]* | '') ;; *) _f_t=" in $((_f_end - _f_start)) s" ;; esac
+    wwrt_say "fetched the runtime from $_f_url ($_f_size bytes$_f_t${_f_why:+; before: $_f_why})"
+    return 0
+}
+
+# Checks an unpacked blob's ARCH folder: SHA256SUMS there lists bin/wwruntime, names only files
+# inside it, and every file it lists matches; nothing else but folders is there. WWRT_WHY says why not.
+wwrt_fetch_check() { # DIR
+    WWRT_WHY=
+    if [ ! -f "$1/SHA256SUMS" ] || [ ! -f "$1/bin/wwruntime" ]; then
+        WWRT_WHY="not a runtime blob of ${1##*/} (no ${1##*/}/SHA256SUMS or ${1##*/}/bin/wwruntime in it)"
+        return 1
+    fi
+    _c_n=0
+    while read -r _c_sum _c_rel; do
+        _c_rel=${_c_rel#\*}
+        case $_c_rel in '' | /* | ../* | */../* | *'/..') WWRT_WHY="bad SHA256SUMS entry '$_c_rel'"; return 1 ;; esac
+        if [ ! -f "$1/$_c_rel" ] || [ -L "$1/$_c_rel" ]; then
+            WWRT_WHY="${1##*/}/$_c_rel is missing from the blob"
+            return 1
+        fi
+        if [ "$WWRT_SHA" = busybox ]; then _c_h=$(busybox sha256sum <"$1/$_c_rel"); else _c_h=$(sha256sum <"$1/$_c_rel"); fi
+        if [ "${_c_h%% *}" != "$_c_sum" ]; then
+            WWRT_WHY="${1##*/}/$_c_rel differs from the blob's SHA256SUMS"
+            return 1
+        fi
+        _c_n=$((_c_n + 1))
+    done <"$1/SHA256SUMS"
+    grep -q '  bin/wwruntime$' "$1/SHA256SUMS" 2>/dev/null || {
+        WWRT_WHY="the blob's SHA256SUMS does not list bin/wwruntime"
+        return 1
+    }
+    # every file of the blob is listed (and SHA256SUMS itself)
+    _c_all=$(find "$1" ! -type d | wc -l)
+    if [ "$((_c_all + 0))" != "$((_c_n + 1))" ]; then
+        WWRT_WHY="the blob holds $((_c_all + 0)) files, its SHA256SUMS lists $_c_n besides itself"
+        return 1
+    fi
+    return 0
+}
+
+# The one line of a failed fetch: stderr (the step's log, the transport's console), and in the
+# genuine initramfs also the console for the step (the provision handler sends its stderr to a log).
+wwrt_fetch_fail() {
+    wwrt_err "$1"
+    if [ "${WWRT_MODE:-}" = boot ] && [ -z "${WWRT_HOST:-}" ] && [ -w /dev/console ]; then
+        printf '\nwwruntime: ERROR: %s\n' "$1" >/dev/console 2>/dev/null
+    fi
+    return 0
 }
 
 # The names under WWRT_BIN/bin/ the install copies: wwruntime, or for standalone tools each

@@ -17,6 +17,19 @@
 //                                                     tool names (bootstrap/wwruntime-transport)
 //     provision-wwruntime.ARCH.cpio                   rootfs as a newc archive, one per arch: the
 //                                                     file wwbootstrap takes as a capability
+// and the opt-in "lean" variant (issue 20, variant c), the same tree without the runtime:
+//     rootfs-lean/warewulf/wwruntime/ARCH/RUNTIME     the manifest: the blob's name, machine, size,
+//                                                     SHA256 and unpacked size (ARCH keeps only its
+//                                                     launcher; no bin/, lib/, NOTICE, SHA256SUMS)
+//     provision-wwruntime-lean.ARCH.cpio              rootfs-lean as a newc archive, one per arch
+//     bootstrap/wwruntime/MACHINE/wwruntime-VERSION-ARCH-SHA16.tar.xz
+//                                                     the runtime blob: ARCH/{bin/wwruntime, lib/*,
+//                                                     NOTICE, SHA256SUMS} as a ustar archive (sorted,
+//                                                     0:0, mtime 0), xz -9 plain LZMA2 like
+//                                                     wwruntime.xz; laid out as the master's
+//                                                     /var/lib/warewulf/bootstrap/, which Apache serves
+//                                                     as http://MASTER/WW/bootstrap/ (the step or the
+//                                                     transport fetches it: wwrt_fetch_runtime)
 // Only the multi-call executable goes in, packed: every byte of the capability is in every node's
 // initfs.gz (gzip -9 makes 40 MB of the 109 MB executable, xz 27 MB; README "Footprint"). A node
 // asked for standalone tools gets four copies of it (it picks its tool from its own name).
@@ -37,7 +50,7 @@ import {
 import { execFileSync } from 'node:child_process';
 import { join, relative } from 'node:path';
 import { fileHash, put, ROOT, sha256, sumsText } from './lib.mjs';
-import { CAPABILITY_NAME, MULTICALL, STEP_NAME, TOOLS, TRANSPORT_DIR } from './targets.mjs';
+import { ARCHS, CAPABILITY_NAME, LEAN_CAPABILITY_NAME, LEAN_MANIFEST, MULTICALL, STEP_NAME, TOOLS, TRANSPORT_DIR } from './targets.mjs';
 
 /** Writes a newc cpio archive of the tree under `dir` but the paths in `skip` (owner root, mtime 0: reproducible). */
 export function writeCpio(dir, outFile, skip = []) {
@@ -84,6 +97,58 @@ export function writeCpio(dir, outFile, skip = []) {
   });
 }
 
+/**
+ * The bytes of a ustar archive of `files` (paths relative to `dir`, written under `prefix/`), with
+ * a folder entry before the first file in each folder: sorted, owner 0:0, mtime 0, the files'
+ * own modes (reproducible, like writeCpio). Names must fit ustar's 100 bytes.
+ */
+export function ustar(dir, files, prefix) {
+  const parts = [];
+  const header = (name, mode, size, type) => {
+    const h = Buffer.alloc(512);
+    if (Buffer.byteLength(name) > 99) throw new Error(`capability: tar name too long: ${name}`);
+    const oct = (v, len, off) => h.write(`${v.toString(8).padStart(len - 1, '0')}\0`, off, 'ascii');
+    h.write(name, 0, 'utf8');
+    oct(mode, 8, 100);
+    oct(0, 8, 108);
+    oct(0, 8, 116);
+    oct(size, 12, 124);
+    oct(0, 12, 136);
+    h.fill(0x20, 148, 156);
+    h.write(type, 156, 'ascii');
+    h.write('ustar\0', 257, 'ascii');
+    h.write('00', 263, 'ascii');
+    h.write('root', 265, 'ascii');
+    h.write('root', 297, 'ascii');
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+    parts.push(h);
+  };
+  const seen = new Set();
+  const folder = (d) => {
+    if (seen.has(d)) return;
+    const up = d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '';
+    if (up) folder(up);
+    seen.add(d);
+    header(`${d}/`, 0o755, 0, '5');
+  };
+  for (const f of [...files].sort()) {
+    const name = `${prefix}/${f}`;
+    folder(name.slice(0, name.lastIndexOf('/')));
+    const p = join(dir, f);
+    const st = lstatSync(p);
+    if (!st.isFile()) throw new Error(`capability: not a regular file: ${p}`);
+    const data = readFileSync(p);
+    header(name, st.mode & 0o7777, data.length, '0');
+    parts.push(data);
+    const pad = (512 - (data.length % 512)) % 512;
+    if (pad) parts.push(Buffer.alloc(pad));
+  }
+  parts.push(Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
+
 // Plain LZMA2: busybox's unxz (the initramfs's decompressor) knows no BCJ filter. One thread:
 // the same bytes on every build machine. CRC32: what every unxz checks; SHA256SUMS does the rest.
 const XZ_ARGS = ['-9', '-T1', '--check=crc32', '-c'];
@@ -99,6 +164,63 @@ function packed(exe, work) {
     put(file, (tmp) => writeFileSync(tmp, execFileSync('xz', XZ_ARGS, { input: readFileSync(exe), maxBuffer: 1 << 30 })));
   }
   return file;
+}
+
+/** DATA xz-compressed like wwruntime.xz, cached in WORK as NAME.KEY.xz under its own digest. */
+function packedBytes(data, work, name) {
+  const key = sha256(`${sha256(data)} ${XZ_ARGS.join(' ')}`).slice(0, 16);
+  const file = join(work, `${name}.${key}.xz`);
+  if (!existsSync(file)) {
+    for (const old of existsSync(work) ? readdirSync(work) : []) {
+      if (old.startsWith(`${name}.`) && old.endsWith('.xz')) rmSync(join(work, old), { force: true });
+    }
+    put(file, (tmp) => writeFileSync(tmp, execFileSync('xz', XZ_ARGS, { input: data, maxBuffer: 1 << 30 })));
+  }
+  return file;
+}
+
+/**
+ * The lean variant's runtime blob of one architecture: ARCH/{bin/wwruntime, lib/*, NOTICE,
+ * SHA256SUMS} (SHA256SUMS of the others, sha256sum's format, relative to ARCH) as a ustar archive,
+ * xz-packed (cached in WORK). `from` is a runtime folder (dist/ARCH) whose bin/wwruntime, lib/ and
+ * NOTICE go in. Returns the blob's file, its bytes' SHA256, its size and the unpacked bytes.
+ * @param {string} from @param {string} arch @param {string} work
+ */
+export function runtimeBlob(from, arch, work) {
+  const stage = join(work, 'lean-stage');
+  rmSync(stage, { recursive: true, force: true });
+  const files = [
+    `bin/${MULTICALL}`,
+    ...readdirSync(join(from, 'lib'))
+      .sort()
+      .map((l) => `lib/${l}`),
+    ...(existsSync(join(from, 'NOTICE')) ? ['NOTICE'] : []),
+  ];
+  for (const f of files) {
+    put(join(stage, f), (tmp) => {
+      copyFileSync(join(from, f), tmp);
+      chmodSync(tmp, f === 'NOTICE' ? 0o644 : 0o755);
+    });
+  }
+  put(join(stage, 'SHA256SUMS'), (tmp) => {
+    writeFileSync(tmp, sumsText(stage, files));
+    chmodSync(tmp, 0o644);
+  });
+  const all = [...files, 'SHA256SUMS'];
+  const unpacked = all.reduce((n, f) => n + lstatSync(join(stage, f)).size, 0);
+  const tar = ustar(stage, all, arch);
+  rmSync(stage, { recursive: true, force: true });
+  const file = packedBytes(tar, work, 'runtime-blob');
+  return { file, sha256: fileHash('sha256', file), size: lstatSync(file).size, unpacked };
+}
+
+/** The text of the lean capability's manifest ARCH/RUNTIME (read by wwrt_fetch_runtime). */
+export function leanManifest({ blob, machine, size, sha256: sum, unpacked }) {
+  return (
+    '# wwruntime lean capability: the runtime this node fetches from the master at\n' +
+    "# http://MASTER/WW/bootstrap/wwruntime/MACHINE/BLOB (the master's /var/lib/warewulf/bootstrap/)\n" +
+    `blob ${blob}\nmachine ${machine}\nsize ${size}\nsha256 ${sum}\nunpacked ${unpacked}\n`
+  );
 }
 
 /**
@@ -165,8 +287,55 @@ export function assembleCapability(opts = {}) {
     );
     cpio.push(file);
   }
+  // The lean variant (opt-in): the same tree without the runtime, plus a manifest of the blob.
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+  const lean = join(out, 'rootfs-lean');
+  rmSync(lean, { recursive: true, force: true });
+  const leanCpio = [];
+  const blobs = [];
+  for (const a of archs) {
+    const info = runtimeBlob(join(dist, a), a, join(dist, 'work', a));
+    const machine = ARCHS[a]?.uname ?? a.replace(/^linux-/, '');
+    const blob = `${MULTICALL}-${version}-${a}-${info.sha256.slice(0, 16)}.tar.xz`;
+    const bdir = join(out, 'bootstrap', MULTICALL, machine);
+    for (const old of existsSync(bdir) ? readdirSync(bdir) : []) {
+      if (old.startsWith(`${MULTICALL}-`) && old.includes(`-${a}-`) && old !== blob) rmSync(join(bdir, old), { force: true });
+    }
+    copy(info.file, join(bdir, blob), 0o644);
+    blobs.push(join(bdir, blob));
+    for (const f of ['warewulf/provision', 'warewulf/wwruntime', TRANSPORT_DIR]) {
+      for (const n of readdirSync(join(rootfs, f))) {
+        const p = join(rootfs, f, n);
+        if (lstatSync(p).isFile()) copy(p, join(lean, f, n), lstatSync(p).mode & 0o7777);
+      }
+    }
+    copy(join(rootfs, 'warewulf/wwruntime', a, MULTICALL), join(lean, 'warewulf/wwruntime', a, MULTICALL), 0o755);
+    put(join(lean, 'warewulf/wwruntime', a, LEAN_MANIFEST), (tmp) => {
+      writeFileSync(tmp, leanManifest({ blob, machine, ...info }));
+      chmodSync(tmp, 0o644);
+    });
+  }
+  for (const d of [
+    'warewulf',
+    'warewulf/provision',
+    'warewulf/wwruntime',
+    'warewulf/transports',
+    TRANSPORT_DIR,
+    ...archs.map((a) => `warewulf/wwruntime/${a}`),
+  ]) {
+    chmodSync(join(lean, d), 0o755);
+  }
+  for (const a of archs) {
+    const file = join(out, `${LEAN_CAPABILITY_NAME}.${a}.cpio`);
+    writeCpio(
+      lean,
+      file,
+      archs.filter((o) => o !== a).map((o) => join(lean, 'warewulf/wwruntime', o)),
+    );
+    leanCpio.push(file);
+  }
   put(join(out, 'README'), (tmp) => writeFileSync(tmp, README(archs)));
-  return { out, archs, cpio };
+  return { out, archs, cpio, leanCpio, blobs };
 }
 
 const README = (archs) => `Warewulf 3 capability: runtime services (wwruntime)
@@ -194,6 +363,11 @@ initramfs with busybox's unxz and checks it against SHA256SUMS. Each carries its
 (rootfs/warewulf/wwruntime/ARCH/lib: loader, glibc, libstdc++, libgcc_s from Debian 12), so the
 tools run whatever C library the node's image has; the step installs it as /warewulf/lib.
 Bundled components and their licences: rootfs/warewulf/wwruntime/ARCH/NOTICE.
+The lean capability (opt-in; README "Lean capability (opt-in)"): provision-wwruntime-lean.ARCH.cpio
+carries no runtime, only the manifest warewulf/wwruntime/ARCH/RUNTIME of the blob
+bootstrap/wwruntime/MACHINE/wwruntime-VERSION-ARCH-SHA16.tar.xz, which must lie on the master as
+/var/lib/warewulf/bootstrap/wwruntime/MACHINE/ (served as http://MASTER/WW/bootstrap/): the
+transport's first tool or the step fetches it at boot. Install one of the two capabilities, not both.
 rootfs/ is the same content as a folder; rootfs/warewulf/wwruntime/wwruntime-install
 installs the runtime services into a VNFS chroot at image-build time:
   wwruntime-install --into /var/chroots/IMAGE [--standalone]

@@ -9,6 +9,11 @@
 //                                                 initramfs/MACHINE/capabilities/ of any master
 //   warewulf-wwruntime-capability-MACHINE-VERSION-R.noarch.rpm   the same as a noarch RPM
 //                                                 (build/warewulf-wwruntime-capability.spec)
+//   warewulf-wwruntime-capability-lean-VERSION-ARCH.tar.gz   (opt-in, issue 20 variant c)
+//                                                 initramfs/MACHINE/capabilities/provision-wwruntime-lean
+//                                                 and bootstrap/wwruntime/MACHINE/BLOB, to extract
+//                                                 with tar -C /var/lib/warewulf -xf (the blob is
+//                                                 checked against the lean cpio's manifest first)
 //   SHA256SUMS
 // One executable per package: the runtime folder ships bin/wwruntime and the four tool names as
 // symlinks to it, the rest of dist/ARCH (lib/, launchers, NOTICE) as built; its SHA256SUMS is
@@ -39,7 +44,7 @@ import {
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileHash, ROOT, run, sumsText } from './lib.mjs';
-import { ARCHS, BOOTSTRAP_FILES, CAPABILITY_NAME, MULTICALL, TOOLS } from './targets.mjs';
+import { ARCHS, BOOTSTRAP_FILES, CAPABILITY_NAME, LEAN_CAPABILITY_NAME, LEAN_MANIFEST, MULTICALL, TOOLS } from './targets.mjs';
 
 export const SPEC = 'build/warewulf-wwruntime.spec';
 export const CAPABILITY_SPEC = 'build/warewulf-wwruntime-capability.spec';
@@ -89,6 +94,51 @@ export function builtArchs(dist) {
     verifyRuntime(runtime);
     return { arch, machine: ARCHS[arch].uname, runtime, capability };
   });
+}
+
+/** The data of the regular file NAME in a newc cpio (build/capability.mjs writeCpio), or undefined. */
+function cpioFile(cpio, name) {
+  const b = readFileSync(cpio);
+  let o = 0;
+  const pad = (n) => (n + 3) & ~3;
+  while (o + 110 <= b.length && b.toString('ascii', o, o + 6) === '070701') {
+    const field = (i) => Number.parseInt(b.toString('ascii', o + 6 + i * 8, o + 14 + i * 8), 16);
+    const size = field(6);
+    const nameSize = field(11);
+    const n = b.toString('utf8', o + 110, o + 110 + nameSize - 1);
+    const data = pad(o + 110 + nameSize);
+    if (n === 'TRAILER!!!') return undefined;
+    if (n === name) return b.subarray(data, data + size);
+    o = pad(data + size);
+  }
+  return undefined;
+}
+
+/**
+ * The lean capability of an architecture (opt-in, issue 20 variant c) and the runtime blob its
+ * manifest names, checked: the blob is there with the manifest's size and SHA256. A damaged or
+ * partial dist/ is refused with one line.
+ */
+export function leanCapability(dist, arch) {
+  const cpio = join(dist, 'capability', `${LEAN_CAPABILITY_NAME}.${arch}.cpio`);
+  if (!existsSync(cpio)) throw new Error(`${cpio} is missing: run npm run build first`);
+  const manifest = cpioFile(cpio, `warewulf/wwruntime/${arch}/${LEAN_MANIFEST}`);
+  if (!manifest) throw new Error(`${cpio} holds no warewulf/wwruntime/${arch}/${LEAN_MANIFEST}: rebuild (npm run build)`);
+  const kv = Object.fromEntries(
+    manifest
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(/\s+/)),
+  );
+  const machine = ARCHS[arch].uname;
+  if (!kv.blob || kv.machine !== machine || !/^\d+$/.test(kv.size ?? '') || !/^[0-9a-f]{64}$/.test(kv.sha256 ?? ''))
+    throw new Error(`${cpio}: its ${LEAN_MANIFEST} is not a runtime manifest for ${machine}: rebuild (npm run build)`);
+  const blob = join(dist, 'capability', 'bootstrap', MULTICALL, machine, kv.blob);
+  if (!existsSync(blob)) throw new Error(`${blob} is missing (the lean capability's runtime blob): rebuild (npm run build)`);
+  if (statSync(blob).size !== Number(kv.size) || fileHash('sha256', blob) !== kv.sha256)
+    throw new Error(`${blob} does not match the size and SHA256 in ${basename(cpio)}: rebuild (npm run build)`);
+  return { arch, cpio, blob, machine };
 }
 
 /**
@@ -221,6 +271,7 @@ export function packageRelease(opts = {}) {
   // beside it goes now (a running one's folders stay).
   sweepStale(out);
   const archs = builtArchs(dist);
+  const leans = archs.map((a) => leanCapability(dist, a.arch));
   const work = `${out}.work${process.pid}`;
   const next = `${out}.tmp${process.pid}`;
   rmSync(work, { recursive: true, force: true });
@@ -310,6 +361,42 @@ export function packageRelease(opts = {}) {
           `warewulf-wwruntime-capability-${a.machine}-${version}-${capRelease}.noarch.rpm`,
         ),
       );
+      // the lean capability (opt-in): a tarball laid out as the master's /var/lib/warewulf
+      // (tar -C /var/lib/warewulf -xf): the cpio for the node machine's capabilities folder, the
+      // blob where Apache serves it as /WW/bootstrap/wwruntime/MACHINE/BLOB
+      const l = leans.find((x) => x.arch === a.arch);
+      const leanName = `warewulf-wwruntime-capability-lean-${version}-${a.arch}`;
+      const lw = join(w, 'lean');
+      const caps = join(lw, 'initramfs', l.machine, 'capabilities');
+      const bdir = join(lw, 'bootstrap', MULTICALL, l.machine);
+      mkdirSync(caps, { recursive: true });
+      mkdirSync(bdir, { recursive: true });
+      copyFileSync(l.cpio, join(caps, LEAN_CAPABILITY_NAME));
+      copyFileSync(l.blob, join(bdir, basename(l.blob)));
+      chmodSync(join(caps, LEAN_CAPABILITY_NAME), 0o644);
+      chmodSync(join(bdir, basename(l.blob)), 0o644);
+      const leanTar = join(w, `${leanName}.tar`);
+      run(
+        'tar',
+        [
+          '--sort=name',
+          '--format=gnu',
+          '--owner=0',
+          '--group=0',
+          '--numeric-owner',
+          `--mtime=@${epoch}`,
+          '-C',
+          lw,
+          '-cf',
+          leanTar,
+          'bootstrap',
+          'initramfs',
+        ],
+        { env },
+      );
+      run('gzip', ['-n', '-6', leanTar], { env });
+      renameSync(`${leanTar}.gz`, join(next, `${leanName}.tar.gz`));
+      add(`${leanName}.tar.gz`);
       rmSync(w, { recursive: true, force: true });
     }
     files.sort();

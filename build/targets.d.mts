@@ -19,4 +19,6 @@ export const EXECUTABLES: string[];
 export const CAPABILITY_NAME: string;
 export const STEP_NAME: string;
 export const TRANSPORT_DIR: string;
+export const LEAN_CAPABILITY_NAME: string;
+export const LEAN_MANIFEST: string;
 export const BOOTSTRAP_FILES: string[];

@@ -58,5 +58,8 @@ export const EXECUTABLES = [MULTICALL, ...TOOLS];
 export const CAPABILITY_NAME = 'provision-wwruntime';
 export const STEP_NAME = '65-wwruntime';
 export const TRANSPORT_DIR = 'warewulf/transports/wwruntime';
+/** The opt-in lean capability (issue 20, variant c): provision-wwruntime-lean.ARCH.cpio, whose ARCH folder holds the manifest RUNTIME instead of the runtime. */
+export const LEAN_CAPABILITY_NAME = 'provision-wwruntime-lean';
+export const LEAN_MANIFEST = 'RUNTIME';
 /** The files of bootstrap/ a release ships. */
 export const BOOTSTRAP_FILES = ['wwruntime-install', 'wwruntime-lib.sh', 'wwruntime-step'];

@@ -5,7 +5,8 @@
 // periodic jobs (cron, or systemd timers) really running wwgetfiles and the runtime script.
 //   node --import tsx test/boot/boot-test.ts [--only NAME[,NAME]] [--keep-logs]
 // Needs root, qemu-system-x86, debootstrap, cpio, apt access to the Debian mirror (.ci/run).
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { busyboxStatic, debianImage, kernel, packImage, type Image, type Kernel } from './cache.ts';
 import { assembleInitramfs, bootVm, resolveWork, type Vm } from './vm.ts';
@@ -123,7 +124,20 @@ interface Scenario {
   baked?: boolean;
   /** bad input that must end in a reboot, never in a booted root */
   bad?: 'checksum' | 'unknown-node';
+  /** the opt-in lean capability (variant c): the node fetches the runtime blob from the master */
+  lean?: boolean;
+  /** lean: the blob is not installed on the master (404): the step fails (2), the node boots */
+  noBlob?: boolean;
 }
+
+/** The lean capability's runtime blob as the build laid it out (dist/capability/bootstrap/wwruntime/x86_64/). */
+const BLOB_DIR = join(ROOT, 'dist/capability/bootstrap/wwruntime/x86_64');
+const blobFile = () => {
+  const [name, ...more] = readdirSync(BLOB_DIR).filter((n) => /^wwruntime-.*\.tar\.xz$/.test(n));
+  if (!name || more.length) throw new Error(`boot test: one runtime blob expected in ${BLOB_DIR}: rebuild (npm run build)`);
+  return { name, file: join(BLOB_DIR, name), url: `/WW/bootstrap/wwruntime/x86_64/${name}` };
+};
+const load = () => loadavg()[0].toFixed(1);
 
 const WRONG_SUM = '0123456789abcdef0123456789abcdef';
 
@@ -199,21 +213,24 @@ async function boot(s: Scenario, k: ReturnType<typeof kernel>, busybox: string, 
   const log: (RequestInfo & { at: number })[] = [];
   let switchedAt = Infinity;
   let startedAt = 0;
+  const blob = s.lean ? blobFile() : undefined;
   const master = await startMaster(fixture(s.image, s.config ?? {}), {
+    // the master's /var/lib/warewulf/bootstrap/, served as /WW/bootstrap/ (the lean capability's blob)
+    files: blob && !s.noBlob ? { [blob.url]: blob.file } : {},
     fault: (req) => {
       log.push(Object.assign(req, { at: Date.now() - startedAt }));
       if (s.brokenAtBoot && req.query.fileid === '4' && Date.now() - startedAt < switchedAt) return { kind: 'embedded', status: 404 };
       return undefined;
     },
   });
-  const key = s.capability ? 'ours' : 'upstream';
+  const key = s.lean ? 'lean' : s.capability ? 'ours' : 'upstream';
   const append = `console=ttyS0 loglevel=4 panic=-1 wwmaster=10.0.2.2:${master.port} wwtransport=${s.transport} wwhostname=n0001`;
   const serialLog = join(resolveWork('logs'), `${s.name}.serial.log`);
   mkdirSync(resolveWork('logs'), { recursive: true });
   const vm = bootVm({ kernel: k, initramfs: initramfs.get(key)!, append, mac: HW, log: serialLog });
   startedAt = vm.startedAt;
   const failures: string[] = [];
-  const figures: Record<string, number | string> = {};
+  const figures: Record<string, number | string> = { 'host load': load() };
   const marks = new Map<string, number>();
   const check = (ok: boolean, what: string) => {
     process.stdout.write(`  ${ok ? 'ok  ' : 'FAIL'} ${what}\n`);
@@ -270,7 +287,7 @@ function verify(o: Outcome): void {
     ['getvnfs', 0],
     ['config', 0],
     ['runtimesupport', 0],
-    ['wwruntime', s.config?.NORUNTIMESERVICES ? 1 : 0],
+    ['wwruntime', s.config?.NORUNTIMESERVICES ? 1 : s.noBlob ? 2 : 0],
     ['files', 0],
     ['adhoc-post', 0],
   ];
@@ -298,8 +315,31 @@ function verify(o: Outcome): void {
   else check(/Wget/i.test(ua), `VNFS fetched by the stand-in http transport (busybox wget: '${ua.slice(0, 40)}')`);
   check(text(/^WWPRE ran/).length === 1 && text(/^WWPOST ran/).length === 1, 'the pre and post scripts ran once each');
 
+  if (s.lean) {
+    const b = blobFile();
+    const got = log.filter((r) => r.path === b.url);
+    if (s.config?.NORUNTIMESERVICES && s.transport !== 'wwruntime') {
+      check(got.length === 0, `lean, NORUNTIMESERVICES, http transport: the blob was not fetched (${got.length} requests)`);
+    } else if (s.noBlob) {
+      check(
+        got.length >= 1 && got.every((r) => r.status === 404),
+        `lean, no blob on the master: asked, 404 (${got.map((r) => r.status).join(', ')})`,
+      );
+      const line = text(/wwruntime: ERROR: could not fetch the runtime: /);
+      check(
+        line.length === 1 && line[0].text.includes(`http://10.0.2.2:${o.master.port}${b.url}`) && /404/.test(line[0].text),
+        `one clear console line naming the URL and the 404 (${line.map((l) => l.text.slice(0, 200)).join(' | ') || 'none'})`,
+      );
+    } else {
+      check(
+        got.length === 1 && got[0].status === 200,
+        `lean: the blob fetched once, 200 (${got.map((r) => `${r.status} ${String(r.headers['user-agent'] ?? '').slice(0, 20)}`).join(', ')})`,
+      );
+      o.figures['blob bytes'] = statSync(b.file).size;
+    }
+  }
   const layout = (k: string) => text(new RegExp(`^WWLAYOUT ${k}=`))[0]?.text.replace(/^WWLAYOUT [a-z]+=/, '') ?? '';
-  if (!s.config?.NORUNTIMESERVICES && !s.baked) {
+  if (!s.config?.NORUNTIMESERVICES && !s.baked && !s.noBlob) {
     const kib = Number(layout('kib'));
     o.figures['NEWROOT/warewulf KiB'] = kib;
     if (ours) {
@@ -415,7 +455,9 @@ async function main(): Promise<number> {
   const k = kernel();
   const busybox = busyboxStatic();
   const cron = debianImage('debian-cron', ['cron', 'sysvinit-core']);
-  const systemd = debianImage('debian-systemd', ['systemd-sysv']);
+  // --only: the images no selected boot uses are not made (debootstrap takes minutes without the cache)
+  const wanted = (re: RegExp) => !only || only.some((n) => re.test(n));
+  const systemd = wanted(/systemd/) ? debianImage('debian-systemd', ['systemd-sysv']) : cron;
   process.stdout.write(
     `# kernel ${k.version}; images ${cron.name} (${cron.cached ? 'cached' : `${cron.seconds.toFixed(0)} s`}), ${systemd.name} (${systemd.cached ? 'cached' : `${systemd.seconds.toFixed(0)} s`})\n`,
   );
@@ -423,18 +465,47 @@ async function main(): Promise<number> {
   const initramfs = new Map<string, string>();
   initramfs.set('ours', assembleInitramfs({ work: resolveWork('initramfs-ours'), kernel: k, busybox, capability }));
   initramfs.set('upstream', assembleInitramfs({ work: resolveWork('initramfs-upstream'), kernel: k, busybox }));
+  const leanCapability = join(ROOT, 'dist/capability/provision-wwruntime-lean.linux-x64.cpio');
+  initramfs.set('lean', assembleInitramfs({ work: resolveWork('initramfs-lean'), kernel: k, busybox, capability: leanCapability }));
   // What each node fetches at boot (iPXE `initrd .../initfs.gz`), with and without our capability.
   const size = (k2: string) => statSync(initramfs.get(k2)!).size;
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   process.stdout.write(
     `# initfs.gz fetched at boot: ${size('ours')} bytes (${mb(size('ours'))}) with our capability, ${size('upstream')} (${mb(size('upstream'))}) without: the capability adds ${mb(size('ours') - size('upstream'))} (its cpio: ${mb(statSync(capability).size)})\n`,
   );
-  const baked = bakedImage(cron);
+  process.stdout.write(
+    `# initfs.gz with the lean capability (opt-in, variant c): ${size('lean')} bytes (${mb(size('lean'))}): it adds ${mb(size('lean') - size('upstream'))} (its cpio: ${statSync(leanCapability).size} bytes); plus the blob over HTTP for each node that uses the runtime: ${statSync(blobFile().file).size} bytes\n`,
+  );
+  process.stdout.write(`# host load (1 min) at the start: ${load()}\n`);
+  const baked = wanted(/baked/) ? bakedImage(cron) : cron;
   process.stdout.write(`# initramfs assembled (${((Date.now() - t0) / 1000).toFixed(0)} s so far)\n`);
 
   const scenarios: Scenario[] = [
     { name: 'cron-wwruntime', image: cron, transport: 'wwruntime', capability: true, watch: 200, periodic: 2, brokenAtBoot: true },
+    // the lean capability (variant c) right after its (b) twin: a paired comparison
+    {
+      name: 'cron-wwruntime-lean',
+      image: cron,
+      transport: 'wwruntime',
+      capability: true,
+      lean: true,
+      watch: 200,
+      periodic: 2,
+      brokenAtBoot: true,
+    },
     { name: 'cron-http', image: cron, transport: 'http', capability: true, watch: 200, periodic: 2 },
+    { name: 'cron-http-lean', image: cron, transport: 'http', capability: true, lean: true, watch: 200, periodic: 2 },
+    { name: 'cron-http-lean-noblob', image: cron, transport: 'http', capability: true, lean: true, noBlob: true, watch: 0, periodic: -1 },
+    {
+      name: 'cron-http-lean-noruntimeservices',
+      image: cron,
+      transport: 'http',
+      capability: true,
+      lean: true,
+      watch: 0,
+      periodic: -1,
+      config: { NORUNTIMESERVICES: '1' },
+    },
     { name: 'systemd-wwruntime', image: systemd, transport: 'wwruntime', capability: true, watch: 200, periodic: 2 },
     { name: 'baked-upstream-http', image: baked, transport: 'http', capability: false, watch: 0, periodic: -1, baked: true },
     { name: 'bad-checksum', image: cron, transport: 'wwruntime', capability: true, watch: 0, periodic: -1, bad: 'checksum' },
@@ -476,6 +547,26 @@ async function main(): Promise<number> {
       process.stdout.write(`  ${f.padEnd(26)} wwruntime ${String(x).padStart(6)}   http ${String(y).padStart(6)}${ratio}\n`);
     }
   }
+  // Paired: the default capability (b) against the lean one (c), same run, one boot after the other.
+  const pairs = [
+    ['cron-wwruntime', 'cron-wwruntime-lean'],
+    ['cron-http', 'cron-http-lean'],
+  ]
+    .map(([x, y]) => [outcomes.find((o) => o.s.name === x), outcomes.find((o) => o.s.name === y)] as const)
+    .filter(([x, y]) => x && y);
+  if (pairs.length) {
+    process.stdout.write('\n# paired: (b) default capability vs (c) lean, seconds from power-on (host load at each boot)\n');
+    for (const [x, y] of pairs) {
+      for (const f of ['init start s', 'nodeconfig s', 'step wwruntime s', 'provision done s', 'switch_root s']) {
+        process.stdout.write(
+          `  ${x!.s.name.padEnd(16)} ${f.padEnd(18)} (b) ${String(x!.figures[f] ?? '-').padStart(6)}   (c) ${String(y!.figures[f] ?? '-').padStart(6)}\n`,
+        );
+      }
+      process.stdout.write(
+        `  ${x!.s.name.padEnd(16)} host load          (b) ${x!.figures['host load']}   (c) ${y!.figures['host load']}\n`,
+      );
+    }
+  }
   for (const o of outcomes) process.stdout.write(`  ${o.s.name}: ${JSON.stringify(o.figures)}\n`);
   // One line for CI: the bytes each node fetches and the seconds to "provision done" per boot.
   const done = outcomes
@@ -483,7 +574,7 @@ async function main(): Promise<number> {
     .map((o) => `${o.s.name} ${o.figures['provision done s']} s`)
     .join(', ');
   process.stdout.write(
-    `# footprint: initfs.gz ${size('ours')} bytes with the capability, ${size('upstream')} without; provision done: ${done}\n`,
+    `# footprint: initfs.gz ${size('ours')} bytes with the capability, ${size('lean')} with the lean one, ${size('upstream')} without; provision done: ${done}; host load at the end ${load()}\n`,
   );
   const failures = outcomes.flatMap((o) => o.failures);
   process.stdout.write(

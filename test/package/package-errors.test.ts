@@ -91,6 +91,70 @@ function fakeDist(dist: string) {
   writeFileSync(join(x, 'SHA256SUMS'), sums);
   return x;
 }
+interface Capability {
+  writeCpio(dir: string, out: string): void;
+  leanManifest(o: { blob: string; machine: string; size: number; sha256: string; unpacked: number }): string;
+}
+const capPath: string = '../../build/capability.mjs';
+const { writeCpio, leanManifest } = (await import(capPath)) as Capability;
+
+/** fakeDist plus the lean capability (opt-in): its cpio with the manifest, and the blob it names. */
+function fakeLean(dist: string) {
+  const blob = Buffer.from('the runtime blob\n');
+  const name = 'wwruntime-0.1.0-linux-x64-0123456789abcdef.tar.xz';
+  const tree = join(dist, 'lean-tree');
+  mkdirSync(join(tree, 'warewulf/wwruntime/linux-x64'), { recursive: true });
+  const sum = spawnSync('sha256sum', { input: blob, encoding: 'utf8' }).stdout.split(' ')[0];
+  writeFileSync(
+    join(tree, 'warewulf/wwruntime/linux-x64/RUNTIME'),
+    leanManifest({ blob: name, machine: 'x86_64', size: blob.length, sha256: sum, unpacked: 1 }),
+  );
+  writeCpio(tree, join(dist, 'capability/provision-wwruntime-lean.linux-x64.cpio'));
+  rmSync(tree, { recursive: true, force: true });
+  const file = join(dist, 'capability/bootstrap/wwruntime/x86_64', name);
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, blob);
+  return file;
+}
+
+test('the lean capability: a missing cpio or blob, or a blob that differs from its manifest, is refused with one line, exit 1', () => {
+  for (const [what, damage, re] of [
+    [
+      'no lean cpio',
+      (_b: string, d: string) => rmSync(join(d, 'capability/provision-wwruntime-lean.linux-x64.cpio')),
+      /provision-wwruntime-lean\.linux-x64\.cpio is missing: run npm run build first/,
+    ],
+    [
+      'no blob',
+      (b: string) => rmSync(b),
+      /wwruntime-0\.1\.0-linux-x64-0123456789abcdef\.tar\.xz is missing \(the lean capability's runtime blob\): rebuild/,
+    ],
+    [
+      'a truncated blob',
+      (b: string) => writeFileSync(b, 'the run'),
+      /tar\.xz does not match the size and SHA256 in provision-wwruntime-lean\.linux-x64\.cpio: rebuild/,
+    ],
+    [
+      'a blob of the same size, other bytes',
+      (b: string) => writeFileSync(b, 'THE RUNTIME BLOB\n'),
+      /tar\.xz does not match the size and SHA256 in provision-wwruntime-lean\.linux-x64\.cpio: rebuild/,
+    ],
+  ] as [string, (b: string, d: string) => void, RegExp][]) {
+    const s = scratch();
+    try {
+      fakeDist(s.dist);
+      damage(fakeLean(s.dist), s.dist);
+      refused(s, re);
+      const r = cli(s.dist, s.out);
+      assert.is(r.status, 1, `${what}: ${r.stderr}`);
+      assert.is(r.stderr.split('\n').filter(Boolean).length, 1, `${what}: one line, not ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^package: ERROR: .*${re.source}`), what);
+    } finally {
+      s.cleanup();
+    }
+  }
+});
+
 /** The package step as the administrator runs it: its exit status and its standard error. */
 const cli = (dist: string, out: string) =>
   spawnSync(process.execPath, [join(ROOT, 'build/package.mjs'), '--dist', dist, '--out', out], { encoding: 'utf8', timeout: 60_000 });

@@ -55,6 +55,14 @@ const capFile = (arch: string) => {
 };
 /** The goal of issue 20: no package over 50 MB (one executable each). */
 const MAX_PACKAGE = 50e6;
+const leanTarName = (arch: string) => `warewulf-wwruntime-capability-lean-${VERSION}-${arch}`;
+/** The build's lean capability (opt-in) of an architecture and its blob. */
+const leanFiles = (arch: string) => {
+  const dir = join(DIST, 'capability/bootstrap/wwruntime', MACHINE[arch]);
+  const blobs = readdirSync(dir).filter((n) => n.includes(`-${arch}-`));
+  assert.is(blobs.length, 1, `one blob for ${arch}`);
+  return { cpio: join(DIST, 'capability', `provision-wwruntime-lean.${arch}.cpio`), blob: join(dir, blobs[0]), name: blobs[0] };
+};
 const capDir = (arch: string) => `/var/lib/warewulf/initramfs/${MACHINE[arch]}/capabilities`;
 
 const sha = fileSha256;
@@ -199,7 +207,7 @@ test('both architectures are built and packaged', () => {
 test('dist/release: per built architecture a runtime tarball and RPM, a capability tarball and noarch RPM; SHA256SUMS over them', () => {
   const expect = [
     'SHA256SUMS',
-    ...ARCHS.flatMap((a) => [`${tarName(a)}.tar.gz`, rpmName(a), `${capTarName(a)}.tar.gz`, capRpmName(a)]),
+    ...ARCHS.flatMap((a) => [`${tarName(a)}.tar.gz`, rpmName(a), `${capTarName(a)}.tar.gz`, capRpmName(a), `${leanTarName(a)}.tar.gz`]),
   ].sort();
   assert.equal(readdirSync(A).sort(), expect);
   const sums = readFileSync(join(A, 'SHA256SUMS'), 'utf8')
@@ -290,6 +298,36 @@ for (const arch of ARCHS) {
     assert.equal(readdirSync(caps), ['provision-wwruntime']);
     assert.is(sha(join(caps, 'provision-wwruntime')), sha(capFile(arch)));
     rmSync(join(TMP, `capdir-${arch}`), { recursive: true, force: true });
+  });
+
+  test(`${arch} lean capability tarball (opt-in): the lean cpio and its blob laid out as /var/lib/warewulf, 0:0, byte for byte`, () => {
+    const tgz = join(A, `${leanTarName(arch)}.tar.gz`);
+    const m = MACHINE[arch];
+    const l = leanFiles(arch);
+    const listing = ok(sh('tar', ['--numeric-owner', '-tvzf', tgz]), 'tar -t')
+      .trim()
+      .split('\n')
+      .map((x) => {
+        const [mode, owner, , , , ...name] = x.split(/\s+/);
+        assert.is(owner, '0/0', x);
+        return `${mode} ${name.join(' ')}`;
+      });
+    assert.equal(listing, [
+      'drwxr-xr-x bootstrap/',
+      'drwxr-xr-x bootstrap/wwruntime/',
+      `drwxr-xr-x bootstrap/wwruntime/${m}/`,
+      `-rw-r--r-- bootstrap/wwruntime/${m}/${l.name}`,
+      'drwxr-xr-x initramfs/',
+      `drwxr-xr-x initramfs/${m}/`,
+      `drwxr-xr-x initramfs/${m}/capabilities/`,
+      `-rw-r--r-- initramfs/${m}/capabilities/provision-wwruntime-lean`,
+    ]);
+    const root = join(TMP, `lean-${arch}`);
+    mkdirSync(root, { recursive: true });
+    ok(sh('tar', ['-C', root, '-xzf', tgz]), 'tar -x');
+    assert.is(sha(join(root, `initramfs/${m}/capabilities/provision-wwruntime-lean`)), sha(l.cpio));
+    assert.is(sha(join(root, `bootstrap/wwruntime/${m}/${l.name}`)), sha(l.blob));
+    rmSync(root, { recursive: true, force: true });
   });
 
   test(`${arch} tarball unpacked anywhere: the tools run under env -i, and its wwruntime-install puts them into a libc-less chroot where they run`, () => {

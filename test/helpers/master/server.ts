@@ -33,6 +33,12 @@ export interface MasterOptions {
   latencyMs?: number;
   /** Addition: speak https with this key and certificate (PEM). */
   tls?: { key: Buffer | string; cert: Buffer | string };
+  /**
+   * Addition: static files by URL path (bytes, or the path of a file on disk), e.g. the lean
+   * capability's runtime blob under /WW/bootstrap/ (Apache's alias of /var/lib/warewulf/bootstrap/).
+   * Live: read at each request. The faults apply to them as to any answer.
+   */
+  files?: Record<string, Buffer | string>;
   /** Addition (with tls): accept the TCP connection (1-based number) but never answer its ClientHello. */
   handshakeStall?: (connection: number) => boolean;
 }
@@ -389,6 +395,11 @@ class Master {
   private async answer(info: RequestInfo, req: http.IncomingMessage): Promise<Answer> {
     if (this.options.privilegedPorts && info.remotePort >= 1024) return errorAnswer(403);
     if (info.method !== 'GET' && info.method !== 'HEAD') return errorAnswer(405);
+    const file = this.options.files?.[info.path];
+    if (file !== undefined) {
+      const body = Buffer.isBuffer(file) ? file : { path: file, start: 0, length: (await fsp.stat(file)).size };
+      return { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, body, chunked: false };
+    }
     switch (info.path) {
       case '/WW/nodeconfig':
         return this.nodeconfig(info);
