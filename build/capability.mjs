@@ -224,6 +224,26 @@ export function leanManifest({ blob, machine, size, sha256: sum, unpacked }) {
 }
 
 /**
+ * Sets the folders of a capability tree to 0755 (the common ones and `dirs`) and writes one newc
+ * archive per architecture, OUT/NAME.ARCH.cpio, leaving out the other architectures' folders:
+ * Warewulf keeps capabilities per machine (initramfs/MACHINE/capabilities).
+ */
+function archivePerArch({ tree, name, out, archs, dirs }) {
+  for (const d of ['warewulf', 'warewulf/provision', 'warewulf/wwruntime', 'warewulf/transports', TRANSPORT_DIR, ...dirs]) {
+    chmodSync(join(tree, d), 0o755);
+  }
+  return archs.map((a) => {
+    const file = join(out, `${name}.${a}.cpio`);
+    writeCpio(
+      tree,
+      file,
+      archs.filter((o) => o !== a).map((o) => join(tree, 'warewulf/wwruntime', o)),
+    );
+    return file;
+  });
+}
+
+/**
  * Assembles the capability folder from bootstrap/ and the built executables.
  * @param {{ root?: string, dist?: string, out?: string }} [opts]
  * @returns {{ out: string, archs: string[], cpio: string[] }}
@@ -266,32 +286,17 @@ export function assembleCapability(opts = {}) {
   put(join(rootfs, TRANSPORT_DIR, 'register'), (tmp) => writeFileSync(tmp, ''));
   chmodSync(join(rootfs, TRANSPORT_DIR, 'register'), 0o644);
   for (const t of TOOLS) copy(join(root, 'bootstrap/wwruntime-transport'), join(rootfs, TRANSPORT_DIR, t), 0o755);
-  for (const d of [
-    'warewulf',
-    'warewulf/provision',
-    'warewulf/wwruntime',
-    'warewulf/transports',
-    TRANSPORT_DIR,
-    ...archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`]),
-  ]) {
-    chmodSync(join(rootfs, d), 0o755);
-  }
-  // One archive per architecture: Warewulf keeps capabilities per machine (initramfs/MACHINE/capabilities).
-  const cpio = [];
-  for (const a of archs) {
-    const file = join(out, `${CAPABILITY_NAME}.${a}.cpio`);
-    writeCpio(
-      rootfs,
-      file,
-      archs.filter((o) => o !== a).map((o) => join(rootfs, 'warewulf/wwruntime', o)),
-    );
-    cpio.push(file);
-  }
+  const cpio = archivePerArch({
+    tree: rootfs,
+    name: CAPABILITY_NAME,
+    out,
+    archs,
+    dirs: archs.flatMap((a) => [`warewulf/wwruntime/${a}`, `warewulf/wwruntime/${a}/bin`, `warewulf/wwruntime/${a}/lib`]),
+  });
   // The lean variant (opt-in): the same tree without the runtime, plus a manifest of the blob.
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
   const lean = join(out, 'rootfs-lean');
   rmSync(lean, { recursive: true, force: true });
-  const leanCpio = [];
   const blobs = [];
   for (const a of archs) {
     const info = runtimeBlob(join(dist, a), a, join(dist, 'work', a));
@@ -315,25 +320,13 @@ export function assembleCapability(opts = {}) {
       chmodSync(tmp, 0o644);
     });
   }
-  for (const d of [
-    'warewulf',
-    'warewulf/provision',
-    'warewulf/wwruntime',
-    'warewulf/transports',
-    TRANSPORT_DIR,
-    ...archs.map((a) => `warewulf/wwruntime/${a}`),
-  ]) {
-    chmodSync(join(lean, d), 0o755);
-  }
-  for (const a of archs) {
-    const file = join(out, `${LEAN_CAPABILITY_NAME}.${a}.cpio`);
-    writeCpio(
-      lean,
-      file,
-      archs.filter((o) => o !== a).map((o) => join(lean, 'warewulf/wwruntime', o)),
-    );
-    leanCpio.push(file);
-  }
+  const leanCpio = archivePerArch({
+    tree: lean,
+    name: LEAN_CAPABILITY_NAME,
+    out,
+    archs,
+    dirs: archs.map((a) => `warewulf/wwruntime/${a}`),
+  });
   put(join(out, 'README'), (tmp) => writeFileSync(tmp, README(archs)));
   return { out, archs, cpio, leanCpio, blobs };
 }
