@@ -618,6 +618,44 @@ wwrt_sha_tool() {
     fi
 }
 
+# Sets WWRT_H to the SHA256 of FILE (with WWRT_SHA's tool); status 1 when it cannot be read.
+wwrt_sha_file() { # FILE
+    if [ "$WWRT_SHA" = busybox ]; then
+        WWRT_H=$(busybox sha256sum <"$1")
+    else
+        WWRT_H=$(sha256sum <"$1")
+    fi || return 1
+    WWRT_H=${WWRT_H%% *}
+}
+
+# Sets WWRT_UNXZ to a command that decompresses xz from stdin to stdout: unxz, xz, or busybox's
+# applet (the genuine initramfs has only the last). Without one: one line naming WHAT, status 1.
+wwrt_unxz_tool() { # WHAT
+    if command -v unxz >/dev/null 2>&1; then
+        WWRT_UNXZ='unxz -c'
+    elif command -v xz >/dev/null 2>&1; then
+        WWRT_UNXZ='xz -dc'
+    elif command -v busybox >/dev/null 2>&1 && busybox unxz -c </dev/null >/dev/null 2>&1; then
+        WWRT_UNXZ='busybox unxz -c'
+    else
+        wwrt_err "no unxz here (nor xz, nor busybox with its unxz applet): cannot unpack $1"
+        return 1
+    fi
+}
+
+# Sets WWRT_FREE to the KiB free on the file system holding FOLDER, or empty when that is not
+# known: no df, an answer that is not a number, or a file system that reports 0 KiB in all
+# (ramfs: no limit df can see, so no reason to refuse).
+wwrt_free_kib() { # FOLDER
+    WWRT_FREE=
+    command -v df >/dev/null 2>&1 || return 0
+    _k_df=$(df -P -k "$1" 2>/dev/null | tail -n 1 | while read -r _ _k_t _ _k_a _; do echo "$_k_t $_k_a"; done)
+    case $_k_df in
+        '0 '* | '' | *[!0-9\ ]* | *' ') ;;
+        *) WWRT_FREE=${_k_df#* } ;;
+    esac
+}
+
 # Sets WWRT_SUM to the sum SHA256SUMS lists for REL ("HASH  REL" or "HASH *REL"); status 1 when
 # it lists none.
 wwrt_sum_of() { # REL
@@ -639,15 +677,11 @@ wwrt_verify() { # REL WHAT [FILE]
         wwrt_err "$WWRT_BIN/$1 is not listed in $WWRT_BIN/SHA256SUMS: cannot check it, not installing"
         return 1
     fi
-    if [ "$WWRT_SHA" = busybox ]; then
-        _v_got=$(busybox sha256sum <"$_v_file")
-    else
-        _v_got=$(sha256sum <"$_v_file")
-    fi || {
+    wwrt_sha_file "$_v_file" || {
         wwrt_err "could not read $_v_file"
         return 1
     }
-    if [ "${_v_got%% *}" != "$WWRT_SUM" ]; then
+    if [ "$WWRT_H" != "$WWRT_SUM" ]; then
         wwrt_err "$WWRT_BIN/$1 is not $2 (SHA256SUMS differs): damaged or truncated, not installing"
         return 1
     fi
@@ -671,16 +705,9 @@ wwrt_unpack_runtime() { # DIR
     fi
     wwrt_sha_tool || return 1
     wwrt_verify bin/wwruntime.xz 'the packed executable of this build' || return 1
-    if command -v unxz >/dev/null 2>&1; then
-        set -- unxz -c
-    elif command -v xz >/dev/null 2>&1; then
-        set -- xz -dc
-    elif command -v busybox >/dev/null 2>&1 && busybox unxz -c </dev/null >/dev/null 2>&1; then
-        set -- busybox unxz -c
-    else
-        wwrt_err "no unxz here (nor xz, nor busybox with its unxz applet): cannot unpack $WWRT_BIN/bin/wwruntime.xz"
-        return 1
-    fi
+    wwrt_unxz_tool "$WWRT_BIN/bin/wwruntime.xz" || return 1
+    # shellcheck disable=SC2086 # "unxz -c" and the like
+    set -- $WWRT_UNXZ
     _u_tmp=$WWRT_BIN/bin/.wwruntime.wwrt$$
     rm -f "$_u_tmp"
     # stdout into the temporary, the decompressor's own message kept for our one line
@@ -694,8 +721,8 @@ wwrt_unpack_runtime() { # DIR
     fi
     rm -f "$_u_tmp"
     _u_msg=$(printf '%s' "$_u_msg" | head -n 1)
-    _u_free=$(df -P -k "$WWRT_BIN/bin" 2>/dev/null | tail -n 1 | while read -r _ _ _ _u_a _; do echo "$_u_a"; done)
-    wwrt_err "could not unpack $WWRT_BIN/bin/wwruntime.xz into $WWRT_BIN/bin (${_u_msg:-$1 failed}; ${_u_free:-?} KiB free there): not installing"
+    wwrt_free_kib "$WWRT_BIN/bin"
+    wwrt_err "could not unpack $WWRT_BIN/bin/wwruntime.xz into $WWRT_BIN/bin (${_u_msg:-$1 failed}; ${WWRT_FREE:-?} KiB free there): not installing"
     return 1
 }
 
@@ -811,16 +838,7 @@ wwrt_fetch_runtime() {
         wwrt_err "no curl or wget here: cannot fetch the runtime $_f_blob"
         return 1
     fi
-    if command -v unxz >/dev/null 2>&1; then
-        _f_unxz='unxz -c'
-    elif command -v xz >/dev/null 2>&1; then
-        _f_unxz='xz -dc'
-    elif command -v busybox >/dev/null 2>&1 && busybox unxz -c </dev/null >/dev/null 2>&1; then
-        _f_unxz='busybox unxz -c'
-    else
-        wwrt_err "no unxz here (nor xz, nor busybox with its unxz applet): cannot unpack the runtime $_f_blob"
-        return 1
-    fi
+    wwrt_unxz_tool "the runtime $_f_blob" || return 1
     WWRT_FCA=
     _f_scheme=http
     if [ "${WWHTTP:-}" = https ] && [ "$WWRT_FTOOL" = curl ]; then
@@ -839,16 +857,11 @@ wwrt_fetch_runtime() {
     _f_bound=$WWRT_NUM
     # room for the blob and its files side by side (the blob goes once they are unpacked)
     _f_need=$((_f_size / 1024 + _f_unp / 1024 + 2))
-    _f_df=$(df -P -k "$_f_dir" 2>/dev/null | tail -n 1 | while read -r _ _t _ _a _; do echo "$_t $_a"; done)
-    case $_f_df in
-        '0 '* | '' | *[!0-9\ ]*) ;; # ramfs says 0 in all: unknown, unlimited
-        *)
-            if [ "${_f_df#* }" -lt "$_f_need" ]; then
-                wwrt_err "no space for the runtime $_f_blob in $_f_dir: $_f_need KiB needed, ${_f_df#* } KiB free there: not fetching it"
-                return 1
-            fi
-            ;;
-    esac
+    wwrt_free_kib "$_f_dir"
+    if [ -n "$WWRT_FREE" ] && [ "$WWRT_FREE" -lt "$_f_need" ]; then
+        wwrt_err "no space for the runtime $_f_blob in $_f_dir: $_f_need KiB needed, $WWRT_FREE KiB free there: not fetching it"
+        return 1
+    fi
     _f_file=$_f_dir/.wwruntime-fetch.$$
     _f_tmpd=$_f_dir/.wwruntime-unpack.$$
     _f_ifs=$IFS
@@ -887,8 +900,7 @@ wwrt_fetch_runtime() {
             rm -f "$_f_file"
             continue
         fi
-        if [ "$WWRT_SHA" = busybox ]; then _f_h=$(busybox sha256sum <"$_f_file"); else _f_h=$(sha256sum <"$_f_file"); fi
-        if [ "${_f_h%% *}" != "$_f_sum" ]; then
+        if ! wwrt_sha_file "$_f_file" || [ "$WWRT_H" != "$_f_sum" ]; then
             _f_why="$_f_why${_f_why:+; }$_f_url: damaged blob (SHA256 differs from the manifest's)"
             rm -f "$_f_file"
             continue
@@ -909,7 +921,7 @@ wwrt_fetch_runtime() {
         return 1
     }
     # shellcheck disable=SC2086 # "unxz -c" and the like
-    _f_msg=$({ $_f_unxz <"$_f_file" 2>"$_f_tmpd.err" || echo x >"$_f_tmpd.rc"; } | { cd "$_f_tmpd" && tar -xf - 2>&1 || echo x >>"$_f_tmpd.rc"; })
+    _f_msg=$({ $WWRT_UNXZ <"$_f_file" 2>"$_f_tmpd.err" || echo x >"$_f_tmpd.rc"; } | { cd "$_f_tmpd" && tar -xf - 2>&1 || echo x >>"$_f_tmpd.rc"; })
     rm -f "$_f_file"
     if [ -f "$_f_tmpd.rc" ]; then
         [ -s "$_f_tmpd.err" ] && _f_msg=$(cat "$_f_tmpd.err")
@@ -963,8 +975,7 @@ wwrt_fetch_check() { # DIR
             WWRT_WHY="${1##*/}/$_c_rel is missing from the blob"
             return 1
         fi
-        if [ "$WWRT_SHA" = busybox ]; then _c_h=$(busybox sha256sum <"$1/$_c_rel"); else _c_h=$(sha256sum <"$1/$_c_rel"); fi
-        if [ "${_c_h%% *}" != "$_c_sum" ]; then
+        if ! wwrt_sha_file "$1/$_c_rel" || [ "$WWRT_H" != "$_c_sum" ]; then
             WWRT_WHY="${1##*/}/$_c_rel differs from the blob's SHA256SUMS"
             return 1
         fi
@@ -1439,7 +1450,8 @@ wwrt_size() { # FILE
 # Before anything is written: the file system that will hold NEWROOT/warewulf has room for the
 # runtime (the executable and its C runtime, ~115 MB; files already at their names are replaced,
 # and each old one stays until its new copy is renamed over it). A full NEWROOT is refused
-# here with one line instead of leaving lib/ installed and bin/ empty. Without df: not checked.
+# here with one line instead of leaving lib/ installed and bin/ empty. Without df, or on a file
+# system that reports no size (ramfs): not checked.
 wwrt_space() {
     command -v df >/dev/null 2>&1 || return 0
     _s_new=0
@@ -1462,8 +1474,9 @@ wwrt_space() {
     wwrt_path warewulf all || return 1
     _s_at=$WWRT_P
     [ -d "$_s_at" ] || _s_at=${WWRT_ROOT:-/}
-    _s_free=$(df -P -k "$_s_at" 2>/dev/null | tail -n 1 | while read -r _ _ _ _s_a _; do echo "$_s_a"; done)
-    case $_s_free in '' | *[!0-9]*) return 0 ;; esac
+    wwrt_free_kib "$_s_at"
+    [ -n "$WWRT_FREE" ] || return 0
+    _s_free=$WWRT_FREE
     # first by sizes alone; only when that does not fit, identical copies (which the install
     # keeps as they are: wwrt_copy) are left out, at the price of reading them
     for _s_same in '' cmp; do

@@ -208,4 +208,21 @@ test('NEWROOT with room for exactly one runtime: installed, and installed again 
   }
 });
 
+test('NEWROOT on ramfs (df says 0 KiB in all, i.e. no limit it knows): installed, not refused for space', () => {
+  if (!isRoot) return;
+  const s = scratch();
+  execFileSync('mount', ['-t', 'ramfs', 'ramfs', s.root]);
+  try {
+    const a = packedRuntime(s.dir);
+    for (const shell of SHELLS) {
+      const r = runStep(shell, s, { WWRUNTIME_SOURCE: a });
+      assert.is(r.status, 0, r.stderr);
+      assert.ok(readdirSync(join(s.root, 'warewulf/bin')).includes('wwruntime'), 'bin/wwruntime installed');
+    }
+  } finally {
+    execFileSync('umount', [s.root]);
+    s.cleanup();
+  }
+});
+
 test.run();
