@@ -516,8 +516,15 @@ wwrt_find_runtime() {
             wwrt_check_runtime
             return
         fi
-        # the lean capability: the manifest of a blob on the master
+        # the lean capability: the manifest of a blob on the master. Fetched at boot only: an
+        # image build would download into the capability's own folder from whatever master
+        # this host names.
         if [ -f "$_b_d/$WWRT_LEAN_MANIFEST" ]; then
+            if [ "$WWRT_MODE" != boot ]; then
+                _b_blob=$(sed -n 's/^blob  *//p' "$_b_d/$WWRT_LEAN_MANIFEST" | head -n 1)
+                wwrt_err "$_b_d is a lean capability folder (its runtime ${_b_blob:-blob} is fetched from the master at boot): install into an image from the full capability, the release tarball or dist/"
+                return 1
+            fi
             wwrt_fetch_runtime "$_b_d" "$WWRT_ARCH" || return 1
             wwrt_check_runtime
             return

@@ -18,7 +18,7 @@ import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { deadAddress, type MasterOptions, startMaster } from '../helpers/master/server.ts';
 import { HWADDR as HW } from '../helpers/node.ts';
 import { sha256, treeLines as tree } from '../helpers/tree.ts';
-import { DIST, fakeRuntime, scratch, STEP, type Scratch } from './harness.ts';
+import { DIST, fakeRuntime, INSTALL, scratch, STEP, type Scratch } from './harness.ts';
 
 interface Blob {
   file: string;
@@ -310,6 +310,28 @@ test('no space in the initramfs (a 1 MiB tmpfs, 4 MiB runtime): refused before a
       execFileSync('umount', [mnt]);
       l.s.cleanup();
     }
+  }
+});
+
+test('wwruntime-install --from a lean folder: refused with one line (the runtime is on the master), no request, the image untouched', async () => {
+  const l = lean();
+  const m = await serve({ [URLPATH]: l.blob });
+  try {
+    const before = snapshot(l);
+    const r = await run('/bin/dash', [INSTALL, '--into', l.s.root, '--from', l.src, '--arch', ARCH], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', WWMASTER: m.address },
+      timeoutMs: 60_000,
+    });
+    failsCleanly(
+      { status: r.code, stderr: r.stderr },
+      /^wwruntime: ERROR: .*\/lean\/linux-x64 is a lean capability folder \(its runtime wwruntime-0\.0\.0-linux-x64-0123456789abcdef\.tar\.xz is fetched from the master at boot\): install into an image from the full capability, the release tarball or dist\/$/,
+      l,
+      before,
+    );
+    assert.is(m.requests.length, 0, 'nothing fetched from the master');
+  } finally {
+    await m.stop();
+    l.s.cleanup();
   }
 });
 
