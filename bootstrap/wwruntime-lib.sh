@@ -1441,7 +1441,28 @@ wwrt_preflight() { # SCHEDULER
             return 1
         fi
     done
+    wwrt_lib_ours || return 1
     wwrt_space
+}
+
+# When the image's links lead warewulf/lib into a folder of the image's own (/warewulf -> /,
+# /warewulf/lib -> /lib: inside NEWROOT, so confinement allows it), the C runtime would replace
+# the image's glibc, and a later removal would delete it: the node would not boot. A file at one
+# of our library names there is replaced only when an earlier install of ours put it there (the
+# manifest lists it); identical contents do not make it ours (removing it would still break the
+# image). A warewulf/lib that is a real folder is ours by name, as before.
+wwrt_lib_ours() {
+    wwrt_path warewulf/lib all || return 1
+    _o_lib=$WWRT_R
+    [ "$_o_lib" = warewulf/lib ] && return 0
+    for _o_n in NOTICE $WWRT_LIBS; do
+        wwrt_path "warewulf/lib/$_o_n" || return 1
+        if { [ -e "$WWRT_P" ] || [ -L "$WWRT_P" ]; } && ! wwrt_in "x $WWRT_R" "$WWRT_OLD"; then
+            wwrt_err "$WWRT_P belongs to the image (warewulf/lib leads to /$_o_lib, and no earlier install of ours put this file there): not overwriting it, not installing"
+            return 1
+        fi
+    done
+    return 0
 }
 
 # Size of a file in bytes (0 when there is none, or only a symbolic link: replacing it frees nothing).

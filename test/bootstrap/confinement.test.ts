@@ -191,6 +191,59 @@ for (const shell of SHELLS) {
   });
 }
 
+// An image whose own folder our C runtime would land in: /warewulf/lib -> /lib, or /warewulf -> /
+// (inside the root, so confinement allows it). Writing there replaced the image's own glibc with
+// ours (and a later removal deleted it): the node would not boot. Refused before anything is
+// placed; an earlier install of ours there (its manifest lists the files) is still replaced.
+for (const [name, at, link] of [
+  ['/warewulf/lib -> /lib', 'warewulf/lib', '/lib'],
+  ['/warewulf -> / (absolute)', 'warewulf', '/'],
+  ['/warewulf/lib -> ../lib (relative)', 'warewulf/lib', '../lib'],
+] as const) {
+  test(`an image whose ${name}: its own libc.so.6 not overwritten, one line, exit 2, nothing placed`, () => {
+    for (const shell of SHELLS) {
+      const s = scratch();
+      try {
+        const src = fakeRuntime(s.dir);
+        mkdirSync(join(s.root, 'lib'), { recursive: true });
+        writeFileSync(join(s.root, 'lib/libc.so.6'), "the image's own glibc\n");
+        mkdirSync(dirname(join(s.root, at)), { recursive: true });
+        symlinkSync(link, join(s.root, at));
+        const image = tree(s.root);
+        const r = runStep(shell, s, { WWRUNTIME_SOURCE: src }, STEP);
+        assert.is(r.status, 2, r.stderr);
+        assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+        assert.match(
+          r.stderr.trim(),
+          /^wwruntime: ERROR: .*\/root\/lib\/libc\.so\.6 belongs to the image \(warewulf\/lib leads to \/lib, and no earlier install of ours put this file there\): not overwriting it, not installing$/,
+        );
+        assert.equal(tree(s.root), image, 'nothing placed: the image as it was');
+      } finally {
+        s.cleanup();
+      }
+    }
+  });
+}
+
+test('/warewulf/lib -> /opt/wwlib holding only what our earlier install put there: installed again', () => {
+  const s = scratch();
+  try {
+    const src = fakeRuntime(s.dir);
+    mkdirSync(join(s.root, 'opt/wwlib'), { recursive: true });
+    mkdirSync(join(s.root, 'warewulf'), { recursive: true });
+    symlinkSync('/opt/wwlib', join(s.root, 'warewulf/lib'));
+    for (const shell of SHELLS) {
+      const r = runStep(shell, s, { WWRUNTIME_SOURCE: src }, STEP);
+      assert.is(r.status, 0, r.stderr);
+      assert.ok(existsSync(join(s.root, 'opt/wwlib/libc.so.6')), 'our runtime where the link leads');
+      // a different build of ours over it: the manifest says these files are ours
+      writeFileSync(join(s.root, 'opt/wwlib/libc.so.6'), 'an older build of ours\n');
+    }
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('scheduler detection looks into the image as the node sees it, not at the host', () => {
   // A systemd image without a cron daemon whose sbin is an absolute link: on the host that link
   // leads to a folder with a cron daemon (as the master's own /usr/sbin/cron would be).
