@@ -18,6 +18,7 @@ import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { deadAddress, type MasterOptions, startMaster } from '../helpers/master/server.ts';
 import { HWADDR as HW } from '../helpers/node.ts';
 import { sha256, treeLines as tree } from '../helpers/tree.ts';
+import { makeCa } from '../helpers/certs.ts';
 import { DIST, fakeRuntime, INSTALL, scratch, STEP, type Scratch } from './harness.ts';
 
 interface Blob {
@@ -124,6 +125,41 @@ test('fetched from the master (busybox sh + busybox wget; dash + curl), checked,
       const again = await step(l, m.address, how);
       assert.is(again.status, 0, again.stderr);
       assert.is(m.requests.filter((q) => q.path === URLPATH).length, 1, 'the second run uses the fetched runtime');
+    } finally {
+      await m.stop();
+      l.s.cleanup();
+    }
+  }
+});
+
+test('WWHTTP=https with curl: fetched over https, verified against /etc/ca-bundle.crt; a master of another CA is refused', async () => {
+  const ours = makeCa('cluster CA');
+  const other = makeCa('some other CA');
+  for (const [ca, ok] of [
+    [ours, true],
+    [other, false],
+  ] as const) {
+    const l = lean();
+    const m = await startMaster(sampleFixture(), { files: { [URLPATH]: l.blob }, tls: ca.leaf('master', 'IP:127.0.0.1') });
+    try {
+      mkdirSync(join(l.s.host, 'etc'), { recursive: true });
+      writeFileSync(join(l.s.host, 'etc/ca-bundle.crt'), ours.cert);
+      const before = snapshot(l);
+      const r = await step(l, m.address, 'dash', { WWHTTP: 'https' });
+      if (ok) {
+        assert.is(r.status, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`^wwruntime: fetched the runtime from https://${m.address}${URLPATH} `, 'm'));
+        assert.is(sha256(readFileSync(join(l.s.root, 'warewulf/bin/wwruntime'))), sha256(l.exe));
+      } else {
+        failsCleanly(
+          r,
+          new RegExp(
+            `^wwruntime: ERROR: could not fetch the runtime: https://${m.address}${URLPATH}: .*(certificate|SSL).*: not installing$`,
+          ),
+          l,
+          before,
+        );
+      }
     } finally {
       await m.stop();
       l.s.cleanup();
