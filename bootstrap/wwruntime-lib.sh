@@ -58,6 +58,9 @@
 WWRT_MARK='wwruntime-managed'
 WWRT_KEYS='WWINIT_HWADDR WWMASTER WWTRANSPORT WWNODENAME WWCLUSTER WWDOMAIN WWGROUPS WWFQDN'
 WWRT_TOOLS='wwgetfiles wwgetscript wwgetvnfs wwgetnodeconfig'
+# This step's version, as package.json's (test/e2e/status.test.ts holds the two together): the
+# boot run record carries it, so the fleet tells nodes booted with an old step from new ones.
+WWRT_VERSION='0.1.0'
 WWRT_MANIFEST='warewulf/.wwruntime-manifest'
 WWRT_LOGDIR='/var/log/warewulf'
 WWRT_NL='
@@ -1400,7 +1403,7 @@ wwrt_record() {
     fi
     _s_master=null
     [ -n "${WWMASTER:-}" ] && _s_master=$(wwrt_json "$WWMASTER")
-    _s_facts="$_s_facts,\"master\":$_s_master,\"counts\":null,\"markBefore\":null,\"markAfter\":null,\"version\":\"unknown\",\"pid\":$$"
+    _s_facts="$_s_facts,\"master\":$_s_master,\"counts\":null,\"markBefore\":null,\"markAfter\":null,\"version\":\"$WWRT_VERSION\",\"pid\":$$"
     _s_keep=${WWRT_ERR:-}
     if wwrt_mkdir "${WWRT_RECORD%/*}" >/dev/null 2>&1 &&
         printf '{"format":1,"tool":"boot",%s,"lastSuccess":%s,\n"previous":%s}\n' "$_s_facts" "${WWRT_REC_LAST:-null}" "${WWRT_REC_PREV:-null}" |

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, run } from '../helpers/exec.ts';
+import { bin, ROOT, run } from '../helpers/exec.ts';
 import { deadAddress, startMaster, type RunningMaster } from '../helpers/master/server.ts';
 import { sampleFixture } from '../helpers/master/fixtures.ts';
 import { expectExit, nodeEnv } from '../helpers/node.ts';
@@ -53,6 +53,8 @@ test('each run leaves its record: the boot step, wwgetfiles, wwgetscript runtime
   assert.is(boot.state, 'finished');
   assert.is(boot.exit, 0);
   assert.is(boot.master, '10.0.0.1');
+  // the step's own version, the project's (it said "unknown": the fleet could not tell old steps from new)
+  assert.is(boot.version, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
   const files = record(root, 'wwgetfiles');
   assert.equal(
     { state: files.state, exit: files.exit, master: files.master, counts: files.counts, markAfter: files.markAfter },
